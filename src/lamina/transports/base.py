@@ -1,0 +1,76 @@
+"""The seams every transport implements: a reference, a source and a destination.
+
+Contracts:
+- A source's `open_blob` returns the blob's bytes; callers (the image model, copy) wrap them in
+  a VerifyingReader, so a source need not verify twice — but a source that hands out bytes
+  it cannot vouch for never caches them as good.
+- A destination's `put_blob` must verify size and digest before the blob becomes visible, and
+  leave nothing behind on failure. Nothing is visible at all until `commit()` where the
+  format allows (archives are written to a temp file and renamed).
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from lamina.digest import Digest
+from lamina.oci import Descriptor
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    def describe(self) -> str:
+        """The transport string this source reads, for messages (`oci:/x:tag`)."""
+        ...
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        """The raw manifest and its media type: the reference's own when `digest` is None,
+        else the manifest (or index child) with that digest."""
+        ...
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO: ...
+
+    def signatures(self, digest: Digest) -> list[bytes]:
+        """Simple-signing signatures stored with the image (empty where the format has none)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ImageDestination(Protocol):
+    def describe(self) -> str: ...
+
+    def has_blob(self, desc: Descriptor) -> bool: ...
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor) -> None:
+        """Store a blob, verifying it against `desc` before it becomes visible."""
+        ...
+
+    def put_manifest(self, raw: bytes, media_type: str, *, instance: Digest | None = None) -> None:
+        """Store a manifest. `instance` set means a child of an index (untagged); otherwise this
+        is the top-level manifest that the destination reference names."""
+        ...
+
+    def put_signatures(self, digest: Digest, signatures: list[bytes]) -> None: ...
+
+    def commit(self) -> None:
+        """Make everything visible (rename archives into place, write index/tags)."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; after a failure without commit, remove partial output."""
+        ...
+
+
+class ImageReference(Protocol):
+    """A parsed transport string that can open a source or a destination."""
+
+    @property
+    def transport(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+    def new_source(self) -> ImageSource: ...
+
+    def new_destination(self) -> ImageDestination: ...
