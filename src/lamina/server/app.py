@@ -1,0 +1,161 @@
+"""The aiohttp application: one catch-all route under /v2 dispatching by a small path
+grammar, so malformed names and digests get the spec's 400 errors instead of 404s."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from lamina.content import BlobStore
+from lamina.errors import ErrorCode, LaminaError
+from lamina.reference import validate_repository
+from lamina.server import routes_blobs, routes_listing, routes_manifests, routes_uploads
+from lamina.server.auth import Access, AccessController, AllowAll, HtpasswdAccess
+from lamina.server.config import ServerConfig
+from lamina.server.context import API_VERSION_HEADER, CTX, RegistryContext
+from lamina.server.errors import RegistryHTTPError, error_body, error_response
+from lamina.server.storage import SQLiteMetadata, UploadFiles
+
+log = logging.getLogger("lamina.server")
+
+Handler = Callable[[RegistryContext, web.Request, str, str], Awaitable[web.StreamResponse]]
+
+_PATH = re.compile(
+    r"^/v2/(?P<name>.+?)/(?P<kind>blobs/uploads|blobs|manifests|tags|referrers)(?:/(?P<ref>.*))?$"
+)
+_ROUTES: dict[tuple[str, str], Handler] = {
+    ("manifests", "GET"): routes_manifests.get_manifest,
+    ("manifests", "HEAD"): routes_manifests.get_manifest,
+    ("manifests", "PUT"): routes_manifests.put_manifest,
+    ("manifests", "DELETE"): routes_manifests.delete_manifest,
+    ("blobs", "GET"): routes_blobs.get_blob,
+    ("blobs", "HEAD"): routes_blobs.get_blob,
+    ("blobs", "DELETE"): routes_blobs.delete_blob,
+    ("uploads/", "POST"): routes_uploads.start_upload,
+    ("uploads", "PATCH"): routes_uploads.patch_upload,
+    ("uploads", "PUT"): routes_uploads.finish_upload,
+    ("uploads", "GET"): routes_uploads.upload_status,
+    ("uploads", "DELETE"): routes_uploads.cancel_upload,
+    ("tags", "GET"): routes_listing.tags_list,
+    ("referrers", "GET"): routes_listing.referrers,
+}
+_ACTIONS = {"GET": ("pull",), "HEAD": ("pull",), "DELETE": ("delete",)}
+_READ = frozenset({"GET", "HEAD"})
+
+
+def _not_found(request: web.Request) -> RegistryHTTPError:
+    return RegistryHTTPError(404, ErrorCode.NAME_UNKNOWN, f"no route for {request.path[:200]}")
+
+
+def _route(request: web.Request) -> tuple[Handler, str, str, list[Access]]:
+    path, method = request.path, request.method
+    if path in ("/v2", "/v2/"):
+        return routes_listing.base, "", "", []
+    if path == "/v2/_catalog":
+        if method not in _READ:
+            raise _unsupported(method, path)
+        return routes_listing.catalog, "", "", [Access("registry", "catalog", ("*",))]
+    m = _PATH.match(path)
+    if m is None:
+        raise _not_found(request)
+    name, kind, ref = m.group("name"), m.group("kind"), m.group("ref")
+    validate_repository(name)
+    if kind == "blobs/uploads":
+        kind = "uploads/" if not ref else "uploads"
+        ref = ref or ""
+    elif ref is None or not ref:
+        raise _not_found(request)
+    handler = _ROUTES.get((kind, method))
+    if handler is None:
+        raise _unsupported(method, path)
+    actions = _ACTIONS.get(method, ("pull", "push"))
+    return handler, name, ref, [Access("repository", name, actions)]
+
+
+def _unsupported(method: str, path: str) -> RegistryHTTPError:
+    return RegistryHTTPError(405, ErrorCode.UNSUPPORTED, f"{method} is not allowed on {path[:200]}")
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    try:
+        handler, name, ref, access = _route(request)
+        ctx.access.authorize(request, access)
+        if ctx.config.read_only and request.method not in _READ:
+            raise RegistryHTTPError(
+                405, ErrorCode.UNSUPPORTED, "this registry is read-only (storage.readonly)"
+            )
+        return await handler(ctx, request, name, ref)
+    except LaminaError as exc:
+        return error_response(exc)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return web.Response(
+            status=500,
+            body=error_body(ErrorCode.UNSUPPORTED, "internal server error; see the server log"),
+            content_type="application/json",
+        )
+
+
+async def _add_version_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+
+
+def make_access(config: ServerConfig) -> AccessController:
+    if config.htpasswd is not None:
+        return HtpasswdAccess(config.htpasswd, config.realm)
+    return AllowAll()
+
+
+def make_context(config: ServerConfig) -> RegistryContext:
+    """Open the storage under `config.storage` (blobs/, uploads/, metadata.db)."""
+    blobs = BlobStore(config.storage)
+    return RegistryContext(
+        config=config,
+        blobs=blobs,
+        meta=SQLiteMetadata(config.storage / "metadata.db"),
+        uploads=UploadFiles(blobs, config.storage),
+        access=make_access(config),
+    )
+
+
+async def _purge_loop(ctx: RegistryContext) -> None:
+    while True:
+        await asyncio.sleep(ctx.config.upload_purge_interval)
+        try:
+            removed = ctx.purge_expired_uploads()
+            if removed:
+                log.info("removed %d expired upload sessions", removed)
+        except LaminaError as exc:
+            log.warning("purging expired uploads failed: %s", exc)
+
+
+def create_app(config: ServerConfig, context: RegistryContext | None = None) -> web.Application:
+    """The registry as an aiohttp app. Storage opens at startup (after any fork)."""
+    app = web.Application(client_max_size=4 << 20)
+    app.router.add_route("*", "/v2{tail:.*}", dispatch)
+    app.on_response_prepare.append(_add_version_header)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        ctx = context or make_context(config)
+        app[CTX] = ctx
+        ctx.blobs.clean_ingest(older_than=3600.0)
+        ctx.purge_expired_uploads()
+        task = asyncio.create_task(_purge_loop(ctx))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        ctx.meta.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

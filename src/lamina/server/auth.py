@@ -1,0 +1,110 @@
+"""Access control seam and the htpasswd (bcrypt) implementation.
+
+An `AccessController` sees each request with the access it needs (repository + actions);
+it returns the caller's name or raises `RegistryHTTPError(401/403)` with a challenge.
+Token (Bearer/JWT) auth plugs in here by implementing the same Protocol.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import bcrypt
+from aiohttp import web
+
+from lamina.errors import ErrorCode, InvalidInput
+from lamina.server.errors import RegistryHTTPError
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a request needs: `type` "repository" (name, actions pull/push/delete) or
+    "registry" (name "catalog", action "*")."""
+
+    type: str
+    name: str
+    actions: tuple[str, ...]
+
+
+class AccessController(Protocol):
+    def authorize(self, request: web.Request, access: Sequence[Access]) -> str | None:
+        """The authenticated user (None when anonymous access is allowed); raise
+        RegistryHTTPError(UNAUTHORIZED/DENIED) otherwise."""
+        ...
+
+
+class AllowAll:
+    """No authentication: every request may do everything."""
+
+    def authorize(self, request: web.Request, access: Sequence[Access]) -> str | None:
+        return None
+
+
+class HtpasswdAccess:
+    """HTTP Basic against an htpasswd file of bcrypt entries (`htpasswd -B`).
+
+    Every authenticated user may do everything. Verified credentials are remembered by a
+    SHA-256 of user:password, so bcrypt's cost is paid once per process, not per request;
+    the file is re-read when its mtime changes.
+    """
+
+    def __init__(self, path: Path, realm: str = "lamina") -> None:
+        self.path = path
+        self.realm = realm
+        self._mtime = -1.0
+        self._users: dict[str, bytes] = {}
+        self._verified: set[bytes] = set()
+        self._load()
+
+    def _load(self) -> None:
+        mtime = self.path.stat().st_mtime
+        if mtime == self._mtime:
+            return
+        users: dict[str, bytes] = {}
+        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            user, sep, hashed = line.partition(":")
+            if not sep or not hashed.startswith(("$2y$", "$2a$", "$2b$")):
+                raise InvalidInput(
+                    f"{self.path}:{n}: only bcrypt entries are supported (make them with "
+                    "'htpasswd -B')"
+                )
+            users[user] = hashed.encode()
+        self._users, self._verified, self._mtime = users, set(), mtime
+
+    def _challenge(self, message: str) -> RegistryHTTPError:
+        return RegistryHTTPError(
+            401,
+            ErrorCode.UNAUTHORIZED,
+            message,
+            headers={"WWW-Authenticate": f'Basic realm="{self.realm}"'},
+        )
+
+    def authorize(self, request: web.Request, access: Sequence[Access]) -> str | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            raise self._challenge("authentication required")
+        try:
+            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise self._challenge("malformed Basic credentials") from None
+        if not sep:
+            raise self._challenge("malformed Basic credentials")
+        self._load()
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        if key in self._verified:
+            return user
+        hashed = self._users.get(user)
+        if hashed is None or not bcrypt.checkpw(password.encode(), hashed):
+            raise self._challenge("invalid username or password")
+        self._verified.add(key)
+        return user

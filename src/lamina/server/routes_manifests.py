@@ -1,0 +1,176 @@
+"""Manifests: GET/HEAD/PUT/DELETE `/v2/<name>/manifests/<tag|digest>`."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from lamina import media_types as mt
+from lamina.digest import Digest
+from lamina.errors import ErrorCode, InvalidInput
+from lamina.oci import ImageIndex, ImageManifest, parse_any
+from lamina.oci.manifest import MAX_MANIFEST_SIZE
+from lamina.reference import validate_tag
+from lamina.server.context import RegistryContext
+from lamina.server.errors import RegistryHTTPError
+from lamina.server.storage import ManifestRecord, ReferrerRecord
+
+
+def parse_reference(ref: str, *, for_write: bool) -> Digest | str:
+    """A digest if `ref` has a ':', else a tag; malformed → 400 (404 for a bad tag on read)."""
+    if ":" in ref:
+        return Digest.parse(ref)
+    try:
+        return validate_tag(ref)
+    except InvalidInput as exc:
+        if for_write:
+            raise
+        raise RegistryHTTPError(404, ErrorCode.MANIFEST_UNKNOWN, str(exc)) from None
+
+
+def _unknown(name: str, ref: str) -> RegistryHTTPError:
+    return RegistryHTTPError(404, ErrorCode.MANIFEST_UNKNOWN, f"{name}: manifest {ref} unknown")
+
+
+def _accepted(request: web.Request) -> set[str] | None:
+    """The media types in Accept (None when any type will do)."""
+    values = request.headers.getall("Accept", [])
+    types = {v.split(";")[0].strip() for h in values for v in h.split(",")}
+    types.discard("")
+    if not types or "*/*" in types or "application/*" in types:
+        return None
+    return types
+
+
+async def get_manifest(
+    ctx: RegistryContext, request: web.Request, name: str, ref: str
+) -> web.Response:
+    target = parse_reference(ref, for_write=False)
+    if isinstance(target, Digest):
+        rec = ctx.meta.get_manifest(name, target)
+    else:
+        rec = ctx.meta.resolve_tag(name, target)
+        accepted = _accepted(request)
+        if rec is not None and accepted is not None and rec.media_type not in accepted:
+            raise RegistryHTTPError(
+                404,
+                ErrorCode.MANIFEST_UNKNOWN,
+                f"{name}:{ref} is a {rec.media_type}, which the Accept header does not list",
+            )
+    if rec is None:
+        raise _unknown(name, ref)
+    headers = {
+        "Docker-Content-Digest": str(rec.digest),
+        "ETag": f'"{rec.digest}"',
+        "Content-Type": rec.media_type,
+    }
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(rec.raw))
+        return web.Response(status=200, headers=headers)
+    return web.Response(status=200, body=rec.raw, headers=headers)
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise RegistryHTTPError(
+            413, ErrorCode.SIZE_INVALID, f"manifest is {declared} bytes; the limit is {limit}"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        total += len(chunk)
+        if total > limit:
+            raise RegistryHTTPError(
+                413, ErrorCode.SIZE_INVALID, f"manifest is larger than {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _missing(name: str, what: str, digest: Digest) -> RegistryHTTPError:
+    return RegistryHTTPError(
+        400,
+        ErrorCode.MANIFEST_BLOB_UNKNOWN,
+        f"{name}: {what} {digest} is not in this repository; push it first",
+        detail={"digest": str(digest)},
+    )
+
+
+def check_references(ctx: RegistryContext, name: str, m: ImageManifest | ImageIndex) -> None:
+    """Every blob or child manifest `m` references must be in repository `name`
+    (non-distributable layers excepted)."""
+    if isinstance(m, ImageIndex):
+        for d in m.manifests:
+            if ctx.meta.get_manifest(name, d.digest) is None:
+                raise _missing(name, "manifest", d.digest)
+        return
+    for i, d in enumerate(m.blobs()):
+        if mt.is_non_distributable(d.media_type):
+            continue
+        if not (ctx.meta.is_linked(name, d.digest) and ctx.blobs.has(d.digest)):
+            raise _missing(name, "config" if i == 0 else "layer", d.digest)
+
+
+def _referrer(m: ImageManifest | ImageIndex, digest: Digest) -> ReferrerRecord:
+    artifact_type = m.artifact_type
+    if artifact_type is None and isinstance(m, ImageManifest):
+        artifact_type = m.config.media_type
+    return ReferrerRecord(
+        digest=digest,
+        media_type=m.media_type,
+        size=len(m.raw),
+        artifact_type=artifact_type,
+        annotations_json=json.dumps(m.annotations, sort_keys=True) if m.annotations else None,
+    )
+
+
+async def put_manifest(
+    ctx: RegistryContext, request: web.Request, name: str, ref: str
+) -> web.Response:
+    target = parse_reference(ref, for_write=True)
+    raw = await _read_limited(request, MAX_MANIFEST_SIZE)
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+    claimed = content_type if content_type in mt.ALL_MANIFEST_TYPES else None
+    m = parse_any(raw, claimed, f"{name}:{ref}")
+    if isinstance(target, Digest):
+        digest = Digest.of_bytes(raw, target.algorithm)
+        if digest != target:
+            raise RegistryHTTPError(
+                400,
+                ErrorCode.DIGEST_INVALID,
+                f"{name}: manifest content has digest {digest}, but was pushed as {target}",
+            )
+    else:
+        digest = Digest.of_bytes(raw)
+    check_references(ctx, name, m)
+    ctx.blobs.put_bytes(raw, digest)
+    record = ManifestRecord(repository=name, digest=digest, media_type=m.media_type, raw=raw)
+    subject = m.subject.digest if m.subject is not None else None
+    ctx.meta.put_manifest(
+        record,
+        target if isinstance(target, str) else None,
+        subject,
+        _referrer(m, digest) if subject is not None else None,
+    )
+    headers = {
+        "Location": f"/v2/{name}/manifests/{digest}",
+        "Docker-Content-Digest": str(digest),
+    }
+    if subject is not None:
+        headers["OCI-Subject"] = str(subject)
+    return web.Response(status=201, headers=headers)
+
+
+async def delete_manifest(
+    ctx: RegistryContext, request: web.Request, name: str, ref: str
+) -> web.Response:
+    target = parse_reference(ref, for_write=False)
+    if isinstance(target, Digest):
+        found = ctx.meta.delete_manifest(name, target)
+    else:
+        found = ctx.meta.delete_tag(name, target)
+    if not found:
+        raise _unknown(name, ref)
+    return web.Response(status=202)

@@ -1,0 +1,137 @@
+"""Run the registry: bind with SO_REUSEPORT, optionally TLS, in one or N worker processes.
+
+With `workers > 1` the parent forks N children before any event loop or database exists;
+each binds its own SO_REUSEPORT socket and the kernel spreads connections. The parent only
+forwards SIGTERM/SIGINT and waits; it exits when all children are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+
+from aiohttp import web
+
+from lamina.server.app import create_app
+from lamina.server.config import ServerConfig
+
+log = logging.getLogger("lamina.server")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def startup_warnings(config: ServerConfig) -> list[str]:
+    """What the operator should know before the server listens."""
+    out: list[str] = []
+    if not _is_loopback(config.host) and config.htpasswd is None:
+        out.append(
+            f"listening on {config.addr} beyond loopback without authentication: anyone who "
+            "can reach it may push and delete (set --htpasswd)"
+        )
+    if not _is_loopback(config.host) and not config.tls:
+        out.append(f"listening on {config.addr} without TLS (set --tls-cert and --tls-key)")
+    return out
+
+
+def make_socket(config: ServerConfig) -> socket.socket:
+    host, port = config.host, config.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    return ctx
+
+
+async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=log if config.access_log else None)
+    await runner.setup()
+    site = web.SockSite(runner, sock, ssl_context=_ssl_context(config), shutdown_timeout=5.0)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def _worker(config: ServerConfig) -> None:
+    sock = make_socket(config)
+    asyncio.run(_serve_one(config, sock))
+
+
+def run(config: ServerConfig) -> None:
+    """Serve until SIGTERM/SIGINT. Blocks."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for w in startup_warnings(config):
+        log.warning("warning: %s", w)
+    config.storage.mkdir(parents=True, exist_ok=True)
+    # Bind once in the parent so a bad address fails here, before forking.
+    make_socket(config).close()
+    scheme = "https" if config.tls else "http"
+    log.info("lamina registry on %s://%s, storage %s", scheme, config.addr, config.storage)
+    if config.workers == 1:
+        _worker(config)
+        return
+    children: list[int] = []
+    for _ in range(config.workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                _worker(config)
+            except BaseException:
+                log.exception("worker failed")
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    remaining = set(children)
+    while remaining:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        remaining.discard(pid)
+        if remaining:
+            forward(signal.SIGTERM, None)

@@ -1,0 +1,159 @@
+"""Upload session files and resumable hashing.
+
+Bytes of an upload live in `ROOT/uploads/<id>`; the metadata store holds the committed
+offset. Only the first `offset` bytes count: a worker killed mid-write may leave more, and
+the next append truncates them away.
+
+Resumable hashing: hashlib objects cannot be pickled, so the hash of the committed prefix is
+kept in this process's memory keyed by upload id and offset. When the next chunk arrives at
+a worker that holds the state for exactly that offset, no byte is hashed twice; on a miss
+(another worker took the previous chunk, or the server restarted) the prefix is re-hashed
+from the file, which is always correct. Completing with a digest of another algorithm
+(sha512) re-hashes the file once with that algorithm.
+
+The upload file is fsynced only when it is completed, just before its rename into the blob
+store: until then a lost tail is caught by the digest check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+from lamina.content import CHUNK, BlobStore
+from lamina.digest import Digest, Hash, new_hash
+from lamina.errors import ErrorCode, IntegrityError, NotFound
+
+_DEFAULT_ALGORITHM = "sha256"
+_MAX_CACHED = 4096
+
+
+class Appender:
+    """Appends to an upload file from `offset`, hashing as it writes. Not thread-safe."""
+
+    def __init__(self, fd: int, offset: int, hasher: Hash) -> None:
+        self._fd = fd
+        self.offset = offset
+        self.hasher = hasher
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        self.hasher.update(view)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        self.offset += len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+class UploadFiles:
+    """The files behind upload sessions, next to (same filesystem as) the blob store."""
+
+    def __init__(self, blobs: BlobStore, root: str | os.PathLike[str]) -> None:
+        self.blobs = blobs
+        self.dir = Path(root) / "uploads"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._hashes: OrderedDict[str, tuple[int, Hash]] = OrderedDict()
+
+    def path(self, upload_id: str) -> Path:
+        return self.dir / upload_id
+
+    def create(self, upload_id: str) -> None:
+        fd = os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        self._remember(upload_id, 0, new_hash(_DEFAULT_ALGORITHM))
+
+    def open_append(self, upload_id: str, offset: int) -> Appender:
+        """Open for appending at the committed `offset`; may re-hash the prefix (blocking)."""
+        try:
+            fd = os.open(self.path(upload_id), os.O_RDWR)
+        except FileNotFoundError:
+            raise NotFound(
+                f"upload {upload_id}: its data file is gone", code=ErrorCode.BLOB_UPLOAD_UNKNOWN
+            ) from None
+        try:
+            size = os.fstat(fd).st_size
+            if size < offset:
+                raise IntegrityError(
+                    f"upload {upload_id}: file has {size} bytes, session says {offset}",
+                    code=ErrorCode.BLOB_UPLOAD_INVALID,
+                )
+            if size > offset:
+                os.ftruncate(fd, offset)
+            hasher = self._take(upload_id, offset)
+            if hasher is None:
+                hasher = _hash_prefix(fd, offset, _DEFAULT_ALGORITHM)
+            os.lseek(fd, offset, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return Appender(fd, offset, hasher)
+
+    def committed(self, upload_id: str, appender: Appender) -> None:
+        """Record that the metadata store now says `appender.offset` bytes are committed."""
+        self._remember(upload_id, appender.offset, appender.hasher)
+
+    def finish(self, upload_id: str, offset: int, expected: Digest) -> None:
+        """Verify the first `offset` bytes against `expected` and move them into the blob
+        store (blocking: fsync, maybe a re-hash). Raises IntegrityError(DIGEST_INVALID)."""
+        path = self.path(upload_id)
+        fd = os.open(path, os.O_RDWR)
+        try:
+            if os.fstat(fd).st_size != offset:
+                os.ftruncate(fd, offset)
+            hasher: Hash | None = None
+            if expected.algorithm == _DEFAULT_ALGORITHM:
+                hasher = self._take(upload_id, offset)
+            if hasher is None:
+                hasher = _hash_prefix(fd, offset, expected.algorithm)
+            got = Digest.from_hash(hasher, expected.algorithm)
+            if got != expected:
+                if expected.algorithm == _DEFAULT_ALGORITHM:
+                    self._remember(upload_id, offset, hasher)
+                raise IntegrityError(
+                    f"uploaded content has digest {got}, expected {expected}",
+                    code=ErrorCode.DIGEST_INVALID,
+                )
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.blobs.path(expected)
+        if final.exists():
+            self.discard(upload_id)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+
+    def discard(self, upload_id: str) -> None:
+        self._hashes.pop(upload_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            self.path(upload_id).unlink()
+
+    def _take(self, upload_id: str, offset: int) -> Hash | None:
+        entry = self._hashes.pop(upload_id, None)
+        if entry is None or entry[0] != offset:
+            return None
+        return entry[1]
+
+    def _remember(self, upload_id: str, offset: int, hasher: Hash) -> None:
+        self._hashes[upload_id] = (offset, hasher)
+        self._hashes.move_to_end(upload_id)
+        while len(self._hashes) > _MAX_CACHED:
+            self._hashes.popitem(last=False)
+
+
+def _hash_prefix(fd: int, length: int, algorithm: str) -> Hash:
+    hasher = new_hash(algorithm)
+    pos = 0
+    while pos < length:
+        data = os.pread(fd, min(CHUNK * 4, length - pos), pos)
+        if not data:
+            raise IntegrityError(f"upload file ends at {pos}, expected {length} bytes")
+        hasher.update(data)
+        pos += len(data)
+    return hasher
