@@ -1,0 +1,141 @@
+"""The store's SQLite metadata: connection set-up, schema migrations, write transactions.
+
+WAL mode, a generous busy_timeout, and `BEGIN IMMEDIATE` for every write transaction, so
+several processes can read while one writes and writers queue instead of failing.
+Digests are stored as their canonical text (`sha256:<hex>`); image IDs as bare hex.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from lamina.errors import LaminaError
+
+BUSY_TIMEOUT_MS = 60_000
+
+# Each entry upgrades the schema by one version; never edit a shipped entry, append one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,              -- config digest hex, or the index digest hex
+        is_index INTEGER NOT NULL,
+        manifest_digest TEXT NOT NULL,    -- the primary manifest (the last one stored)
+        media_type TEXT NOT NULL,
+        config_digest TEXT,
+        created TEXT,
+        size INTEGER NOT NULL,
+        top_layer TEXT,                   -- diff_id of the last layer
+        added REAL NOT NULL
+    );
+    CREATE TABLE manifests (             -- every manifest known for an entry
+        digest TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL
+    );
+    CREATE INDEX manifests_image ON manifests(image_id);
+    CREATE TABLE names (
+        name TEXT PRIMARY KEY,            -- normalised reference, domain/path:tag
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        added REAL NOT NULL
+    );
+    CREATE INDEX names_image ON names(image_id);
+    CREATE TABLE image_blobs (            -- every blob an entry needs: gc marks from here
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (image_id, digest)
+    );
+    CREATE INDEX image_blobs_digest ON image_blobs(digest);
+    CREATE TABLE image_layers (
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        diff_id TEXT NOT NULL,
+        blob_digest TEXT NOT NULL,
+        PRIMARY KEY (image_id, position)
+    );
+    CREATE INDEX image_layers_diff ON image_layers(diff_id);
+    CREATE TABLE index_children (
+        index_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        child_id TEXT NOT NULL,
+        PRIMARY KEY (index_id, child_id)
+    );
+    CREATE INDEX index_children_child ON index_children(child_id);
+    CREATE TABLE layers (                 -- facts about a compressed layer blob
+        blob_digest TEXT PRIMARY KEY,
+        diff_id TEXT NOT NULL,
+        uncompressed_size INTEGER NOT NULL
+    );
+    CREATE TABLE holds (                  -- pins: working containers and the like
+        image_id TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        PRIMARY KEY (image_id, holder)
+    );
+    CREATE TABLE snapshots (
+        diff_id TEXT PRIMARY KEY,
+        whiteouts TEXT NOT NULL,          -- JSON list of whiteout paths found in the layer
+        created REAL NOT NULL
+    );
+    """,
+)
+
+
+class StoreCorrupt(LaminaError):
+    """The store's database is unreadable or from a newer lamina."""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the metadata database."""
+    try:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorrupt(
+            f"store database {path} cannot be opened: {exc}",
+            hint="move it aside and re-import images, or point LAMINA_ROOT elsewhere",
+        ) from None
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    with transaction(conn):
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        version = int(row[0]) if row else 0
+        if row is None:
+            conn.execute("INSERT INTO schema_version VALUES (0)")
+        if version > len(MIGRATIONS):
+            raise StoreCorrupt(
+                f"store schema version {version} is newer than this lamina knows "
+                f"({len(MIGRATIONS)}); upgrade lamina"
+            )
+        for step in range(version, len(MIGRATIONS)):
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (step + 1,))
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction (`BEGIN IMMEDIATE`): committed on success, rolled back on error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,296 @@
+"""lamina's local image store: names and tags over verified blobs, with unpacked snapshots.
+
+An image is identified as podman does: its ID is the config digest's hex. A name points at
+exactly one entry; re-tagging moves it, and an image left without names is dangling
+(`<none>`). A multi-platform index is an entry of its own whose child images are stored as
+unnamed entries, reachable through it. Metadata lives in SQLite (`lamina.store.db`), blobs in
+a `BlobStore`; `lamina.store.locks` describes the protocol that keeps gc safe against
+concurrent writers. `remove`/`prune` drop metadata and then collect garbage if no writer is
+active (otherwise the next `gc` frees the space).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from lamina import media_types as mt
+from lamina.content import BlobStore
+from lamina.digest import Digest
+from lamina.errors import ErrorCode, InvalidInput, NotFound
+from lamina.image import Image, ImageIndexView
+from lamina.image.model import BlobSourceImage, BlobSourceIndex
+from lamina.store import db, ingest, maintenance, snapshots
+from lamina.store.locks import GCLock
+from lamina.store.names import normalize_new_name
+from lamina.store.paths import StorePaths, default_root
+from lamina.store.records import IMAGE_COLUMNS, GCReport, HistoryEntry, StoredImage, image_from_row
+from lamina.store.resolve import resolve
+from lamina.store.view import StoreBlobSource
+
+
+class Store:
+    """The store at one root. Safe to use from several processes at once; one instance may be
+    shared by threads (each thread gets its own database connection)."""
+
+    def __init__(self, root: Path) -> None:
+        self.paths = StorePaths(root)
+        self.paths.make()
+        self.blobs = BlobStore(root)
+        self._gc_lock = GCLock(self.paths.locks)
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._conn()  # create and migrate now, so errors surface at open
+
+    @classmethod
+    def open(cls, root: Path | None = None) -> Store:
+        """The store at `root` (default: `lamina.store.paths.default_root()`), created if new."""
+        return cls(Path(root) if root is not None else default_root())
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = db.connect(self.paths.db)
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def ingest(self) -> Iterator[BlobStore]:
+        """Hold off gc while the caller writes blobs into `self.blobs` by hand (e.g. with
+        `content.layers.pack_dir`) and then registers them with `put_image` in the block."""
+        with self._gc_lock.shared():
+            yield self.blobs
+
+    def put_image(self, img: Image, names: Sequence[str] = ()) -> StoredImage:
+        """Stream every blob of `img` in (verified; diff_ids checked) and record it under
+        `names`. Idempotent. On failure the store is left as it was."""
+        wanted = [normalize_new_name(n) for n in names]
+        added: list[Digest] = []
+        try:
+            with self._gc_lock.shared():
+                conn = self._conn()
+                facts, size = ingest.write_image_blobs(self.blobs, conn, img, added)
+                with db.transaction(conn):
+                    ingest.register_image(conn, facts, size)
+                    ingest.set_names(conn, facts.id, wanted)
+        except BaseException:
+            self._take_back(added)
+            raise
+        return self.get(facts.id)
+
+    def put_index(self, index: ImageIndexView, names: Sequence[str] = ()) -> StoredImage:
+        """Store a multi-platform index: its image children as unnamed entries (nested
+        indexes likewise), the index as an entry under `names`. Children of other media
+        types (artifacts) are not stored."""
+        wanted = [normalize_new_name(n) for n in names]
+        added: list[Digest] = []
+        try:
+            with self._gc_lock.shared():
+                index_id = self._put_index_tree(self._conn(), index, added, wanted)
+        except BaseException:
+            self._take_back(added)
+            raise
+        return self.get(index_id)
+
+    def _put_index_tree(
+        self, conn: sqlite3.Connection, index: ImageIndexView, added: list[Digest], names: list[str]
+    ) -> str:
+        parsed = index.manifest()
+        children_images: list[tuple[ingest.ImageFacts, int]] = []
+        child_indexes: list[str] = []
+        for desc in parsed.manifests:
+            if desc.media_type in mt.MANIFEST_TYPES:
+                children_images.append(
+                    ingest.write_image_blobs(self.blobs, conn, index.image(desc), added)
+                )
+            elif desc.media_type in mt.INDEX_TYPES:
+                child_indexes.append(self._put_index_tree(conn, index.index(desc), added, []))
+        raw = index.raw_manifest()
+        digest = Digest.of_bytes(raw, index.digest().algorithm)
+        if not self.blobs.has(digest):
+            self.blobs.put_bytes(raw, digest)
+            added.append(digest)
+        with db.transaction(conn):
+            children: list[tuple[str, int, str | None]] = []
+            for facts, size in children_images:
+                ingest.register_image(conn, facts, size)
+                children.append((facts.id, size, facts.created))
+            for cid in child_indexes:
+                row = conn.execute(
+                    "SELECT size, created FROM images WHERE id = ?", (cid,)
+                ).fetchone()
+                children.append((cid, int(row[0]), row[1]))
+            index_id = ingest.register_index(conn, digest, parsed.media_type, len(raw), children)
+            ingest.set_names(conn, index_id, names)
+        return index_id
+
+    def _take_back(self, added: list[Digest]) -> None:
+        """Delete blobs a failed put created, if no writer is active and none is referenced."""
+        if added:
+            with self._gc_lock.exclusive(blocking=False) as got:
+                if got:
+                    maintenance.delete_unreferenced(self._conn(), self.blobs, added)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get(self, image_id: str) -> StoredImage:
+        """The entry with exactly this ID."""
+        conn = self._conn()
+        row = conn.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{image_id}: image not known")
+        return image_from_row(conn, row)
+
+    def lookup(self, name_or_id: str) -> StoredImage:
+        """Find an entry by name (full or short), `name@digest`, ID or unique ID prefix.
+
+        Raises NotFound, Conflict (an ambiguous short name or ID prefix) or InvalidInput."""
+        conn = self._conn()
+        image_id, _ = resolve(conn, name_or_id)
+        return self.get(image_id)
+
+    def list_images(self, *, all: bool = False) -> list[StoredImage]:
+        """Entries, newest first; children of indexes only with `all` (as `podman images -a`)."""
+        conn = self._conn()
+        where = "" if all else "WHERE id NOT IN (SELECT child_id FROM index_children)"
+        rows = conn.execute(f"SELECT {IMAGE_COLUMNS} FROM images {where} ORDER BY added DESC, id")
+        return [image_from_row(conn, r) for r in rows.fetchall()]
+
+    def image(self, s: StoredImage) -> Image:
+        """A lazy Image reading from the store's blobs (verified as read)."""
+        if s.is_index:
+            raise InvalidInput(
+                f"{s.short_id} is a multi-platform index, not an image",
+                code=ErrorCode.MANIFEST_INVALID,
+                hint="use Store.index() and pick a platform",
+            )
+        source = StoreBlobSource(self.blobs)
+        raw, media_type = source.get_manifest(s.manifest_digest)
+        return BlobSourceImage(raw, source, media_type)
+
+    def index(self, s: StoredImage) -> ImageIndexView:
+        if not s.is_index:
+            raise InvalidInput(f"{s.short_id} is an image, not a multi-platform index")
+        source = StoreBlobSource(self.blobs)
+        raw, media_type = source.get_manifest(s.manifest_digest)
+        return BlobSourceIndex(raw, source, media_type)
+
+    def history(self, name_or_id: str) -> list[HistoryEntry]:
+        """`podman history` rows, newest first."""
+        return maintenance.history(self._conn(), self, self.lookup(name_or_id))
+
+    def layers_by_diff_id(self, diff_id: Digest) -> list[StoredImage]:
+        """The entries whose top layer is `diff_id` (what `image tree` prints per layer)."""
+        conn = self._conn()
+        rows = conn.execute(
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE top_layer = ? ORDER BY added",
+            (str(diff_id),),
+        ).fetchall()
+        return [image_from_row(conn, r) for r in rows]
+
+    def layer_diff_ids(self, s: StoredImage) -> list[Digest]:
+        """An image's layers by diff_id, lowest first."""
+        rows = self._conn().execute(
+            "SELECT diff_id FROM image_layers WHERE image_id = ? ORDER BY position", (s.id,)
+        )
+        return [Digest.parse(r[0]) for r in rows]
+
+    # -- names -----------------------------------------------------------------------------
+
+    def tag(self, name_or_id: str, new_name: str) -> StoredImage:
+        """Point `new_name` at the entry; it moves off any other entry it named."""
+        name = normalize_new_name(new_name)
+        conn = self._conn()
+        with db.transaction(conn):
+            image_id, _ = resolve(conn, name_or_id)
+            ingest.set_names(conn, image_id, [name])
+        return self.get(image_id)
+
+    def untag(self, name: str) -> StoredImage:
+        """Remove one name; the entry stays (dangling if it was the last)."""
+        return maintenance.untag(self._conn(), self, name)
+
+    # -- removal and maintenance -----------------------------------------------------------
+
+    def remove(self, name_or_id: str, *, force: bool = False) -> list[str]:
+        """`podman rmi`: lines `Untagged: NAME` / `Deleted: ID`. By a name of an image with
+        other names, only that name goes. Refuses (Conflict) an image pinned in `holds`
+        unless `force`, and an index child always (remove the index)."""
+        out = maintenance.remove(self._conn(), name_or_id, force=force)
+        self.gc(blocking=False)
+        return out
+
+    def prune(self, *, all: bool = False) -> list[StoredImage]:
+        """Remove dangling entries (or, with `all`, every entry nothing holds)."""
+        out = maintenance.prune(self._conn(), all_unused=all)
+        self.gc(blocking=False)
+        return out
+
+    def hold(self, name_or_id: str, holder: str) -> StoredImage:
+        """Pin an entry (a working container's base): `remove`/`prune` leave it alone."""
+        conn = self._conn()
+        with db.transaction(conn):
+            image_id, _ = resolve(conn, name_or_id)
+            conn.execute("INSERT OR IGNORE INTO holds VALUES (?, ?)", (image_id, holder))
+        return self.get(image_id)
+
+    def release(self, image_id: str, holder: str) -> None:
+        conn = self._conn()
+        with db.transaction(conn):
+            conn.execute("DELETE FROM holds WHERE image_id = ? AND holder = ?", (image_id, holder))
+
+    def gc(self, *, blocking: bool = True, temp_grace: float = 3600.0) -> GCReport:
+        """Mark and sweep: delete blobs and snapshots no entry references, and temp files
+        older than `temp_grace` seconds. Without `blocking`, does nothing if a writer is
+        active."""
+        with self._gc_lock.exclusive(blocking=blocking) as got:
+            if not got:
+                return GCReport()
+            return maintenance.sweep(self._conn(), self.blobs, self.paths, temp_grace)
+
+    def check(self) -> list[str]:
+        """Consistency problems, one line each; empty means every referenced blob is present
+        and verifies and no reference dangles."""
+        return maintenance.check(self._conn(), self.blobs)
+
+    # -- snapshots -------------------------------------------------------------------------
+
+    def snapshot(self, diff_id: Digest) -> Path:
+        """The layer with this diff_id unpacked under `snapshots/<hex>/` (extracted once)."""
+        with self._gc_lock.shared():
+            return snapshots.ensure(self._conn(), self.blobs, self.paths, diff_id)
+
+    def rootfs(self, s: StoredImage) -> list[Path]:
+        """The image's snapshot dirs, lowest layer first (extracting as needed)."""
+        return [self.snapshot(d) for d in self.layer_diff_ids(s)]
+
+    def whiteouts(self, diff_id: Digest) -> list[str]:
+        """The whiteout entries of a snapshotted layer (see `lamina.store.snapshots`)."""
+        return snapshots.whiteouts(self._conn(), diff_id)
