@@ -196,3 +196,9 @@ def test_sha512_blob(client: Client, repo: str) -> None:
     assert r.status == 201, r.data
     g = client.request("GET", f"/v2/{repo}/blobs/{digest}")
     assert g.status == 200 and g.data == data
+
+
+def test_repository_named_like_a_route(client: Client, repo: str) -> None:
+    for name in (f"{repo}/tags", f"{repo}/blobs/manifests", f"{repo}/blobs/uploads"):
+        digest = client.push_blob(name, name.encode())
+        assert client.request("GET", f"/v2/{name}/blobs/{digest}").data == name.encode()

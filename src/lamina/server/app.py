@@ -25,8 +25,10 @@ log = logging.getLogger("lamina.server")
 
 Handler = Callable[[RegistryContext, web.Request, str, str], Awaitable[web.StreamResponse]]
 
+# The name is greedy and the last segment has no '/', so a repository may itself contain a
+# component called "tags", "blobs" or "manifests" (e.g. skopeo/tags).
 _PATH = re.compile(
-    r"^/v2/(?P<name>.+?)/(?P<kind>blobs/uploads|blobs|manifests|tags|referrers)(?:/(?P<ref>.*))?$"
+    r"^/v2/(?P<name>.+)/(?P<kind>blobs/uploads|blobs|manifests|tags|referrers)(?:/(?P<ref>[^/]*))?$"
 )
 _ROUTES: dict[tuple[str, str], Handler] = {
     ("manifests", "GET"): routes_manifests.get_manifest,
