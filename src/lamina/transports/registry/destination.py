@@ -1,0 +1,299 @@
+"""Writing images to a registry: blob uploads (mount, monolithic, streamed, chunked), manifests.
+
+Every upload is hashed as it streams and checked against its descriptor before the final
+`PUT ?digest=`; the last piece of a streamed upload is held back until the check passes, so a
+registry never receives a complete wrong blob, and a failed upload session is cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+from urllib.parse import urlencode
+
+from lamina import media_types as mt
+from lamina.digest import Digest
+from lamina.errors import ErrorCode, IntegrityError, LaminaError, RegistryError
+from lamina.oci import Descriptor
+from lamina.transports.registry.auth import scope_for
+from lamina.transports.registry.client import RegistryClient, release
+from lamina.transports.registry.reference import RegistryReference
+
+MONOLITHIC_MAX = 1 << 20
+STREAM_CHUNK = 1 << 20
+DEFAULT_UPLOAD_CHUNK = 8 << 20
+OCTET = "application/octet-stream"
+
+
+class RegistryDestination:
+    """An ImageDestination over `docker://`. Blobs and manifests are visible once PUT;
+    `commit` has nothing left to do; `close` cancels upload sessions still open."""
+
+    def __init__(self, ref: RegistryReference, client: RegistryClient | None = None) -> None:
+        self.ref = ref
+        self.repo = ref.repository
+        self.client = client or RegistryClient(ref.registry, ref.options, ref.repository)
+        self._push = [scope_for(self.repo, "pull,push")]
+        self._open_uploads: set[str] = set()
+        self.chunk_size = DEFAULT_UPLOAD_CHUNK
+
+    def describe(self) -> str:
+        return self.ref.describe()
+
+    def _what(self, desc: Descriptor) -> str:
+        return f"pushing blob {desc.digest} to {self.ref.ref.name}"
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        resp = self.client.request(
+            "HEAD",
+            f"/v2/{self.repo}/blobs/{desc.digest}",
+            scopes=self._push,
+            what=f"checking blob {desc.digest} in {self.ref.ref.name}",
+            ok=(200, 404),
+        )
+        release(resp)
+        return resp.status == 200
+
+    def mount_blob(self, desc: Descriptor, from_repository: str) -> bool:
+        """Ask the registry to link `desc` from another repository; True if it did."""
+        query = urlencode({"mount": str(desc.digest), "from": from_repository})
+        resp = self.client.request(
+            "POST",
+            f"/v2/{self.repo}/blobs/uploads/?{query}",
+            scopes=[*self._push, scope_for(from_repository, "pull")],
+            what=f"mounting blob {desc.digest} from {from_repository} into {self.ref.ref.name}",
+            ok=(201, 202),
+        )
+        release(resp)
+        if resp.status == 201:
+            return True
+        location = resp.headers.get("Location")
+        if location:
+            self._cancel(location)
+        return False
+
+    def put_blob(
+        self, stream: BinaryIO, desc: Descriptor, *, mount_from: str | None = None
+    ) -> None:
+        """Upload `stream`, which must hold exactly the blob `desc` describes.
+
+        With `mount_from` a cross-repository mount is tried first. Raises IntegrityError (and
+        leaves nothing behind) if the bytes do not match `desc`.
+        """
+        if mount_from and mount_from != self.repo and self.mount_blob(desc, mount_from):
+            return
+        location, chunk_min = self._start()
+        try:
+            if desc.size <= MONOLITHIC_MAX:
+                self._monolithic(stream, desc, location)
+            elif chunk_min:
+                self._chunked(stream, desc, location, max(chunk_min, self.chunk_size))
+            else:
+                self._streamed(stream, desc, location)
+        except BaseException:
+            self._cancel(location)
+            raise
+        self._open_uploads.discard(location)
+
+    def _start(self) -> tuple[str, int]:
+        resp = self.client.request(
+            "POST",
+            f"/v2/{self.repo}/blobs/uploads/",
+            scopes=self._push,
+            what=f"starting an upload to {self.ref.ref.name}",
+            ok=(202,),
+        )
+        release(resp)
+        location = self._location(resp.headers.get("Location"))
+        self._open_uploads.add(location)
+        chunk_min = resp.headers.get("OCI-Chunk-Min-Length", "")
+        return location, int(chunk_min) if chunk_min.isdigit() else 0
+
+    def _location(self, value: str | None) -> str:
+        if not value:
+            raise RegistryError(
+                f"uploading to {self.ref.ref.name}: registry {self.ref.registry} gave no "
+                "upload Location",
+                code=ErrorCode.BLOB_UPLOAD_INVALID,
+            )
+        return value
+
+    def _finish(self, location: str, desc: Descriptor, body: bytes = b"") -> None:
+        sep = "&" if "?" in location else "?"
+        url = f"{location}{sep}{urlencode({'digest': str(desc.digest)})}"
+        resp = self.client.request(
+            "PUT",
+            url,
+            scopes=self._push,
+            what=self._what(desc),
+            headers={"Content-Type": OCTET, "Content-Length": str(len(body))},
+            body=body,
+            ok=(201,),
+            retry=False,
+        )
+        release(resp)
+        self._open_uploads.discard(location)
+
+    def _monolithic(self, stream: BinaryIO, desc: Descriptor, location: str) -> None:
+        data = _read_exactly(stream, desc.size + 1)
+        _check(data, desc, self._what(desc))
+        self._finish(location, desc, data)
+
+    def _streamed(self, stream: BinaryIO, desc: Descriptor, location: str) -> None:
+        resp = self.client.request(
+            "PATCH",
+            location,
+            scopes=self._push,
+            what=self._what(desc),
+            headers={"Content-Type": OCTET, "Content-Length": str(desc.size)},
+            body=_verified_chunks(stream, desc, self._what(desc), STREAM_CHUNK),
+            ok=(202, 204),
+            retry=False,
+        )
+        release(resp)
+        location = self._location(resp.headers.get("Location") or location)
+        self._finish(location, desc)
+
+    def _chunked(self, stream: BinaryIO, desc: Descriptor, location: str, chunk: int) -> None:
+        start = 0
+        for piece in _verified_chunks(stream, desc, self._what(desc), chunk):
+            end = start + len(piece)
+            resp = self.client.request(
+                "PATCH",
+                location,
+                scopes=self._push,
+                what=self._what(desc),
+                headers={
+                    "Content-Type": OCTET,
+                    "Content-Length": str(len(piece)),
+                    "Content-Range": f"{start}-{end - 1}",
+                },
+                body=piece,
+                ok=(202, 204),
+                retry=False,
+            )
+            release(resp)
+            self._open_uploads.discard(location)
+            location = self._location(resp.headers.get("Location") or location)
+            self._open_uploads.add(location)
+            start = end
+        self._finish(location, desc)
+
+    def _cancel(self, location: str) -> None:
+        self._open_uploads.discard(location)
+        try:
+            resp = self.client.request(
+                "DELETE",
+                location,
+                scopes=self._push,
+                what=f"cancelling an upload to {self.ref.ref.name}",
+                ok=(200, 202, 204, 404),
+                retry=False,
+            )
+            release(resp)
+        except LaminaError:
+            pass  # best effort: registries expire abandoned sessions
+
+    def put_manifest(self, raw: bytes, media_type: str, *, instance: Digest | None = None) -> None:
+        """PUT a manifest: an index child by `instance` digest, else the reference's tag (or
+        digest, which must then be the digest of `raw`)."""
+        if instance is not None:
+            target = str(instance)
+            expected: Digest | None = instance
+        elif self.ref.ref.tag is not None:
+            target, expected = self.ref.ref.tag, self.ref.ref.digest
+        else:
+            expected = self.ref.ref.digest
+            target = str(expected)
+        what = f"pushing manifest {self.ref.ref.name}:{target}".replace(":sha", "@sha")
+        digest = Digest.of_bytes(raw, expected.algorithm if expected else "sha256")
+        if expected is not None and digest != expected:
+            raise IntegrityError(
+                f"{what}: manifest bytes have digest {digest}, expected {expected}",
+                code=ErrorCode.DIGEST_INVALID,
+            )
+        resp = self.client.request(
+            "PUT",
+            f"/v2/{self.repo}/manifests/{target}",
+            scopes=self._push,
+            what=what,
+            headers={"Content-Type": media_type or mt.OCI_MANIFEST},
+            body=raw,
+            ok=(201,),
+        )
+        release(resp)
+        echoed = resp.headers.get("Docker-Content-Digest")
+        if (
+            echoed
+            and Digest.is_valid(echoed)
+            and Digest.parse(echoed) != Digest.of_bytes(raw, Digest.parse(echoed).algorithm)
+        ):
+            raise IntegrityError(
+                f"{what}: registry {self.ref.registry} stored digest {echoed}, we sent {digest}",
+                code=ErrorCode.DIGEST_INVALID,
+            )
+
+    def put_signatures(self, digest: Digest, signatures: list[bytes]) -> None:
+        """A registry holds no simple signatures itself; lamina.trust writes lookaside."""
+        if signatures:
+            raise RegistryError(
+                f"pushing signatures for {self.ref.ref.name}@{digest}: the registry transport "
+                "does not store simple signatures",
+                code=ErrorCode.UNSUPPORTED,
+                hint="configure lookaside storage in registries.d (lamina.trust writes there)",
+            )
+
+    def commit(self) -> None:
+        """Nothing to do: registry content is visible as soon as it is PUT."""
+
+    def close(self) -> None:
+        for location in list(self._open_uploads):
+            self._cancel(location)
+        self.client.close()
+
+
+def _read_exactly(stream: BinaryIO, limit: int) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = stream.read(min(STREAM_CHUNK, limit - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
+
+
+def _check(data: bytes, desc: Descriptor, what: str) -> None:
+    if len(data) != desc.size:
+        amount = f"more than {desc.size}" if len(data) > desc.size else str(len(data))
+        raise IntegrityError(f"{what}: stream holds {amount} bytes, expected {desc.size}")
+    got = Digest.of_bytes(data, desc.digest.algorithm)
+    if got != desc.digest:
+        raise IntegrityError(f"{what}: content has digest {got}, expected {desc.digest}")
+
+
+def _verified_chunks(stream: BinaryIO, desc: Descriptor, what: str, chunk: int) -> Iterator[bytes]:
+    """Yield the blob in pieces of `chunk` bytes, holding the last one back until size and
+    digest are checked (raising IntegrityError instead of yielding it)."""
+    hasher = desc.digest.new_hash()
+    count = 0
+    pending: bytes | None = None
+    while True:
+        piece = _read_exactly(stream, chunk)
+        if not piece:
+            break
+        count += len(piece)
+        if count > desc.size:
+            raise IntegrityError(f"{what}: stream holds more than the expected {desc.size} bytes")
+        hasher.update(piece)
+        if pending is not None:
+            yield pending
+        pending = piece
+    if count != desc.size:
+        raise IntegrityError(f"{what}: stream holds {count} bytes, expected {desc.size}")
+    got = Digest.from_hash(hasher, desc.digest.algorithm)
+    if got != desc.digest:
+        raise IntegrityError(f"{what}: content has digest {got}, expected {desc.digest}")
+    if pending is not None:
+        yield pending
