@@ -1,0 +1,105 @@
+"""Entry point. Subcommands are imported only when invoked, so `lamina --help` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from lamina import __version__
+
+# name -> (module, attribute, one-line help shown by `lamina --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "images": ("lamina.cli.images_cmd", "images", "List images in local storage."),
+    "image": ("lamina.cli.images_cmd", "image", "Manage images (tree, prune, ls, rm)."),
+    "history": ("lamina.cli.images_cmd", "history", "Show the history of an image."),
+    "inspect": ("lamina.cli.images_cmd", "inspect", "Show an image's manifest and config."),
+    "tag": ("lamina.cli.images_cmd", "tag", "Add names to an image."),
+    "untag": ("lamina.cli.images_cmd", "untag", "Remove names from an image."),
+    "rmi": ("lamina.cli.images_cmd", "rmi", "Remove images."),
+    "import": ("lamina.cli.archive_cmd", "import_", "Create an image from a tarball."),
+    "export": ("lamina.cli.archive_cmd", "export", "Write an image's flattened filesystem."),
+    "save": ("lamina.cli.archive_cmd", "save", "Save images to an archive or directory."),
+    "load": ("lamina.cli.archive_cmd", "load", "Load images from an archive or directory."),
+    "base": ("lamina.cli.base_cmd", "base", "Make the tiny offline base image."),
+    "registry": ("lamina.cli.registry_cmd", "registry", "Run and manage a registry server."),
+    "copy": ("lamina.cli.copy_cmd", "copy", "Copy an image between transports."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are resolved from COMMANDS on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_available()))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        entry = _available().get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = getattr(module, entry[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry[2]) for name, entry in sorted(_available().items())]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available() -> dict[str, tuple[str, str, str]]:
+    """COMMANDS whose module exists (checked without importing it)."""
+    from importlib.util import find_spec
+
+    out = {}
+    for name, entry in COMMANDS.items():
+        try:
+            if find_spec(entry[0]) is not None:
+                out[name] = entry
+        except ModuleNotFoundError:
+            continue
+    return out
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Example: lamina base && lamina images",
+)
+@click.option(
+    "--root",
+    envvar="LAMINA_ROOT",
+    type=click.Path(file_okay=False),
+    help="Storage root (default: /var/lib/lamina as root, else $XDG_DATA_HOME/lamina).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="lamina")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
+    """lamina builds, stores, ships, signs and checks OCI container images, with no daemon."""
+    ctx.ensure_object(dict)
+    ctx.obj["root"] = root
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn LaminaErrors into one line on stderr and a meaningful exit code."""
+    from lamina.cli.errors import run_guarded
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
+        os.environ.get("LAMINA_DEBUG")
+    )
+    code = run_guarded(lambda: _invoke(argv), debug=debug)
+    sys.exit(code)
+
+
+def _invoke(argv: list[str] | None) -> Any:
+    return cli.main(args=argv, prog_name="lamina", standalone_mode=False)

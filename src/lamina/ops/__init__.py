@@ -1,0 +1,1 @@
+"""Command functions: strings in, library objects out. The CLI is one client of these."""
