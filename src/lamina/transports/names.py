@@ -44,7 +44,7 @@ _REF_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 
 def _bad(transport: str, text: str, why: str) -> InvalidInput:
     return InvalidInput(
-        f"invalid {transport} reference {text[:300]!r}: {why}",
+        f"invalid {transport} reference {(transport + ':' + text)[:300]!r}: {why}",
         code=ErrorCode.NAME_INVALID,
         hint=f"expected {SYNTAX[transport]}",
     )
