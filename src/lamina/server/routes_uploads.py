@@ -71,8 +71,18 @@ async def _monolithic(
 ) -> web.Response:
     loop = asyncio.get_running_loop()
     with ctx.blobs.writer(digest.algorithm) as w:
-        async for chunk in request.content.iter_chunked(CHUNK):
-            w.write(chunk)
+        pending: asyncio.Future[int] | None = None
+        try:
+            async for chunk in request.content.iter_chunked(CHUNK):
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, w.write, chunk)
+            if pending is not None:
+                await pending
+                pending = None
+        finally:
+            if pending is not None:
+                await asyncio.wait([pending])
         await loop.run_in_executor(None, w.commit, digest, request.content_length)
     ctx.meta.link_blob(name, digest)
     return _created(name, digest)
@@ -104,10 +114,20 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
             )
     loop = asyncio.get_running_loop()
     appender = await loop.run_in_executor(None, ctx.uploads.open_append, session.id, session.offset)
+    pending: asyncio.Future[None] | None = None
     try:
+        # Hash and write each chunk in a thread while the next one is read from the socket
+        # (hashlib and os.write release the GIL): reading and hashing overlap.
         async for chunk in request.content.iter_chunked(CHUNK):
-            appender.write(chunk)
+            if pending is not None:
+                await pending
+            pending = loop.run_in_executor(None, appender.write, chunk)
+        if pending is not None:
+            await pending
+            pending = None
     finally:
+        if pending is not None:
+            await asyncio.wait([pending])
         appender.close()
     if expected_len is not None and appender.offset - session.offset != expected_len:
         raise RegistryHTTPError(
