@@ -23,6 +23,7 @@ from lamina.content import CHUNK, Compression, decompress_reader, detect
 from lamina.errors import InvalidInput, NotFound
 
 _MAX_LINKS = 16
+_BLOCK = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +107,17 @@ class TarFiles:
                         members[name] = _Member(0, 0, _clean(info.linkname))
                     elif info.isfile():
                         members[name] = _Member(info.offset_data, info.size, None)
-                if tar.offset > readable.stat().st_size:
-                    raise InvalidInput(f"{self.path}: archive is truncated")
+                end = tar.offset
         except (tarfile.TarError, EOFError) as exc:
+            if "unexpected end" in str(exc):
+                raise InvalidInput(f"{self.path}: archive is truncated ({exc})") from None
             raise InvalidInput(f"{self.path}: not a valid tar archive: {exc}") from None
+        with open(readable, "rb") as f:
+            f.seek(end)
+            marker = f.read(_BLOCK)
+        # Every tar writer ends with zero blocks; without one the archive was cut short.
+        if len(marker) < _BLOCK or marker.strip(b"\0"):
+            raise InvalidInput(f"{self.path}: archive is truncated (no end-of-archive marker)")
         for name, m in members.items():
             if m.link is None and m.offset + m.size > readable.stat().st_size:
                 raise InvalidInput(f"{self.where(name)}: archive is truncated inside this member")
