@@ -79,6 +79,14 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE signatures (             -- simple-signing signatures, by manifest
+        manifest_digest TEXT NOT NULL REFERENCES manifests(digest) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (manifest_digest, position)
+    );
+    """,
 )
 
 

@@ -26,11 +26,22 @@ from pathlib import Path
 
 from lamina.errors import Conflict
 
-_held = threading.local()
+_counts: dict[int, int] = {}
+_counts_lock = threading.Lock()
 
 
 def _shared_count() -> int:
-    return int(getattr(_held, "shared", 0))
+    with _counts_lock:
+        return _counts.get(threading.get_ident(), 0)
+
+
+def _add_shared(ident: int, delta: int) -> None:
+    with _counts_lock:
+        n = _counts.get(ident, 0) + delta
+        if n:
+            _counts[ident] = n
+        else:
+            _counts.pop(ident, None)
 
 
 @contextlib.contextmanager
@@ -63,12 +74,14 @@ class GCLock:
 
     @contextlib.contextmanager
     def shared(self) -> Iterator[None]:
+        # Counted against the thread that took it, even if another thread releases it.
+        ident = threading.get_ident()
         with flock(self.path, exclusive=False):
-            _held.shared = _shared_count() + 1
+            _add_shared(ident, 1)
             try:
                 yield
             finally:
-                _held.shared = _shared_count() - 1
+                _add_shared(ident, -1)
 
     @contextlib.contextmanager
     def exclusive(self, *, blocking: bool = True) -> Iterator[bool]:

@@ -99,7 +99,7 @@ class Store:
                     ingest.register_image(conn, facts, size)
                     ingest.set_names(conn, facts.id, wanted)
         except BaseException:
-            self._take_back(added)
+            self.discard_unregistered(added)
             raise
         return self.get(facts.id)
 
@@ -113,7 +113,7 @@ class Store:
             with self._gc_lock.shared():
                 index_id = self._put_index_tree(self._conn(), index, added, wanted)
         except BaseException:
-            self._take_back(added)
+            self.discard_unregistered(added)
             raise
         return self.get(index_id)
 
@@ -149,8 +149,9 @@ class Store:
             ingest.set_names(conn, index_id, names)
         return index_id
 
-    def _take_back(self, added: list[Digest]) -> None:
-        """Delete blobs a failed put created, if no writer is active and none is referenced."""
+    def discard_unregistered(self, added: Sequence[Digest]) -> None:
+        """Delete blobs a failed write created, if no writer is active and no entry references
+        them (else the next gc does). Call without holding `ingest()`."""
         if added:
             with self._gc_lock.exclusive(blocking=False) as got:
                 if got:
@@ -221,6 +222,51 @@ class Store:
             "SELECT diff_id FROM image_layers WHERE image_id = ? ORDER BY position", (s.id,)
         )
         return [Digest.parse(r[0]) for r in rows]
+
+    def manifest_entry(self, digest: Digest) -> str | None:
+        """The ID of the entry that holds the manifest `digest`, if any."""
+        row = (
+            self._conn()
+            .execute("SELECT image_id FROM manifests WHERE digest = ?", (str(digest),))
+            .fetchone()
+        )
+        return str(row[0]) if row else None
+
+    def is_child(self, index_id: str, child_id: str) -> bool:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT 1 FROM index_children WHERE index_id = ? AND child_id = ?",
+                (index_id, child_id),
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    def signatures(self, manifest_digest: Digest) -> list[bytes]:
+        """Simple-signing signatures stored for a manifest, in order."""
+        rows = self._conn().execute(
+            "SELECT data FROM signatures WHERE manifest_digest = ? ORDER BY position",
+            (str(manifest_digest),),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def put_signatures(self, manifest_digest: Digest, signatures: Sequence[bytes]) -> None:
+        """Replace the signatures of a stored manifest (NotFound if it is not stored)."""
+        conn = self._conn()
+        with db.transaction(conn):
+            if self.manifest_entry(manifest_digest) is None:
+                raise NotFound(
+                    f"manifest {manifest_digest} is not in the store",
+                    code=ErrorCode.MANIFEST_UNKNOWN,
+                )
+            conn.execute(
+                "DELETE FROM signatures WHERE manifest_digest = ?", (str(manifest_digest),)
+            )
+            conn.executemany(
+                "INSERT INTO signatures (manifest_digest, position, data) VALUES (?, ?, ?)",
+                [(str(manifest_digest), i, bytes(sig)) for i, sig in enumerate(signatures)],
+            )
 
     # -- names -----------------------------------------------------------------------------
 
