@@ -11,16 +11,19 @@ import pytest
 from lamina.content.blobstore import BlobStore
 
 
-def _mounts() -> list[str]:
+def _mounts(under: str) -> list[str]:
     with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        return sorted(line.split(" ", 5)[4] for line in f)
+        points = [line.split(" ", 5)[4] for line in f]
+    return sorted(p for p in points if p.startswith(under))
 
 
 @pytest.fixture(autouse=True)
-def no_stray_mounts() -> Iterator[None]:
-    before = _mounts()
+def no_stray_mounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Mounts under this session's temp dirs (others' tests may mount elsewhere meanwhile)."""
+    base = str(tmp_path_factory.getbasetemp())
+    before = _mounts(base)
     yield
-    assert _mounts() == before, "a test left mounts behind"
+    assert _mounts(base) == before, "a test left mounts behind"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
