@@ -214,3 +214,24 @@ def test_detect_rejects_other_things(tmp_path: Path) -> None:
         detect_archive_kind(tmp_path / "other.tar")
     with pytest.raises(NotFound):
         detect_archive_kind(tmp_path / "absent")
+
+
+def test_legacy_layer_paths_through_symlinks(two_images: tuple[Path, Path], tmp_path: Path) -> None:
+    """Older `docker save` names layers `ID/layer.tar`; lamina writes those as symlinks to
+    the real `HEX.tar`, and a manifest.json naming the symlinks still reads the same."""
+    d, _ = two_images
+    want = read_validated(f"docker-archive:{d}:@0")
+    out = tmp_path / "legacy.tar"
+    with tarfile.open(d) as src, tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as dst:
+        legacy = {m.linkname.removeprefix("../"): m.name for m in src.getmembers() if m.issym()}
+        for m in src.getmembers():
+            if m.name == "manifest.json":
+                items = json.load(src.extractfile(m))  # type: ignore[arg-type]
+                items[0]["Layers"] = [legacy[n] for n in items[0]["Layers"]]
+                data = json.dumps(items).encode()
+                info = tarfile.TarInfo("manifest.json")
+                info.size = len(data)
+                dst.addfile(info, io.BytesIO(data))
+            else:
+                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+    assert read_validated(f"docker-archive:{out}:@0") == want
