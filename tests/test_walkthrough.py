@@ -1,0 +1,36 @@
+"""The README's first set-up command must keep working: run the walk-through end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.interop
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo not installed")
+def test_walkthrough_runs(tmp_path: Path) -> None:
+    env = dict(os.environ, LAMINA_WALKTHROUGH_DIR=str(tmp_path))
+    env.pop("LAMINA_ROOT", None)
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "walkthrough")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "Loaded image: localhost/hello:1.0" in out
+    assert "srv/index.html" in out
+    if "registry" in out:
+        assert '{"repositories":["demo/hello"]}' in out
+        assert '"tags":["1.0"]' in out
+    assert (tmp_path / "store").is_dir()
