@@ -143,14 +143,22 @@ class DirDestination:
             raise InvalidInput(f"{self._describe}: commit before the image's manifest was written")
         write_atomic(self.staging / VERSION_FILE, VERSION_BYTES)
         _check_replaceable(self.target)
-        old: Path | None = None
+        trash: Path | None = None
         if self.target.exists():
-            old = self.target.parent / f".{self.target.name}.lamina-old-{os.getpid()}"
-            os.rename(self.target, old)
-        os.rename(self.staging, self.target)
+            trash = Path(
+                tempfile.mkdtemp(dir=self.target.parent, prefix=f".{self.target.name}.old-")
+            )
+            os.rename(self.target, trash / "old")
+        try:
+            os.rename(self.staging, self.target)
+        except BaseException:
+            if trash is not None:
+                os.rename(trash / "old", self.target)
+                trash.rmdir()
+            raise
         self._committed = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def close(self) -> None:
         if not self._committed:
