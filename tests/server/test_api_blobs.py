@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.server.client import Client, deviates, error_codes, sha256
-from tests.server.servers import DISTRIBUTION, Server
+from tests.server.servers import DISTRIBUTION, Server, start_lamina
 
 
 def test_base_answers_with_api_version(client: Client) -> None:
@@ -202,3 +203,15 @@ def test_repository_named_like_a_route(client: Client, repo: str) -> None:
     for name in (f"{repo}/tags", f"{repo}/blobs/manifests", f"{repo}/blobs/uploads"):
         digest = client.push_blob(name, name.encode())
         assert client.request("GET", f"/v2/{name}/blobs/{digest}").data == name.encode()
+
+
+def test_read_only_refuses_pushes(tmp_path: Path) -> None:
+    server = start_lamina(tmp_path / "storage", "--read-only")
+    try:
+        client = Client(server.url)
+        r = client.request("POST", "/v2/ro/blobs/uploads/")
+        assert r.status == 405
+        assert error_codes(r) == ["UNSUPPORTED"]
+        assert client.request("GET", "/v2/").status == 200
+    finally:
+        server.stop()
