@@ -7,7 +7,7 @@ import pytest
 
 from lamina.content import BlobStore
 from lamina.digest import Digest
-from lamina.errors import Conflict, NotFound
+from lamina.errors import Conflict, LaminaError, NotFound
 from lamina.image.validate import validate
 from lamina.store import Store, default_root
 from lamina.store.db import MIGRATIONS, schema_version
@@ -223,3 +223,29 @@ def test_default_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert default_root() == tmp_path / "home" / ".local" / "share" / "lamina"
     monkeypatch.setattr("os.geteuid", lambda: 0)
     assert default_root() == Path("/var/lib/lamina")
+
+
+def test_old_schema_is_migrated_in_place(tmp_path: Path, src: BlobStore) -> None:
+    root = tmp_path / "old"
+    with Store.open(root) as s:
+        stored = s.put_image(make_image(src, "old"), ["old"])
+    conn = sqlite3.connect(root / "store.db")
+    conn.execute("DROP TABLE signatures")
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    with Store.open(root) as s:
+        assert s.lookup("old") == stored
+        s.put_signatures(stored.manifest_digest, [b"sig"])
+        assert s.signatures(stored.manifest_digest) == [b"sig"]
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "new"
+    Store.open(root).close()
+    conn = sqlite3.connect(root / "store.db")
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LaminaError, match="newer than this lamina"):
+        Store.open(root)

@@ -96,6 +96,7 @@ class StoreCorrupt(LaminaError):
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the metadata database."""
+    conn: sqlite3.Connection | None = None
     try:
         conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -105,7 +106,12 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         _migrate(conn)
+    except StoreCorrupt:
+        conn.close()  # type: ignore[union-attr]
+        raise
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise StoreCorrupt(
             f"store database {path} cannot be opened: {exc}",
             hint="move it aside and re-import images, or point LAMINA_ROOT elsewhere",
