@@ -69,7 +69,7 @@ def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
 
 async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=log if config.access_log else None, read_bufsize=1 << 20)
+    runner = web.AppRunner(app, access_log=log if config.access_log else None, read_bufsize=4 << 20)
     await runner.setup()
     site = web.SockSite(runner, sock, ssl_context=_ssl_context(config), shutdown_timeout=5.0)
     await site.start()
