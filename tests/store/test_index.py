@@ -65,3 +65,12 @@ def test_removing_index_removes_its_unnamed_children(store: Store, src: BlobStor
     assert [i.id for i in store.list_images(all=True)] == [child.id]
     assert store.check() == []
     validate(store.image(store.lookup("keepchild")))
+
+
+def test_removing_a_named_child_by_name_only_untags(store: Store, src: BlobStore) -> None:
+    store.put_index(make_index(src, "nc"), ["nc"])
+    child = next(i for i in store.list_images(all=True) if not i.is_index)
+    store.tag(child.id, "child")
+    assert store.remove("child") == ["Untagged: localhost/child:latest"]
+    assert store.get(child.id).names == ()
+    assert store.check() == []

@@ -249,3 +249,11 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(LaminaError, match="newer than this lamina"):
         Store.open(root)
+
+
+def test_unreadable_database_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "garbage"
+    root.mkdir()
+    (root / "store.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LaminaError, match="cannot be opened"):
+        Store.open(root)

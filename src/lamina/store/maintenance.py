@@ -43,12 +43,13 @@ def remove(conn: sqlite3.Connection, text: str, *, force: bool) -> list[str]:
         names = [
             r[0] for r in conn.execute("SELECT name FROM names WHERE image_id = ?", (image_id,))
         ]
-        if by_name is not None and len(names) > 1:
-            conn.execute("DELETE FROM names WHERE name = ?", (by_name,))
-            return [f"Untagged: {by_name}"]
         parent = conn.execute(
             "SELECT index_id FROM index_children WHERE child_id = ? LIMIT 1", (image_id,)
         ).fetchone()
+        if by_name is not None and (len(names) > 1 or parent is not None):
+            # the image stays: it has other names, or its index still reaches it
+            conn.execute("DELETE FROM names WHERE name = ?", (by_name,))
+            return [f"Untagged: {by_name}"]
         if parent is not None:
             raise Conflict(
                 f"image {image_id[:12]} is part of the multi-platform index {parent[0][:12]}",
