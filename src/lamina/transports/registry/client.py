@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import InsecureRequestWarning, SSLError
 from urllib3.response import BaseHTTPResponse
 
 from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryError, TransportError
@@ -72,11 +75,16 @@ class RegistryClient:
         self.options = options
         insecure = options.insecure or not options.tls_verify
         self.allow_http = insecure or is_loopback(self.host)
-        ctx = ssl_context(
-            self.host,
-            tls_verify=options.tls_verify and not options.insecure,
-            cert_dir=options.cert_dir,
-        )
+        verify = options.tls_verify and not options.insecure
+        ctx = ssl_context(self.host, tls_verify=verify, cert_dir=options.cert_dir)
+        if not verify:
+            # The user chose not to verify this host: do not warn on every request.
+            host_name = re.escape(self.host.rsplit(":", 1)[0].strip("[]"))
+            warnings.filterwarnings(
+                "ignore",
+                message=f"Unverified HTTPS request is being made to host '{host_name}'",
+                category=InsecureRequestWarning,
+            )
         self._pool = urllib3.PoolManager(
             num_pools=4,
             maxsize=8,
@@ -108,8 +116,14 @@ class RegistryClient:
         first_error: LaminaError | None = None
         for scheme in schemes:
             try:
+                # With a plain-HTTP fallback, a failed TLS attempt is not worth retrying.
                 resp = self._send_with_retries(
-                    "GET", f"{scheme}://{self.host}/v2/", {}, None, retry=True, what="ping"
+                    "GET",
+                    f"{scheme}://{self.host}/v2/",
+                    {"User-Agent": self.options.user_agent},
+                    None,
+                    retry=not (scheme == "https" and self.allow_http),
+                    what=f"checking registry {self.registry}",
                 )
             except TransportError as exc:
                 first_error = first_error or exc
@@ -211,7 +225,7 @@ class RegistryClient:
                 )
             except Urllib3Error as exc:
                 err = self.connection_error(exc, method, url, what)
-                if last:
+                if last or not err.retryable:
                     raise err from None
                 time.sleep(self._backoff(attempt))
                 continue
@@ -246,6 +260,12 @@ class RegistryClient:
             if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc)
             else "failed"
         )
+        if isinstance(exc, SSLError):
+            return TransportError(
+                f"{what or method}: TLS with registry {self.registry} failed: {_short(exc)}",
+                hint="trust its CA in /etc/containers/certs.d/HOST:PORT/ca.crt (or --cert-dir), "
+                "or use --tls-verify=false",
+            )
         return TransportError(
             f"{what or method}: connection to registry {self.registry} ({urlsplit(url).netloc}) "
             f"{kind}: {_short(exc)}",
@@ -275,10 +295,11 @@ class RegistryClient:
             text += f" {code_text}"
         if message:
             text += f": {message}"
-        if status == 401:
-            return AuthError(text, code=ErrorCode.UNAUTHORIZED, hint=self.hint)
-        if status == 403:
-            return AuthError(text, code=code or ErrorCode.DENIED, hint=self.hint)
+        if status in (401, 403):
+            creds = self.auth.credentials
+            text += f" (using {f'credentials from {creds.origin}' if creds else 'no credentials'})"
+            default = ErrorCode.UNAUTHORIZED if status == 401 else ErrorCode.DENIED
+            return AuthError(text, code=code or default, hint=self.hint)
         if status == 404:
             return NotFound(text, code=code or ErrorCode.NOT_FOUND)
         if status == 429:

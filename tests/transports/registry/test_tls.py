@@ -1,0 +1,64 @@
+"""TLS: a registry with a self-signed CA, trusted through a certs.d-style directory."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lamina.content.blobstore import BlobStore
+from lamina.errors import TransportError
+from lamina.image import model
+from lamina.image.validate import validate
+from lamina.transports.registry import RegistryClient, RegistryOptions, RegistryReference
+from tests.transports.registry.images import make_image, push_image
+from tests.transports.registry.servers import Distribution, TLSFiles
+
+pytestmark = pytest.mark.interop
+
+
+def test_ca_from_cert_dir(
+    tls_distribution: Distribution, tls_files: TLSFiles, store: BlobStore, tmp_path: Path
+) -> None:
+    certs = tmp_path / "certs.d" / tls_distribution.host
+    certs.mkdir(parents=True)
+    shutil.copy(tls_files.ca, certs / "ca.crt")
+    opts = RegistryOptions(cert_dir=str(certs))
+    client = RegistryClient(tls_distribution.host, opts)
+    assert client.base == f"https://{tls_distribution.host}"
+    img = make_image(store, seed=77)
+    target = f"docker://{tls_distribution.host}/secure/app:v1"
+    push_image(img, RegistryReference.parse(target, opts).new_destination())
+    src = RegistryReference.parse(target, opts).new_source()
+    raw, media_type = src.get_manifest()
+    assert raw == img.raw_manifest()
+    validate(model.load(raw, src, media_type))
+
+
+def test_untrusted_certificate_is_a_clear_error(tls_distribution: Distribution) -> None:
+    target = f"docker://{tls_distribution.host}/secure/app:v1"
+    with pytest.raises(TransportError) as err:
+        RegistryReference.parse(target).new_source().get_manifest()
+    assert "TLS" in str(err.value) and tls_distribution.host in str(err.value)
+    assert not err.value.retryable
+    assert err.value.hint is not None and "certs.d" in err.value.hint
+
+
+def test_tls_verify_false(tls_distribution: Distribution, store: BlobStore) -> None:
+    opts = RegistryOptions(tls_verify=False)
+    client = RegistryClient(tls_distribution.host, opts)
+    assert client.base == f"https://{tls_distribution.host}"
+    img = make_image(store, seed=78)
+    target = f"docker://{tls_distribution.host}/secure/noverify:v1"
+    push_image(img, RegistryReference.parse(target, opts).new_destination())
+    assert RegistryReference.parse(target, opts).new_source().get_manifest()[0] == (
+        img.raw_manifest()
+    )
+
+
+def test_plain_http_only_for_insecure_or_loopback(distribution: Distribution) -> None:
+    assert RegistryClient(distribution.host, RegistryOptions()).base.startswith("http://")
+    remote = RegistryClient("registry.invalid:5000", RegistryOptions())
+    assert not remote.allow_http
+    assert RegistryClient("registry.invalid:5000", RegistryOptions(insecure=True)).allow_http
