@@ -16,6 +16,8 @@ from lamina.transports.docker_archive import DockerArchiveReference
 from lamina.transports.layout import LayoutReference
 from lamina.transports.names import DIR, DOCKER_ARCHIVE, OCI, OCI_ARCHIVE, SYNTAX
 from lamina.transports.oci_archive import OCIArchiveReference
+from lamina.transports.registry.reference import TRANSPORT as DOCKER
+from lamina.transports.registry.reference import factory as docker_factory
 
 Factory = Callable[[str], ImageReference]
 
@@ -24,8 +26,9 @@ _FACTORIES: dict[str, Factory] = {
     OCI_ARCHIVE: OCIArchiveReference.parse,
     DOCKER_ARCHIVE: DockerArchiveReference.parse,
     DIR: DirReference.parse,
+    DOCKER: docker_factory,
 }
-_SYNTAX: dict[str, str] = dict(SYNTAX)
+_SYNTAX: dict[str, str] = {**SYNTAX, DOCKER: "docker://HOST/REPO[:TAG|@DIGEST]"}
 
 
 def register(prefix: str, factory: Factory, syntax: str | None = None) -> None:
