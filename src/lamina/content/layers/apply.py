@@ -25,6 +25,7 @@ from lamina.content.layers.limits import (
     GuardedReader,
 )
 from lamina.content.layers.saferoot import SafeRoot, clean_parts
+from lamina.content.layers.tarread import ForwardReader, members, open_tar
 from lamina.content.layers.whiteouts import OPAQUE, whiteout_target
 from lamina.content.verify import CHUNK
 from lamina.digest import Digest
@@ -75,8 +76,8 @@ def apply_layer(
     with SafeRoot(root, what) as safe:
         applier = _Applier(safe, stats, root_user, what)
         try:
-            with tarfile.open(fileobj=guarded, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-                for member in tar:
+            with open_tar(ForwardReader(guarded, what)) as tar:
+                for member in members(tar):
                     stats.entries += 1
                     if max_entries is not None and stats.entries > max_entries:
                         raise UnsafeContent(f"{what}: more than {max_entries} entries; refusing it")

@@ -65,7 +65,7 @@ def pax_record(key: str, value: bytes) -> bytes:
     return str(length).encode("ascii") + body
 
 
-def _ustar(  # noqa: PLR0917
+def _ustar(
     name: bytes,
     mode: int,
     uid: int,

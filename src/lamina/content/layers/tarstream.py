@@ -16,6 +16,7 @@ from lamina import media_types
 from lamina.content.blobstore import BlobStore, BlobWriter
 from lamina.content.compression import Compression, compress_writer, decompress_reader
 from lamina.content.layers.layer import LayerBlob
+from lamina.content.layers.tarread import ForwardReader, members, open_tar
 from lamina.content.verify import CHUNK
 from lamina.digest import Digest
 from lamina.errors import InvalidInput
@@ -122,8 +123,8 @@ def pack_tar_stream(
     with LayerSink(store, compression, level) as sink:
         tee = _Tee(plain, sink)
         try:
-            with tarfile.open(fileobj=tee, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-                for _member in tar:
+            with open_tar(ForwardReader(tee, what)) as tar:
+                for _member in members(tar):
                     pass
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise InvalidInput(
