@@ -81,8 +81,14 @@ class Distribution(_Server):
     """`docker-registry serve config.yml` with filesystem storage under `root`."""
 
     def __init__(
-        self, root: Path, *, htpasswd: tuple[str, str] | None = None, tls: TLSFiles | None = None
+        self,
+        root: Path,
+        *,
+        htpasswd: tuple[str, str] | None = None,
+        tls: TLSFiles | None = None,
+        token: tuple[str, str, str, Path] | None = None,
     ) -> None:
+        """`token` = (realm, service, issuer, root certificate) for Distribution's auth.token."""
         self.root = root
         self.port = free_port()
         self.tls = tls
@@ -115,6 +121,16 @@ class Distribution(_Server):
                 "  htpasswd:",
                 "    realm: lamina-test",
                 f"    path: {root / 'htpasswd'}",
+            ]
+        if token is not None:
+            realm, service, issuer, bundle = token
+            lines += [
+                "auth:",
+                "  token:",
+                f"    realm: {realm}",
+                f"    service: {service}",
+                f"    issuer: {issuer}",
+                f"    rootcertbundle: {bundle}",
             ]
         (root / "config.yml").write_text("\n".join(lines) + "\n")
 
