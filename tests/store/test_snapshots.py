@@ -57,6 +57,8 @@ def test_gc_removes_unreferenced_snapshots_and_temp_dirs(store: Store, src: Blob
     store.prune()  # collects: the dangling image's snapshot goes
     assert keep_dir.is_dir()
     assert not drop_dir.exists()
+    locks = sorted(p.name for p in store.paths.locks.iterdir() if p.name.startswith("snapshot-"))
+    assert locks == [f"snapshot-{keep_dir.name}.lock"]
     assert not leftover.exists()
     assert store.check() == []
 

@@ -9,6 +9,7 @@ Protocol:
   gets the exclusive lock without waiting and they are still unreferenced (else gc will).
 - `locks/snapshot-<hex>.lock`: EXCLUSIVE while one layer is being extracted, so two
   processes never extract the same layer at once; the second waits and reuses the result.
+  Extractors take it while holding the shared gc lock, so gc may delete unused ones.
 
 flock locks belong to an open file description: each acquisition opens its own fd, so shared
 locks nest freely, but a process must not ask for the exclusive gc lock while it holds a

@@ -155,6 +155,12 @@ def sweep(
         if diff_id not in live_layers:
             rmtree(Path(entry.path))
             gone_snapshots.append(Digest.parse(diff_id))
+    for entry in os.scandir(paths.locks):
+        # Extractors hold the shared gc lock while they wait on these: none is in use now.
+        name = entry.name
+        if name.startswith("snapshot-") and f"sha256:{name[9:-5]}" not in live_layers:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
     with transaction(conn):
         conn.execute("DELETE FROM layers WHERE blob_digest NOT IN (SELECT digest FROM image_blobs)")
         conn.execute(
