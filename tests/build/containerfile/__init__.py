@@ -1,0 +1,1 @@
+"""Tests of the Containerfile parser and variable expansion."""
