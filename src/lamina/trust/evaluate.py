@@ -1,0 +1,241 @@
+"""Policy evaluation: is this image, with these signatures, allowed?
+
+`PolicyContext(policy).evaluate(...)` finds the scope that applies to the image, then every
+requirement of that scope must accept (a signedBy/sigstoreSigned requirement accepts when at
+least one signature passes it). Rejection raises TrustError naming the scope and, for each
+signature, why it failed.
+
+`PolicyContext` also satisfies `AdmissionCheck`, the small protocol `copy` calls after it has
+read the manifest and the signatures and before it reads any layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lamina.errors import InvalidInput, LaminaError, TrustError
+from lamina.reference import Reference
+from lamina.trust import gpg
+from lamina.trust.cosign import CosignSignature, verify_cosign
+from lamina.trust.cosign_keys import PublicKey, load_public_keys
+from lamina.trust.identity import SignedIdentity
+from lamina.trust.policy import Policy
+from lamina.trust.policy_scopes import DOCKER_LIKE
+from lamina.trust.requirements import (
+    InsecureAcceptAnything,
+    Reject,
+    Requirement,
+    SignedBaseLayer,
+    SignedBy,
+    SigstoreSigned,
+)
+from lamina.trust.simple import verify_simple
+
+
+class AdmissionCheck(Protocol):
+    """What `copy` calls before reading any layer. `src_ref_description` is the source's
+    transport string (`docker://r/a:1`, `dir:/x`); `reference` the Docker identity the image
+    is used as (None when the transport has none); `signatures` the blobs the source gave
+    (simple-signing and sigstore ones alike). Returns None or raises TrustError."""
+
+    def check(
+        self,
+        src_ref_description: str,
+        reference: Reference | None,
+        manifest_raw: bytes,
+        signatures: Sequence[bytes],
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """An accepted image: which scope decided, and what each requirement accepted."""
+
+    transport: str
+    scope: str
+    accepted: tuple[str, ...]
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise TrustError(f"cannot read key file {path}: {exc.strerror}") from None
+
+
+def split_description(description: str) -> tuple[str, str]:
+    """`docker://r/a:1` → (`docker`, `r/a:1`); `dir:/x` → (`dir`, `/x`)."""
+    transport, sep, name = description.partition(":")
+    if not sep or not transport:
+        raise InvalidInput(f"image {description!r}: expected TRANSPORT:NAME")
+    if transport == "docker":
+        name = name.removeprefix("//")
+    return transport, name
+
+
+def split_signatures(blobs: Sequence[bytes]) -> tuple[list[bytes], list[CosignSignature]]:
+    """Separate simple-signing blobs from sigstore ones (containers/image's on-disk forms).
+    A sigstore blob that cannot be parsed is kept out and never counts as a signature."""
+    simple: list[bytes] = []
+    cosign: list[CosignSignature] = []
+    for blob in blobs:
+        if CosignSignature.is_internal(blob):
+            try:
+                cosign.append(CosignSignature.from_internal(blob))
+            except InvalidInput:
+                continue
+        else:
+            simple.append(blob)
+    return simple, cosign
+
+
+class PolicyContext:
+    """Evaluates images against one policy. `read_file` loads keyPath/keyPaths files."""
+
+    def __init__(self, policy: Policy, *, read_file: Callable[[str], bytes] = _read_file) -> None:
+        self.policy = policy
+        self._read = read_file
+
+    def check(
+        self,
+        src_ref_description: str,
+        reference: Reference | None,
+        manifest_raw: bytes,
+        signatures: Sequence[bytes],
+    ) -> None:
+        transport, name = split_description(src_ref_description)
+        simple, cosign = split_signatures(signatures)
+        self.evaluate(transport, name, reference, manifest_raw, simple, cosign)
+
+    def evaluate(
+        self,
+        transport: str,
+        name: str,
+        reference: Reference | None,
+        manifest_raw: bytes,
+        simple_signatures: Sequence[bytes] = (),
+        cosign_signatures: Sequence[CosignSignature] = (),
+    ) -> Decision:
+        """Accept the image `transport:name` or raise TrustError. For docker-like transports
+        `reference` defaults to `name` parsed."""
+        if reference is None and transport in DOCKER_LIKE:
+            try:
+                reference = Reference.parse(name)
+            except InvalidInput:
+                reference = None
+        scope, reqs = self.policy.requirements_for(transport, name)
+        where = f"{transport}:{name} (policy scope {transport} {scope!r})"
+        if scope == "default":
+            where = f"{transport}:{name} (policy default)"
+        accepted = []
+        for i, req in enumerate(reqs):
+            try:
+                accepted.append(
+                    self._requirement(
+                        req, reference, manifest_raw, simple_signatures, cosign_signatures
+                    )
+                )
+            except TrustError as exc:
+                raise TrustError(f"{where}: requirement {i} ({req.type}): {exc.message}") from None
+        return Decision(transport=transport, scope=scope, accepted=tuple(accepted))
+
+    def _requirement(
+        self,
+        req: Requirement,
+        reference: Reference | None,
+        manifest_raw: bytes,
+        simple: Sequence[bytes],
+        cosign: Sequence[CosignSignature],
+    ) -> str:
+        if isinstance(req, InsecureAcceptAnything):
+            return "insecureAcceptAnything"
+        if isinstance(req, Reject):
+            raise TrustError("the policy rejects this image")
+        if isinstance(req, SignedBaseLayer):
+            raise TrustError("signedBaseLayer is not implemented (nor in containers/image)")
+        if isinstance(req, SignedBy):
+            return self._signed_by(req, reference, manifest_raw, simple)
+        return self._sigstore(req, reference, manifest_raw, cosign)
+
+    def _signed_by(
+        self, req: SignedBy, reference: Reference | None, manifest_raw: bytes, sigs: Sequence[bytes]
+    ) -> str:
+        if req.key_type != "GPGKeys":
+            raise TrustError(f"keyType {req.key_type!r} is not supported (only GPGKeys)")
+        keys = self._keys(
+            req.key_path, req.key_paths, (req.key_data,) if req.key_data is not None else None
+        )
+        if not sigs:
+            raise TrustError("a signature was required, but no simple signature exists")
+        accept = _identity(req.signed_identity, reference)
+        reasons: list[str] = []
+        with gpg.Keyring(keys, "policy keys") as keyring:
+            for i, sig in enumerate(sigs):
+                try:
+                    ok = verify_simple(
+                        sig, keyring, manifest_raw, accept, what=f"signature {i + 1}"
+                    )
+                    return f"signedBy {ok.key_fingerprint}"
+                except TrustError as exc:
+                    reasons.append(exc.message)
+        raise TrustError("no signature was accepted: " + "; ".join(reasons))
+
+    def _sigstore(
+        self,
+        req: SigstoreSigned,
+        reference: Reference | None,
+        manifest_raw: bytes,
+        sigs: Sequence[CosignSignature],
+    ) -> str:
+        if req.fulcio is not None or req.pki is not None:
+            which = "fulcio" if req.fulcio is not None else "pki"
+            raise TrustError(f"{which} certificate verification is unsupported offline")
+        if req.uses_rekor:
+            raise TrustError("rekorPublicKey*: Rekor SET verification is unsupported offline")
+        blobs = self._keys(
+            req.key_path, req.key_paths, (req.key_data,) if req.key_data is not None else None
+        )
+        if req.key_datas is not None:
+            blobs = list(req.key_datas)
+        keys: list[PublicKey] = []
+        for blob in blobs:
+            try:
+                keys.extend(load_public_keys(blob, "sigstoreSigned key"))
+            except InvalidInput as exc:
+                raise TrustError(exc.message) from None
+        if not sigs:
+            raise TrustError("a signature was required, but no sigstore signature exists")
+        accept = _identity(req.signed_identity, reference)
+        reasons: list[str] = []
+        for i, sig in enumerate(sigs):
+            try:
+                verify_cosign(sig, keys, manifest_raw, accept, what=f"sigstore signature {i + 1}")
+                return "sigstoreSigned"
+            except TrustError as exc:
+                reasons.append(exc.message)
+        raise TrustError("no signature was accepted: " + "; ".join(reasons))
+
+    def _keys(
+        self,
+        key_path: str | None,
+        key_paths: Sequence[str] | None,
+        key_data: Sequence[bytes] | None,
+    ) -> list[bytes]:
+        if key_path is not None:
+            return [self._read(key_path)]
+        if key_paths is not None:
+            return [self._read(p) for p in key_paths]
+        return list(key_data or ())
+
+
+def _identity(rule: SignedIdentity, reference: Reference | None) -> Callable[[str], bool]:
+    def accept(signed: str) -> bool:
+        try:
+            return rule.matches(reference, signed)
+        except LaminaError:
+            return False
+
+    return accept
