@@ -88,15 +88,52 @@ def history(ctx: click.Context, image: str, no_trunc: bool, quiet: bool, fmt: st
     click.echo(table(["ID", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows))
 
 
-@click.command(epilog="Example: lamina inspect localhost/busybox")
+@click.command(
+    epilog="Example: lamina inspect localhost/busybox\n\n"
+    "Example: lamina inspect --raw docker://127.0.0.1:5000/app:1"
+)
 @click.argument("images", nargs=-1, required=True)
+@click.option("--raw", is_flag=True, help="For TRANSPORT:… locations: the raw manifest.")
+@click.option("--config", is_flag=True, help="For TRANSPORT:… locations: the image config.")
+@click.option("--creds", default=None, metavar="USER[:PASS]", help="Registry credentials.")
+@click.option("--authfile", default=None, help="Auth file to read.")
+@click.option(
+    "--tls-verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
+    help="Require HTTPS and verified certificates (loopback may use HTTP).",
+)  # fmt: skip
 @click.pass_context
-def inspect(ctx: click.Context, images: tuple[str, ...]) -> None:
-    """Show each IMAGE's manifest and config as JSON."""
+def inspect(
+    ctx: click.Context,
+    images: tuple[str, ...],
+    raw: bool,
+    config: bool,
+    creds: str | None,
+    authfile: str | None,
+    tls_verify: bool | None,
+) -> None:
+    """Show each IMAGE's manifest and config as JSON. An IMAGE written TRANSPORT:…
+    (docker://HOST/REPO:TAG, oci:DIR, …) is inspected where it is, as skopeo does."""
+    from lamina.copy import alltransports
     from lamina.ops import images as ops
 
-    store = store_from(ctx)
-    echo_json([ops.inspect(store, name) for name in images])
+    known = {*alltransports.transports(), "docker", "lamina"}
+    if not any(name.partition(":")[0] in known for name in images):
+        store = store_from(ctx)
+        echo_json([ops.inspect(store, name) for name in images])
+        return
+    from lamina.ops.locations import registry_options
+    from lamina.ops.pulling_remote import inspect_location
+
+    options = registry_options(creds=creds, authfile=authfile, tls_verify=tls_verify)
+    results = [
+        inspect_location(n, lambda: store_from(ctx), options, raw=raw, config=config)
+        for n in images
+    ]
+    for result in results:
+        if isinstance(result, bytes):
+            click.echo(result.decode("utf-8", "replace"), nl=not raw or config)
+        else:
+            echo_json(result)
 
 
 @click.command(epilog="Example: lamina tag localhost/busybox localhost/base:1.0")

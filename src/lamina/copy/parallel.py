@@ -1,0 +1,406 @@
+"""`copy_with`: copy_image with a pool of blob transfers and the conversions skopeo offers.
+
+The blobs of one image (config and layers) move on a thread pool of `workers` threads when
+both ends allow concurrent use (registries, the store, OCI layouts, `dir:`); archives are
+written one blob at a time. Manifests are written after their blobs, children before their
+index. Manifests are copied verbatim unless a conversion is asked for (`manifest_format`,
+`compression`) or needed (the destination cannot hold the type; Docker schema2 cannot hold
+zstd layers); with `preserve_digests` such a change is an error raised before any byte moves.
+Progress events are delivered from worker threads one at a time (the callback is locked).
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lamina import media_types as mt
+from lamina.content import VerifyingReader
+from lamina.copy.convert import (
+    FORMATS,
+    INDEX_FOR,
+    LayerPlan,
+    changes_digest,
+    plan_layers,
+    rebuild,
+    recompress,
+)
+from lamina.copy.copier import ManifestTypeLimited
+from lamina.copy.progress import (
+    BlobDone,
+    BlobProgress,
+    BlobSkipped,
+    BlobStarted,
+    CopyDone,
+    ManifestWritten,
+    ProgressCallback,
+    ProgressEvent,
+)
+from lamina.digest import Digest
+from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
+from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
+from lamina.platform import Platform
+from lamina.transports.base import ImageDestination, ImageReference, ImageSource
+
+MULTI_ARCH = ("system", "all", "index-only")
+CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
+DEFAULT_WORKERS = 4
+_PROGRESS_STEP = 4 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyOptions:
+    """`multi_arch`: for an index, `system` copies the one image for `platform` (the host's
+    by default), `all` every child and the index, `index-only` the index alone.
+    `manifest_format`: `oci` or `v2s2` (None keeps the source's). `compression`: `gzip` or
+    `zstd` to recompress layers (None keeps them)."""
+
+    multi_arch: str = "system"
+    platform: Platform | None = None
+    preserve_digests: bool = False
+    manifest_format: str | None = None
+    compression: str | None = None
+    remove_signatures: bool = False
+    workers: int = DEFAULT_WORKERS
+
+
+def copy_with(
+    src_ref: ImageReference,
+    dst_ref: ImageReference,
+    options: CopyOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> Digest:
+    """Copy `src_ref` to `dst_ref` as `options` say; return the top manifest's digest as
+    written. The destination is committed only if everything succeeded."""
+    opts = options or CopyOptions()
+    if opts.multi_arch not in MULTI_ARCH:
+        raise InvalidInput(
+            f"unknown multi-arch mode {opts.multi_arch!r}", hint="use system, all or index-only"
+        )
+    if opts.manifest_format is not None and opts.manifest_format not in FORMATS:
+        raise InvalidInput(
+            f"unknown manifest format {opts.manifest_format!r}", hint="use oci or v2s2"
+        )
+    if opts.compression is not None and opts.compression not in ("gzip", "zstd"):
+        raise InvalidInput(f"unknown compression {opts.compression!r}", hint="use gzip or zstd")
+    concurrent = src_ref.transport in CONCURRENT_TRANSPORTS
+    concurrent = concurrent and dst_ref.transport in CONCURRENT_TRANSPORTS
+    workers = max(1, opts.workers) if concurrent else 1
+    locked = _locked(progress)
+    src = src_ref.new_source()
+    try:
+        dst = dst_ref.new_destination()
+        try:
+            with tempfile.TemporaryDirectory(prefix="lamina-copy-") as work:
+                copier = _Copier(src, dst, opts, locked, workers, Path(work), dst_ref.transport)
+                try:
+                    digest = copier.run()
+                finally:
+                    copier.shutdown()
+            dst.commit()
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if locked is not None:
+        locked(CopyDone(digest=digest, destination=dst_ref.describe()))
+    return digest
+
+
+def _locked(progress: ProgressCallback | None) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def call(event: ProgressEvent) -> None:
+        with lock:
+            progress(event)
+
+    return call
+
+
+class _Counting(io.RawIOBase):
+    """Passes reads through, reporting BlobProgress every few MiB."""
+
+    def __init__(self, inner: BinaryIO, desc: Descriptor, progress: ProgressCallback) -> None:
+        super().__init__()
+        self._inner, self._desc, self._progress = inner, desc, progress
+        self._done = 0
+        self._next = _PROGRESS_STEP
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._inner.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self._done += n
+        if self._done >= self._next or (n == 0 and self._done):
+            self._next = self._done + _PROGRESS_STEP
+            self._progress(
+                BlobProgress(digest=self._desc.digest, done=self._done, total=self._desc.size)
+            )
+        return n
+
+
+class _Copier:
+    def __init__(
+        self,
+        src: ImageSource,
+        dst: ImageDestination,
+        options: CopyOptions,
+        progress: ProgressCallback | None,
+        workers: int,
+        workdir: Path,
+        dst_transport: str,
+    ) -> None:
+        self.src, self.dst, self.options = src, dst, options
+        self.progress = progress
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-copy")
+        self.workdir = workdir
+        self.dst_transport = dst_transport
+        self.lock = threading.Lock()
+        self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _emit(self, event: ProgressEvent) -> None:
+        if self.progress is not None:
+            self.progress(event)
+
+    # -- manifests ------------------------------------------------------------------------
+
+    def run(self) -> Digest:
+        raw, media_type = self.src.get_manifest()
+        parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
+        if isinstance(parsed, ImageManifest):
+            return self._image(raw, parsed, child=False).digest
+        mode = "system" if self.options.platform is not None else self.options.multi_arch
+        if mode == "system":
+            return self._one_platform(parsed, self.options.platform or Platform.host())
+        limited = isinstance(self.dst, ManifestTypeLimited)
+        if limited and parsed.media_type not in self.dst.supported_manifest_types():  # type: ignore[attr-defined]
+            raise InvalidInput(
+                f"{self.dst.describe()}: cannot store an image index "
+                f"({parsed.media_type}); {self.src.describe()} is multi-platform",
+                code=ErrorCode.UNSUPPORTED,
+                hint="copy one platform (--multi-arch system, or --platform)",
+            )
+        if mode == "index-only":
+            self._check_index_format(parsed)
+            self._put_manifest(raw, parsed.media_type, None)
+            return parsed.digest
+        return self._index(raw, parsed, child=False).digest
+
+    def _check_index_format(self, index: ImageIndex) -> None:
+        fmt = self.options.manifest_format
+        if fmt is not None and INDEX_FOR[FORMATS[fmt]] != index.media_type:
+            raise InvalidInput(
+                f"{self.src.describe()}: --format {fmt} needs the images converted too; "
+                "--multi-arch index-only copies the index alone",
+                code=ErrorCode.UNSUPPORTED,
+                hint="use --all (or --multi-arch all) to convert every image",
+            )
+
+    def _child(self, desc: Descriptor) -> bytes:
+        raw, _ = self.src.get_manifest(desc.digest)
+        if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
+            raise IntegrityError(
+                f"{self.src.describe()}: manifest {desc.digest} does not match its descriptor"
+            )
+        return raw
+
+    def _one_platform(self, index: ImageIndex, wanted: Platform) -> Digest:
+        desc = index.for_platform(wanted)
+        if desc is None or desc.media_type not in mt.MANIFEST_TYPES:
+            have = ", ".join(str(d.platform) for d in index.manifests if d.platform) or "none"
+            raise NotFound(
+                f"{self.src.describe()}: no image for platform {wanted} (has: {have})",
+                code=ErrorCode.MANIFEST_UNKNOWN,
+                hint="choose one with --platform OS/ARCH, or copy all with --all",
+            )
+        raw = self._child(desc)
+        what = f"{self.src.describe()}@{desc.digest}"
+        manifest = ImageManifest.parse(raw, desc.media_type, what)
+        return self._image(raw, manifest, child=False).digest
+
+    def _index(self, raw: bytes, index: ImageIndex, *, child: bool) -> Descriptor:
+        children: list[Descriptor] = []
+        for desc in index.manifests:
+            body = self._child(desc)
+            what = f"{self.src.describe()}@{desc.digest}"
+            if desc.media_type in mt.INDEX_TYPES:
+                new = self._index(body, ImageIndex.parse(body, desc.media_type, what), child=True)
+            elif desc.media_type in mt.MANIFEST_TYPES:
+                manifest = ImageManifest.parse(body, desc.media_type, what)
+                new = self._image(body, manifest, child=True)
+            else:
+                raise InvalidInput(
+                    f"{what}: index entry has unsupported media type {desc.media_type!r}",
+                    code=ErrorCode.MANIFEST_INVALID,
+                )
+            children.append(
+                Descriptor(
+                    media_type=new.media_type,
+                    digest=new.digest,
+                    size=new.size,
+                    urls=desc.urls,
+                    annotations=desc.annotations,
+                    platform=desc.platform,
+                    artifact_type=desc.artifact_type,
+                    extra=desc.extra,
+                )
+            )
+        fmt = self.options.manifest_format
+        target = INDEX_FOR[FORMATS[fmt]] if fmt else index.media_type
+        if target == index.media_type and all(
+            a.digest == b.digest for a, b in zip(children, index.manifests, strict=True)
+        ):
+            out_raw, out_type = raw, index.media_type
+        else:
+            self._refuse_change(f"{self.src.describe()}: the index")
+            docker = target == mt.DOCKER_MANIFEST_LIST
+            rebuilt = ImageIndex.build(
+                children,
+                media_type=target,
+                annotations=None if docker else index.annotations,
+                subject=None if docker else index.subject,
+                artifact_type=None if docker else index.artifact_type,
+            )
+            out_raw, out_type = rebuilt.raw, target
+        digest = Digest.of_bytes(out_raw)
+        self._put_manifest(out_raw, out_type, digest if child else None)
+        return Descriptor(media_type=out_type, digest=digest, size=len(out_raw))
+
+    def _target(self, manifest: ImageManifest) -> str:
+        fmt = self.options.manifest_format
+        target = FORMATS[fmt] if fmt else manifest.media_type
+        if isinstance(self.dst, ManifestTypeLimited):
+            supported = self.dst.supported_manifest_types()
+            if target not in supported:
+                others = sorted(t for t in mt.MANIFEST_TYPES if t in supported)
+                if not others or fmt is not None:
+                    raise InvalidInput(
+                        f"{self.dst.describe()}: cannot store a {target} manifest",
+                        code=ErrorCode.UNSUPPORTED,
+                    )
+                target = others[0]
+        zstd = any(mt.layer_compression(d.media_type) == "zstd" for d in manifest.layers)
+        if self.dst_transport == "docker-archive" and zstd and self.options.compression != "zstd":
+            target = mt.DOCKER_MANIFEST  # `docker load` reads gzip or plain layers only
+        return target
+
+    def _refuse_change(self, what: str) -> None:
+        if self.options.preserve_digests:
+            raise InvalidInput(
+                f"{what} would change its digest (format conversion or recompression), and "
+                "--preserve-digests forbids that",
+                code=ErrorCode.UNSUPPORTED,
+                hint="drop --preserve-digests, or the --format/--dest-compress-format that "
+                "asks for the change",
+            )
+
+    def _image(self, raw: bytes, manifest: ImageManifest, *, child: bool) -> Descriptor:
+        what = f"{self.src.describe()}@{manifest.digest}"
+        target = self._target(manifest)
+        plans = plan_layers(manifest, target, self.options.compression, what)
+        changed = changes_digest(manifest, target, plans)
+        if changed:
+            self._refuse_change(what)
+            if self.src.signatures(manifest.digest) and not self.options.remove_signatures:
+                raise InvalidInput(
+                    f"{what} is signed and converting it would invalidate its signatures",
+                    code=ErrorCode.UNSUPPORTED,
+                    hint="drop the conversion, or pass --remove-signatures",
+                )
+        config_plan = LayerPlan(manifest.config, manifest.config.media_type, None)
+        futures = [self._submit(p) for p in [config_plan, *plans]]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in futures:
+            if f in done and f.exception() is not None:
+                for other in futures:
+                    other.cancel()
+                wait(futures)
+                raise f.exception()  # type: ignore[misc]
+        results = [f.result() for f in futures]
+        if changed:
+            out = rebuild(manifest, target, results[1:])
+            out_raw, out_type = out.raw, target
+        else:
+            out_raw, out_type = raw, manifest.media_type
+        digest = Digest.of_bytes(out_raw)
+        self._put_manifest(out_raw, out_type, digest if child else None, changed=changed)
+        return Descriptor(media_type=out_type, digest=digest, size=len(out_raw))
+
+    def _put_manifest(
+        self, raw: bytes, media_type: str, instance: Digest | None, *, changed: bool = False
+    ) -> None:
+        self.dst.put_manifest(raw, media_type, instance=instance)
+        digest = Digest.of_bytes(raw, instance.algorithm if instance else "sha256")
+        self._emit(ManifestWritten(digest=digest, media_type=media_type, instance=bool(instance)))
+        if changed or self.options.remove_signatures:
+            return
+        signatures = self.src.signatures(digest)
+        if signatures:
+            self.dst.put_signatures(digest, signatures)
+
+    # -- blobs ----------------------------------------------------------------------------
+
+    def _submit(self, plan: LayerPlan) -> Future[Descriptor]:
+        key = (plan.source.digest, plan.media_type, plan.recompress)
+        with self.lock:
+            found = self.blobs.get(key)
+            if found is None or (found.done() and found.exception() is not None):
+                found = self.pool.submit(self._blob, plan)
+                self.blobs[key] = found
+            return found
+
+    def _blob(self, plan: LayerPlan) -> Descriptor:
+        desc = plan.source
+        if plan.recompress is not None:
+            return self._recompressed(plan)
+        out = desc if plan.media_type == desc.media_type else desc.with_media_type(plan.media_type)
+        if mt.is_non_distributable(desc.media_type) and desc.urls:
+            self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="foreign"))
+            return out
+        if self.dst.has_blob(out):
+            self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
+            return out
+        self._emit(BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type))
+        what = f"{self.src.describe()}: blob"
+        with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
+            stream: BinaryIO = reader  # type: ignore[assignment]
+            if self.progress is not None:
+                stream = _Counting(stream, desc, self.progress)  # type: ignore[assignment]
+            self.dst.put_blob(stream, out)
+            if not reader.verified:
+                reader.read_all_chunks()
+        self._emit(BlobDone(digest=desc.digest, size=desc.size))
+        return out
+
+    def _recompressed(self, plan: LayerPlan) -> Descriptor:
+        desc = plan.source
+        self._emit(BlobStarted(digest=desc.digest, size=desc.size, media_type=plan.media_type))
+        what = f"{self.src.describe()}: blob"
+        with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
+            stream: BinaryIO = reader  # type: ignore[assignment]
+            if self.progress is not None:
+                stream = _Counting(stream, desc, self.progress)  # type: ignore[assignment]
+            path, out = recompress(stream, plan, self.workdir)
+            if not reader.verified:
+                reader.read_all_chunks()
+        try:
+            if not self.dst.has_blob(out):
+                with open(path, "rb") as f:
+                    self.dst.put_blob(f, out)
+        finally:
+            path.unlink(missing_ok=True)
+        self._emit(BlobDone(digest=desc.digest, size=desc.size))
+        return out

@@ -1,0 +1,77 @@
+"""`lamina copy SRC DST`: any transport to any transport, as skopeo copy does it.
+
+Strings in (locations, flag values), a digest out. A failed copy is tried again up to
+`retry_times` times when its error is retryable (a dropped connection, a 5xx, 429);
+never for a refused credential, a missing image or bytes that did not verify.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from lamina.copy.parallel import CopyOptions, copy_with
+from lamina.copy.progress import ProgressCallback
+from lamina.digest import Digest
+from lamina.errors import LaminaError
+from lamina.ops.locations import StoreOpener, parse_location
+from lamina.store import Store
+from lamina.transports.base import ImageReference
+from lamina.transports.registries_conf import RegistriesConfig
+from lamina.transports.registry import RegistryOptions
+
+RETRY_DELAY = 1.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyRequest:
+    """Everything `copy` needs besides the two locations."""
+
+    src_options: RegistryOptions = field(default_factory=RegistryOptions)
+    dst_options: RegistryOptions = field(default_factory=RegistryOptions)
+    copy: CopyOptions = field(default_factory=CopyOptions)
+    retry_times: int = 0
+    registries: RegistriesConfig | None = None
+
+
+def with_retries(retry_times: int, fn: Callable[[], T], *, delay: float = RETRY_DELAY) -> T:
+    """Call `fn` until it succeeds, or fails with a non-retryable error, or `retry_times`
+    extra attempts are spent (then the last error is raised)."""
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except LaminaError as err:
+            if not err.retryable or attempt >= retry_times:
+                raise
+            attempt += 1
+            time.sleep(min(delay * (2 ** (attempt - 1)), 30.0))
+
+
+def copy(
+    src: str,
+    dst: str,
+    store: Store | StoreOpener | None,
+    request: CopyRequest | None = None,
+    progress: ProgressCallback | None = None,
+) -> Digest:
+    """Copy the image at location `src` to location `dst`; return the digest written."""
+    req = request or CopyRequest()
+    src_ref = parse_location(src, store, req.src_options, registries=req.registries)
+    dst_ref = parse_location(dst, store, req.dst_options, registries=req.registries)
+    return copy_refs(src_ref, dst_ref, req, progress)
+
+
+def copy_refs(
+    src_ref: ImageReference,
+    dst_ref: ImageReference,
+    request: CopyRequest,
+    progress: ProgressCallback | None = None,
+) -> Digest:
+    return with_retries(
+        request.retry_times,
+        lambda: copy_with(src_ref, dst_ref, request.copy, progress),
+    )

@@ -1,0 +1,328 @@
+"""`lamina sync`: copy many images between registries and directories, as skopeo sync does,
+but incrementally.
+
+Sources (`--src`): `docker` (a repository, every tag, or one `repo:tag`), `dir` (a tree of
+`dir:` images) or `yaml` (see `sync_yaml`). Destinations (`--dest`): `docker` (a registry
+and optional namespace), `dir` or `oci` (a directory). Destination names follow skopeo:
+the source's `host/repo:tag` (for `dir` sources: the path under the source directory),
+reduced to its last path element unless `scoped`.
+
+An image whose destination already holds the digest the copy would write is skipped
+without moving a byte (one HEAD at each end). Images are copied a few at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lamina import media_types as mt
+from lamina.copy.parallel import CopyOptions
+from lamina.copy.progress import ProgressCallback
+from lamina.digest import Digest
+from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
+from lamina.oci import ImageIndex, parse_any
+from lamina.ops.copying import CopyRequest, copy_refs
+from lamina.ops.locations import registry_reference
+from lamina.ops.sync_yaml import load_yaml, matches, parse_constraint
+from lamina.platform import Platform
+from lamina.transports.base import ImageReference
+from lamina.transports.directory import DirReference
+from lamina.transports.layout import LayoutReference
+from lamina.transports.registries_conf import RegistriesConfig
+from lamina.transports.registry import RegistryOptions, RegistryReference, RegistrySource
+
+SOURCES = ("docker", "dir", "yaml")
+DESTINATIONS = ("docker", "dir", "oci")
+IMAGE_WORKERS = 4
+
+COPIED, SKIPPED, FAILED, WOULD_COPY = "copied", "skipped", "failed", "would-copy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncOptions:
+    src: str
+    dest: str
+    scoped: bool = False
+    all: bool = False
+    preserve_digests: bool = False
+    keep_going: bool = False
+    dry_run: bool = False
+    retry_times: int = 0
+    manifest_format: str | None = None
+    remove_signatures: bool = False
+    src_options: RegistryOptions = field(default_factory=RegistryOptions)
+    dst_options: RegistryOptions = field(default_factory=RegistryOptions)
+    registries: RegistriesConfig | None = None
+    image_workers: int = IMAGE_WORKERS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncItem:
+    source: str
+    destination: str
+    status: str
+    digest: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncReport:
+    items: tuple[SyncItem, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def failed(self) -> list[SyncItem]:
+        return [i for i in self.items if i.status == FAILED]
+
+    def summary(self) -> str:
+        done = f"{self.count(COPIED)} copied"
+        if self.count(WOULD_COPY):
+            done = f"{self.count(WOULD_COPY)} would be copied"
+        return (
+            f"{len(self.items)} images: {done}, {self.count(SKIPPED)} skipped (up to date), "
+            f"{self.count(FAILED)} failed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    src: ImageReference
+    dst: ImageReference
+
+
+def sync(
+    source: str,
+    destination: str,
+    options: SyncOptions,
+    *,
+    on_item: Callable[[SyncItem], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> SyncReport:
+    """Sync every image `source` names to `destination`. Without `keep_going` the first
+    failure is raised; with it, failures are reported in the returned SyncReport."""
+    if options.src not in SOURCES:
+        raise InvalidInput(f"--src {options.src!r}: expected one of {', '.join(SOURCES)}")
+    if options.dest not in DESTINATIONS:
+        raise InvalidInput(f"--dest {options.dest!r}: expected one of {', '.join(DESTINATIONS)}")
+    if options.src == "dir" and options.dest in ("dir", "oci"):
+        raise InvalidInput(
+            "sync from dir to a directory is not supported", hint="use --dest docker"
+        )
+    pairs = [
+        _Pair(src, _destination(destination, suffix, options))
+        for src, suffix in _sources(source, options)
+    ]
+    request = CopyRequest(
+        copy=CopyOptions(
+            multi_arch="all" if options.all else "system",
+            preserve_digests=options.preserve_digests,
+            manifest_format=options.manifest_format,
+            remove_signatures=options.remove_signatures,
+        ),
+        retry_times=options.retry_times,
+    )
+    lock = threading.Lock()
+    items: list[SyncItem] = []
+    stop = threading.Event()
+
+    def one(pair: _Pair) -> None:
+        if stop.is_set():
+            return
+        item = _sync_one(pair, request, options, progress)
+        with lock:
+            items.append(item)
+            if on_item is not None:
+                on_item(item)
+        if item.status == FAILED and not options.keep_going:
+            stop.set()
+
+    # Images of one OCI layout share its index.json: write them one at a time.
+    limit = 1 if options.dest == "oci" else options.image_workers
+    workers = max(1, min(limit, len(pairs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-sync") as pool:
+        list(pool.map(one, pairs))
+    order = {p.src.describe(): i for i, p in enumerate(pairs)}
+    report = SyncReport(items=tuple(sorted(items, key=lambda i: order.get(i.source, 0))))
+    if report.failed and not options.keep_going:
+        first = report.failed[0]
+        raise LaminaError(
+            f"sync: copying {first.source} to {first.destination} failed: {first.error}",
+            code=ErrorCode.TRANSPORT,
+            hint="--keep-going copies the other images and reports the failures",
+        )
+    return report
+
+
+def _sync_one(
+    pair: _Pair, request: CopyRequest, options: SyncOptions, progress: ProgressCallback | None
+) -> SyncItem:
+    src, dst = pair.src.describe(), pair.dst.describe()
+    try:
+        expected = None if options.manifest_format else _expected_digest(pair.src, options.all)
+        if expected is not None and _existing_digest(pair.dst) == expected:
+            return SyncItem(source=src, destination=dst, status=SKIPPED, digest=str(expected))
+        if options.dry_run:
+            shown = str(expected) if expected else None
+            return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
+        if isinstance(pair.dst, DirReference | LayoutReference):
+            Path(pair.dst.path).parent.mkdir(parents=True, exist_ok=True)
+        digest = copy_refs(pair.src, pair.dst, request, progress)
+        return SyncItem(source=src, destination=dst, status=COPIED, digest=str(digest))
+    except LaminaError as err:
+        return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
+
+
+def _expected_digest(ref: ImageReference, all_platforms: bool) -> Digest | None:
+    """The digest a plain copy of `ref` writes: its own, or for an index without `all`
+    the host platform's child. None when it cannot be known cheaply."""
+    source = ref.new_source()
+    try:
+        if isinstance(source, RegistrySource) and all_platforms:
+            return source.manifest_digest()
+        raw, media_type = source.get_manifest()
+        if media_type in mt.INDEX_TYPES and not all_platforms:
+            index = parse_any(raw, media_type, ref.describe())
+            assert isinstance(index, ImageIndex)
+            desc = index.for_platform(Platform.host())
+            return desc.digest if desc is not None else None
+        return Digest.of_bytes(raw)
+    finally:
+        source.close()
+
+
+def _existing_digest(ref: ImageReference) -> Digest | None:
+    """The digest of what the destination holds now, or None (nothing, or unreadable)."""
+    try:
+        if isinstance(ref, DirReference) and not (Path(ref.path) / "manifest.json").is_file():
+            return None
+        if isinstance(ref, LayoutReference) and not (Path(ref.path) / "index.json").is_file():
+            return None
+        source = ref.new_source()
+        try:
+            if isinstance(source, RegistrySource):
+                return source.manifest_digest()
+            raw, _ = source.get_manifest()
+            return Digest.of_bytes(raw)
+        finally:
+            source.close()
+    except (NotFound, InvalidInput):
+        return None
+
+
+# -- naming sources and destinations -------------------------------------------------------
+
+
+def _sources(source: str, options: SyncOptions) -> list[tuple[ImageReference, str]]:
+    if options.src == "yaml":
+        return _yaml_sources(source, options)
+    if options.src == "dir":
+        return _dir_sources(source)
+    text = source.removeprefix("docker://")
+    ref = registry_reference(f"//{text}", options.src_options, options.registries)
+    if _names_tag(text):
+        return [(ref, str(ref.ref))]
+    return [(r, str(r.ref)) for r in _all_tags(ref, options.src_options)]
+
+
+def _names_tag(text: str) -> bool:
+    slash, colon = text.rfind("/"), text.rfind(":")
+    return "@" in text or colon > slash
+
+
+def _all_tags(ref: RegistryReference, opts: RegistryOptions) -> list[RegistryReference]:
+    src = RegistrySource(ref)
+    try:
+        tags = src.list_tags()
+    finally:
+        src.close()
+    return [RegistryReference(ref.ref.with_tag(t), opts) for t in sorted(tags)]
+
+
+def _dir_sources(source: str) -> list[tuple[ImageReference, str]]:
+    base = Path(source)
+    if not base.is_dir():
+        raise NotFound(f"sync source directory {base} does not exist")
+    found: list[tuple[ImageReference, str]] = []
+    for root, dirs, files in os.walk(base):
+        dirs.sort()
+        if "manifest.json" in files:
+            rel = os.path.relpath(root, base)
+            suffix = base.name if rel == "." else rel
+            found.append((DirReference(root), suffix))
+            dirs[:] = []
+    if not found:
+        raise NotFound(f"sync source directory {base} holds no dir: images (no manifest.json)")
+    return found
+
+
+def _yaml_sources(path: str, options: SyncOptions) -> list[tuple[ImageReference, str]]:
+    out: list[tuple[ImageReference, str]] = []
+    for section in load_yaml(path):
+        opts = options.src_options
+        if section.username is not None:
+            opts = replace(opts, creds=f"{section.username}:{section.password or ''}")
+        if section.tls_verify is not None:
+            opts = replace(opts, tls_verify=section.tls_verify)
+        if section.cert_dir is not None:
+            opts = replace(opts, cert_dir=section.cert_dir)
+        for repo in section.repos:
+            base = registry_reference(
+                f"//{section.registry}/{repo.repository}", opts, options.registries
+            )
+            refs: list[RegistryReference]
+            if repo.tags:
+                refs = [_tagged(base, t, opts) for t in repo.tags]
+            else:
+                refs = _all_tags(base, opts)
+                if repo.regex is not None:
+                    pattern = re.compile(repo.regex)
+                    refs = [r for r in refs if r.ref.tag and pattern.search(r.ref.tag)]
+                elif repo.semver is not None:
+                    constraint = parse_constraint(repo.semver, f"{path}: {repo.repository}")
+                    refs = [r for r in refs if r.ref.tag and matches(r.ref.tag, constraint)]
+            out += [(r, str(r.ref)) for r in refs]
+    return out
+
+
+def _tagged(base: RegistryReference, tag: str, opts: RegistryOptions) -> RegistryReference:
+    if tag.startswith("sha256:"):
+        return RegistryReference(base.ref.with_digest(Digest.parse(tag)), opts)
+    return RegistryReference(base.ref.with_tag(tag), opts)
+
+
+def _destination(destination: str, suffix: str, options: SyncOptions) -> ImageReference:
+    if not options.scoped:
+        suffix = _base(suffix)
+    if options.dest == "docker":
+        target = f"{destination.removeprefix('docker://').rstrip('/')}/{suffix}"
+        return registry_reference(f"//{target}", options.dst_options, options.registries)
+    path = os.path.join(destination, suffix)
+    if options.dest == "dir":
+        return DirReference(path)
+    # oci: DEST/NAME:TAG is the layout DEST/NAME holding the image under TAG
+    name, tag = _split_suffix(path)
+    return LayoutReference(name, tag)
+
+
+def _base(suffix: str) -> str:
+    at = suffix.find("@")
+    head = suffix if at < 0 else suffix[:at]
+    return head.rsplit("/", 1)[-1] + ("" if at < 0 else suffix[at:])
+
+
+def _split_suffix(path: str) -> tuple[str, str]:
+    if "@" in path:
+        name, _, digest = path.partition("@")
+        return name, digest.replace(":", "-")
+    slash, colon = path.rfind("/"), path.rfind(":")
+    if colon > slash:
+        return path[:colon], path[colon + 1 :]
+    return path, "latest"
