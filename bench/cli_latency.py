@@ -46,8 +46,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     lamina = lamina_argv()
+    # An installed package has its bytecode compiled; a session may forbid writing it
+    # (PYTHONDONTWRITEBYTECODE), which would time the compiler, not lamina.
+    import lamina as pkg
+
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(Path(pkg.__file__).parent)], check=True
+    )
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, LAMINA_ROOT=str(Path(tmp) / "store"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([*lamina, "base"], env=env, check=True, stdout=subprocess.DEVNULL)
         rows = []
         for label, argv in (

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamina import media_types as mt
 from lamina.content import BlobStore
@@ -23,13 +24,16 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, NotFound
 from lamina.image import Image, ImageIndexView
 from lamina.image.model import BlobSourceImage, BlobSourceIndex
-from lamina.store import db, ingest, maintenance, snapshots
+from lamina.store import db, maintenance
 from lamina.store.locks import GCLock
 from lamina.store.names import normalize_new_name
 from lamina.store.paths import StorePaths, default_root
 from lamina.store.records import IMAGE_COLUMNS, GCReport, HistoryEntry, StoredImage, image_from_row
 from lamina.store.resolve import resolve
 from lamina.store.view import StoreBlobSource
+
+if TYPE_CHECKING:
+    from lamina.store import ingest
 
 
 class Store:
@@ -89,6 +93,8 @@ class Store:
     def put_image(self, img: Image, names: Sequence[str] = ()) -> StoredImage:
         """Stream every blob of `img` in (verified; diff_ids checked) and record it under
         `names`. Idempotent. On failure the store is left as it was."""
+        from lamina.store import ingest  # imported late: heavy
+
         wanted = [normalize_new_name(n) for n in names]
         added: list[Digest] = []
         try:
@@ -120,6 +126,8 @@ class Store:
     def _put_index_tree(
         self, conn: sqlite3.Connection, index: ImageIndexView, added: list[Digest], names: list[str]
     ) -> str:
+        from lamina.store import ingest  # imported late: heavy
+
         parsed = index.manifest()
         children_images: list[tuple[ingest.ImageFacts, int]] = []
         child_indexes: list[str] = []
@@ -272,6 +280,8 @@ class Store:
 
     def tag(self, name_or_id: str, new_name: str) -> StoredImage:
         """Point `new_name` at the entry; it moves off any other entry it named."""
+        from lamina.store import ingest  # imported late: heavy
+
         name = normalize_new_name(new_name)
         conn = self._conn()
         with db.transaction(conn):
@@ -330,6 +340,8 @@ class Store:
 
     def snapshot(self, diff_id: Digest) -> Path:
         """The layer with this diff_id unpacked under `snapshots/<hex>/` (extracted once)."""
+        from lamina.store import snapshots  # imported late: heavy
+
         with self._gc_lock.shared():
             return snapshots.ensure(self._conn(), self.blobs, self.paths, diff_id)
 
@@ -339,4 +351,6 @@ class Store:
 
     def whiteouts(self, diff_id: Digest) -> list[str]:
         """The whiteout entries of a snapshotted layer (see `lamina.store.snapshots`)."""
+        from lamina.store import snapshots  # imported late: heavy
+
         return snapshots.whiteouts(self._conn(), diff_id)
