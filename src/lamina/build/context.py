@@ -1,0 +1,228 @@
+"""The build context and other source trees COPY/ADD read from.
+
+The context is never copied whole: a `SourceTree` resolves COPY's source patterns against
+a directory (the context, with its ignore file applied, or a stage's or image's mounted
+root), walks only what is asked for, and hashes entries (path, type, mode, owner, xattrs,
+bytes, link target — never mtime) for the cache key. Hashes of unchanged files (same
+inode, size, mtime and ctime) are memoised, so a rebuild does not re-read them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lamina.build.ignore import IgnoreMatcher, load_matcher
+from lamina.build.isolation.spec import resolve_in_root
+from lamina.errors import InvalidInput, NotFound
+
+DEFAULT_FILES = ("Containerfile", "Dockerfile")
+_WILD = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One file under a source: `rel` is relative to the source tree's root."""
+
+    rel: str
+    path: str
+    st: os.stat_result
+
+
+def find_containerfile(context: Path, file: str | None) -> tuple[str, Path | None, str]:
+    """(text, path or None for stdin, display name) of the Containerfile: `file` ("-" for
+    stdin; relative paths are relative to the working directory), else `Containerfile`
+    then `Dockerfile` in the context."""
+    if file == "-":
+        return sys.stdin.read(), None, "<stdin>"
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise NotFound(f"the Containerfile {file} does not exist")
+        return path.read_text(encoding="utf-8"), path, file
+    for name in DEFAULT_FILES:
+        if (context / name).is_file():
+            return (context / name).read_text(encoding="utf-8"), context / name, name
+    raise NotFound(
+        f"no Containerfile or Dockerfile in {context}",
+        hint="name one with -f FILE",
+    )
+
+
+def _component_regex(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                raise InvalidInput(f"source pattern {pattern!r}: unclosed [")
+            body = pattern[i:end]
+            if body.startswith("^") or body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end + 1
+        elif ch == "\\" and i < len(pattern):
+            out.append(re.escape(pattern[i]))
+            i += 1
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+@dataclass(kw_only=True)
+class SourceTree:
+    """A directory COPY/ADD read from; `matcher` applies to the build context only."""
+
+    root: Path
+    matcher: IgnoreMatcher = field(default_factory=lambda: IgnoreMatcher([]))
+    name: str = "context"
+    memo: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def context(cls, root: Path, containerfile: Path | None) -> SourceTree:
+        if not root.is_dir():
+            raise NotFound(f"the build context {root} is not a directory")
+        matcher, _ = load_matcher(root, containerfile)
+        return cls(root=root.resolve(), matcher=matcher)
+
+    def excluded(self, rel: str) -> bool:
+        return bool(self.matcher) and rel not in ("", ".") and self.matcher.excluded(rel)
+
+    def clean(self, src: str) -> str:
+        """A source as a clean path relative to the root; InvalidInput if it leaves the
+        context (a stage's or image's tree clamps `..` at its root, as `/` does)."""
+        rel = posixpath.normpath(src.lstrip("/") or ".")
+        if rel == ".." or rel.startswith("../"):
+            if self.name == "context":
+                raise InvalidInput(f"COPY source {src!r} is outside the build context")
+            rel = posixpath.normpath("/" + rel).lstrip("/") or "."
+        return rel
+
+    def matches(self, src: str) -> list[str]:
+        """The relative paths a source names (wildcards expanded, sorted); NotFound if none."""
+        rel = self.clean(src)
+        if not _WILD.search(rel):
+            full = self._host(rel)
+            if rel != "." and (not os.path.lexists(full) or self.excluded(rel)):
+                raise NotFound(f"{src}: no such file or directory in the {self.name}")
+            return [rel]
+        found = ["."]
+        for part in rel.split("/"):
+            nxt: list[str] = []
+            if not _WILD.search(part):
+                for base in found:
+                    cand = part if base == "." else f"{base}/{part}"
+                    if os.path.lexists(self._host(cand)):
+                        nxt.append(cand)
+            else:
+                rx = _component_regex(part)
+                for base in found:
+                    d = self._host(base)
+                    if not d.is_dir():
+                        continue
+                    for name in sorted(os.listdir(d)):
+                        if rx.fullmatch(name):
+                            nxt.append(name if base == "." else f"{base}/{name}")
+            found = nxt
+        found = [f for f in found if not self.excluded(f)]
+        if not found:
+            raise NotFound(f"{src}: no files in the {self.name} match")
+        return found
+
+    def _host(self, rel: str) -> Path:
+        if rel in ("", "."):
+            return self.root
+        return resolve_in_root(self.root, rel)
+
+    def host_path(self, rel: str) -> Path:
+        """Where `rel` is on the host, symlinks in its parents resolved inside the root;
+        the last component itself is followed too (COPY copies what a link names)."""
+        return self._host(rel)
+
+    def walk(self, rel: str) -> Iterator[Entry]:
+        """`rel` and, for a directory, everything below it that is not ignored, parents
+        before children, names sorted. Paths are relative to `rel`'s own directory."""
+        top = self.host_path(rel)
+        st = os.lstat(top)
+        yield Entry(rel=".", path=str(top), st=st)
+        if stat.S_ISDIR(st.st_mode):
+            yield from self._below(str(top), "" if rel == "." else rel, "")
+
+    def _below(self, host: str, ctx_rel: str, out_rel: str) -> Iterator[Entry]:
+        try:
+            names = sorted(os.listdir(host))
+        except OSError as exc:
+            raise InvalidInput(f"reading {host}: {exc.strerror}") from None
+        for name in names:
+            path = f"{host}/{name}"
+            crel = f"{ctx_rel}/{name}" if ctx_rel else name
+            orel = f"{out_rel}/{name}" if out_rel else name
+            st = os.lstat(path)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if self.excluded(crel):
+                if is_dir and self.matcher.may_include_below(crel):
+                    yield from self._below(path, crel, orel)
+                continue
+            yield Entry(rel=orel, path=path, st=st)
+            if is_dir:
+                yield from self._below(path, crel, orel)
+
+    def digest(self, rels: list[str]) -> str:
+        """sha256 over every entry of `rels`: path, type, mode, uid, gid, xattrs, size,
+        content and link target (mtime excluded)."""
+        h = hashlib.sha256()
+        for rel in rels:
+            h.update(f"\0src {rel}\0".encode())
+            for e in self.walk(rel):
+                h.update(self.entry_digest(e).encode())
+        return h.hexdigest()
+
+    def entry_digest(self, e: Entry) -> str:
+        st = e.st
+        kind, mode = stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode)
+        head = f"{e.rel}\0{kind:o}\0{mode:o}\0{st.st_uid}\0{st.st_gid}"
+        try:
+            names = sorted(os.listxattr(e.path, follow_symlinks=False))
+        except OSError:
+            names = []
+        xattrs = ""
+        for n in names:
+            if n.startswith("trusted.overlay.") or n.startswith("user.overlay."):
+                continue
+            val = os.getxattr(e.path, n, follow_symlinks=False)
+            xattrs += f"{n}={val.hex()};"
+        if stat.S_ISLNK(st.st_mode):
+            body = "link:" + os.readlink(e.path)
+        elif stat.S_ISREG(st.st_mode):
+            body = "file:" + self._file_hash(e.path, st)
+        else:
+            body = (
+                f"dev:{st.st_rdev}" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else ""
+            )
+        return f"{head}\0{xattrs}\0{body}\n"
+
+    def _file_hash(self, path: str, st: os.stat_result) -> str:
+        key = f"{path}:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        got = self.memo.get(key)
+        if got is not None:
+            return got
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        self.memo[key] = h.hexdigest()
+        return self.memo[key]

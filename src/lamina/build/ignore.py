@@ -1,0 +1,187 @@
+"""`.containerignore` / `.dockerignore` files, with Docker's exact semantics.
+
+Reading (moby/patternmatcher/ignorefile): a UTF-8 BOM on the first line is dropped; lines
+starting with `#` are comments; lines are trimmed and blank ones skipped; a leading `!`
+marks an exception; each pattern is cleaned like Go's `filepath.Clean` and a leading `/`
+dropped. Matching (patternmatcher): patterns apply in order and the last one that matches
+decides; a pattern also matches when it matches one of the path's parent directories; `*`
+and `?` never cross `/`; `**` matches any number of directories (also none); `[…]`
+character classes and `\\` escapes work as in Go's `filepath.Match`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.errors import InvalidInput
+
+_BOM = "\ufeff"
+_REGEX_SPECIAL = set(".+()|{}$")
+
+
+def go_clean(path: str) -> str:
+    """Go's `filepath.Clean` on a slash-separated path ("" → ".")."""
+    if not path:
+        return "."
+    rooted = path.startswith("/")
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not rooted:
+                parts.append("..")
+            continue
+        parts.append(part)
+    out = "/".join(parts)
+    if rooted:
+        return "/" + out
+    return out or "."
+
+
+def read_patterns(text: str) -> list[str]:
+    """The patterns of an ignore file's text, in order (exceptions keep their `!`)."""
+    out: list[str] = []
+    for number, line in enumerate(text.splitlines()):
+        if number == 0 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        if line.startswith("#"):
+            continue
+        pattern = line.strip()
+        if not pattern:
+            continue
+        invert = pattern.startswith("!")
+        if invert:
+            pattern = pattern[1:].strip()
+        if pattern:
+            pattern = go_clean(pattern)
+            if len(pattern) > 1 and pattern.startswith("/"):
+                pattern = pattern[1:]
+        out.append("!" + pattern if invert else pattern)
+    return out
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    out = ["^"]
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            if i < n and pattern[i] == "*":
+                i += 1
+                if i < n and pattern[i] == "/":
+                    i += 1
+                out.append(".*" if i >= n else "(.*/)?")
+            else:
+                out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch in _REGEX_SPECIAL:
+            out.append("\\" + ch)
+        elif ch == "\\":
+            if i < n:
+                out.append(re.escape(pattern[i]))
+                i += 1
+            else:
+                out.append("\\\\")
+        elif ch in "[]":
+            out.append(ch)
+        else:
+            out.append(ch)
+    out.append("$")
+    try:
+        return re.compile("".join(out), re.DOTALL)
+    except re.error as exc:
+        raise InvalidInput(f"ignore pattern {pattern!r} is malformed: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    text: str
+    exclusion: bool
+    regex: re.Pattern[str]
+
+
+class IgnoreMatcher:
+    """Decides whether a context path (slash-separated, relative) is excluded."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns: list[_Pattern] = []
+        for raw in patterns:
+            p = raw.strip()
+            if not p:
+                continue
+            exclusion = p.startswith("!")
+            if exclusion:
+                p = p[1:]
+                if not p:
+                    raise InvalidInput('illegal exclusion pattern: "!"')
+            p = go_clean(p)
+            self.patterns.append(_Pattern(p, exclusion, _regex(p)))
+        self.has_exceptions = any(p.exclusion for p in self.patterns)
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def excluded(self, path: str) -> bool:
+        """patternmatcher's MatchesOrParentMatches for `path` ("a/b/c")."""
+        path = go_clean(path)
+        parent = posixpath.dirname(path)
+        parent_dirs = parent.split("/") if parent else []
+        matched = False
+        for pat in self.patterns:
+            if pat.exclusion != matched:
+                continue
+            hit = pat.regex.match(path) is not None
+            if not hit and parent not in ("", "."):
+                for i in range(len(parent_dirs)):
+                    if pat.regex.match("/".join(parent_dirs[: i + 1])):
+                        hit = True
+                        break
+            if hit:
+                matched = not pat.exclusion
+        return matched
+
+    def may_include_below(self, directory: str) -> bool:
+        """Whether something under an excluded `directory` could be re-included by an
+        exception (so a walk must descend into it). Conservative: True if any exception
+        pattern could match below it."""
+        if not self.has_exceptions:
+            return False
+        prefix = go_clean(directory) + "/"
+        for pat in self.patterns:
+            if not pat.exclusion:
+                continue
+            literal = re.split(r"[*?\[\\]", pat.text, maxsplit=1)[0]
+            if literal.startswith(prefix) or prefix.startswith(literal) or literal == "":
+                return True
+        return False
+
+
+def find_ignore_file(context: Path, containerfile: Path | None) -> Path | None:
+    """`<file>.containerignore` / `<file>.dockerignore` beside the Containerfile win; then
+    `.containerignore`, then `.dockerignore` at the context's root."""
+    candidates: list[Path] = []
+    if containerfile is not None:
+        for suffix in (".containerignore", ".dockerignore"):
+            candidates.append(containerfile.with_name(containerfile.name + suffix))
+    candidates += [context / ".containerignore", context / ".dockerignore"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def load_matcher(context: Path, containerfile: Path | None) -> tuple[IgnoreMatcher, Path | None]:
+    """The matcher for a build context (empty when there is no ignore file) and its file."""
+    found = find_ignore_file(context, containerfile)
+    if found is None:
+        return IgnoreMatcher([]), None
+    text = found.read_bytes().decode("utf-8", errors="surrogateescape")
+    return IgnoreMatcher(read_patterns(text)), found
