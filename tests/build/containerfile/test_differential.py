@@ -17,9 +17,12 @@ from typing import Any
 
 import dockerfile
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamina.build.containerfile import Instruction, OnBuild, parse
 from lamina.build.containerfile.heredocs import chomp
+from lamina.errors import ContainerfileError
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.Containerfile"))
 
@@ -82,3 +85,45 @@ def test_corpus_covers_the_features() -> None:
         "MAINTAINER",
     } <= keywords  # fmt: skip
     assert heredocs >= 8 and onbuild_heredocs >= 1 and backtick >= 1
+
+
+FRAGMENTS = [
+    "FROM a", "FROM --platform=x a AS b", "RUN echo hi", "RUN a \\", "  b", "# c", "  # d", "",
+    "   ", "\\", "ENV A=1 B=\"x y\"", "ENV A b  c", 'LABEL "a b"=c', "LABEL a=b\\ c",
+    "COPY --from=x a b", 'COPY --from="x y" a b', "RUN --mount=type=cache,target=/x y",
+    'CMD ["a"]', "CMD [a", 'CMD ["a"] tail', "RUN <<EOF", "RUN <<-EOF cat", "RUN 3<<X", "X",
+    "hello", "EOF", "\tEOF", "COPY <<A <<'B' /d", "A", "B", "ONBUILD RUN x", "ONBUILD COPY --link a b",
+    "ARG a=1 b", "ARG x=\"a b\" y='c d'", "EXPOSE 1 2/udp", 'VOLUME ["/a"]', "VOLUME /a /b",
+    "HEALTHCHECK --interval=1s CMD x", 'HEALTHCHECK CMD ["a"]', "HEALTHCHECK NONE", "USER u",
+    "WORKDIR /w", "RUN echo \\\\", "RUN x \\  ", "RUN x `", "ENV a=`", "RUN -- x",
+    'SHELL ["sh", "-c"]', "ENTRYPOINT x y", "RUN\tx", "cmd [ \"x\" ]  ", "RUN a#b",
+    "ADD --checksum=sha256:00 http://x /y", "STOPSIGNAL 9", "MAINTAINER m <m@x>",
+]  # fmt: skip
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=10),
+    backtick=st.booleans(),
+    newline=st.sampled_from(["\n", "\r\n"]),
+)
+def test_random_files_agree_with_buildkit(lines: list[str], backtick: bool, newline: str) -> None:
+    """Where both accept a file, both see the same instructions, lines, flags and values."""
+    text = newline.join((["# escape=`"] if backtick else []) + lines) + newline
+    try:
+        theirs = dockerfile.parse_string(text)
+    except dockerfile.GoParseError:
+        return
+    try:
+        ours = parse(text).instructions
+    except ContainerfileError:
+        return  # we also check what BuildKit checks only later (keywords, arguments, flags)
+    assert len(ours) == len(theirs)
+    for mine, cmd in zip(ours, theirs, strict=True):
+        assert mine.keyword == cmd.cmd.upper()
+        assert (mine.span.line, mine.span.end_line) == (cmd.start_line, cmd.end_line)
+        assert (mine.json, mine.args) == (cmd.json, tuple(cmd.value))
+        assert mine.original == cmd.original.split("\n")[0]
+        if not isinstance(mine, OnBuild):
+            assert tuple(f.raw for f in mine.flags) == tuple(cmd.flags)
+            assert _heredocs(mine) == _theirs_heredocs(cmd, mine)

@@ -76,6 +76,7 @@ BAD: list[tuple[str, str, str, int, int]] = [
     ("heredoc-second-open", "FROM a\nRUN cat <<A <<B\n1\nA\n2\n", "unterminated heredoc B", 2, 13),
     ("heredoc-chomp-open", "FROM a\nRUN <<-END\n\tx\n\tEN\n", "unterminated heredoc END", 2, 5),
     ("error-after-continuation", "FROM a\nRUN a \\\n  b\nFOO", "unknown instruction: FOO", 4, 1),
+    ("lone-continuation", "FROM a\n  \\\n\n", "line continuation with no instruction", 2, 3),
     ("flag-on-second-line", "FROM a\nRUN --network=none \\\n  --bogus=1 x", "unknown flag for RUN: --bogus", 3, 3),
 ]  # fmt: skip
 

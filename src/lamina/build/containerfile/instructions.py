@@ -100,6 +100,8 @@ class Common:
     ) -> dict[str, Any]:
         """The fields every Instruction has."""
         first, column = self.line.locate(self.start)
+        if self.start == 0:  # begins where the logical line does, even on a lone `\` line
+            first, column = self.line.start_line, self.line.segments[0].column
         last = max([self.line.end_line, *(h.span.end_line or 0 for h in heredocs)])
         return {
             "keyword": self.keyword,

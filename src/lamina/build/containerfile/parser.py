@@ -42,6 +42,13 @@ _ONBUILD_PREFIX = re.compile(r"^\s*ONBUILD\s*", re.IGNORECASE)
 def _build(line: LogicalLine, lexer: Lexer, start: int = 0) -> nodes.Instruction:
     (word, at), after = split_keyword(line.text, start)
     keyword = word.upper()
+    if not word:  # only a continuation escape, continuing into blank lines or the end
+        first = line.segments[0]
+        fail(
+            lexer.source.span(first.line, first.column),
+            "line continuation with no instruction",
+            hint="remove the escape character at the end of the line",
+        )
     if keyword not in KEYWORDS:
         row, column = line.locate(at)
         close = suggest(keyword, KEYWORDS)
