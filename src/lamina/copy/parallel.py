@@ -321,7 +321,10 @@ class _Copier:
                     hint="drop the conversion, or pass --remove-signatures",
                 )
         config_plan = LayerPlan(manifest.config, manifest.config.media_type, None)
-        futures = [self._submit(p) for p in [config_plan, *plans]]
+        # The small config goes first, alone: destinations create their directories then.
+        config = self._submit(config_plan)
+        wait([config])
+        futures = [config, *(self._submit(p) for p in plans)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
             if f in done and f.exception() is not None:
