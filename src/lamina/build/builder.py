@@ -150,7 +150,13 @@ class Builder:
     # -- mounting ---------------------------------------------------------------------------
     def mount(self) -> Path:
         """The container's root on the host, mounted if needed (it stays mounted until
-        `umount`, across processes)."""
+        `umount`, across processes). BuildError if its storage has vanished."""
+        needed = self.dir / ("rootfs" if self.record.mode == "copy" else "upper")
+        if not needed.is_dir():
+            raise BuildError(
+                f"working container {self.name}: its storage {needed} is missing",
+                hint=f"remove it with `lamina rm {self.name}` and create it again",
+            )
         if self.record.mode == "copy":
             return self.dir / "rootfs"
         merged = self.dir / "merged"
@@ -267,6 +273,12 @@ class Builder:
     def set_config(self, **fields: Any) -> None:
         """Edit the pending config (see `lamina.build.container.apply_config`)."""
         apply_config(self.record, fields)
+        self._save()
+
+    def configure(self, steps: Sequence[tuple[str, Any]]) -> None:
+        """Apply config edits in order (buildah's flag order), saving once at the end."""
+        for key, value in steps:
+            apply_config(self.record, {key: value})
         self._save()
 
     # -- commit and remove -------------------------------------------------------------------

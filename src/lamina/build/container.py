@@ -197,17 +197,23 @@ def _pairs(value: Any, what: str) -> dict[str, str]:
     return out
 
 
+_UNSETTABLE = ("env", "label", "annotation", "port", "volume")
+
+
 def apply_config(c: WorkingContainer, fields: dict[str, Any]) -> None:
     """Apply buildah-config edits to `c`: port, entrypoint, cmd (list: exec form; str:
     shell form), env and label (dict or KEY=VALUE list; merged), annotation, workingdir,
     user, volume, stop_signal, healthcheck (list, "NONE" disables) with healthcheck_interval
     / _timeout / _start_period / _start_interval (seconds or "30s") and _retries, shell,
-    onbuild (appended), author, created_by, comment. Unknown names raise InvalidInput."""
+    onbuild (appended), author, created_by, comment; unset_env / unset_label /
+    unset_annotation / unset_port / unset_volume (names to remove). Unknown names raise
+    InvalidInput. Fields are applied together: call once per field for ordered edits."""
     cfg = c.image_config()
     cc = cfg.config
     edits: dict[str, Any] = {}
     hc = cc.healthcheck or Healthcheck()
     hc_edits: dict[str, Any] = {}
+    clear_hc = False
     author = cfg.author
     for key, value in fields.items():
         if key == "port":
@@ -217,10 +223,8 @@ def apply_config(c: WorkingContainer, fields: dict[str, Any]) -> None:
                 if p not in ports:
                     ports.append(p)
             edits["exposed_ports"] = tuple(ports)
-        elif key == "entrypoint":
-            edits["entrypoint"] = _command(value, key)
-        elif key == "cmd":
-            edits["cmd"] = _command(value, key)
+        elif key in ("entrypoint", "cmd"):  # an empty list clears
+            edits[key] = _command(value, key) or None
         elif key == "env":
             env = cc.env_dict()
             env.update(_pairs(value, key))
@@ -242,7 +246,10 @@ def apply_config(c: WorkingContainer, fields: dict[str, Any]) -> None:
             edits["on_build"] = cc.on_build + _strings(value, key)
         elif key == "healthcheck":
             test = _strings(value, key)
-            hc_edits["test"] = ("NONE",) if test == ("NONE",) else test
+            if not test:  # cleared, with its settings
+                hc, hc_edits, clear_hc = Healthcheck(), {}, True
+            else:
+                hc_edits["test"], clear_hc = test, False
         elif key.startswith("healthcheck_") and key[12:] in (
             "interval",
             "timeout",
@@ -252,6 +259,21 @@ def apply_config(c: WorkingContainer, fields: dict[str, Any]) -> None:
             hc_edits[key[12:]] = _duration(value, key)
         elif key == "healthcheck_retries":
             hc_edits["retries"] = int(value)
+        elif key.startswith("unset_") and key[6:] in _UNSETTABLE:
+            names = set(_strings(value, key))
+            what = key[6:]
+            if what == "env":
+                edits["env"] = tuple(e for e in cc.env if e.partition("=")[0] not in names)
+            elif what == "label":
+                edits["labels"] = {k: v for k, v in (cc.labels or {}).items() if k not in names}
+            elif what == "annotation":
+                for n in names:
+                    c.annotations.pop(n, None)
+            elif what == "port":
+                names |= {n if "/" in n else f"{n}/tcp" for n in names}
+                edits["exposed_ports"] = tuple(p for p in cc.exposed_ports if p not in names)
+            else:
+                edits["volumes"] = tuple(v for v in cc.volumes if v not in names)
         elif key == "author":
             author = str(value)
         elif key == "created_by":
@@ -262,4 +284,6 @@ def apply_config(c: WorkingContainer, fields: dict[str, Any]) -> None:
             raise InvalidInput(f"config: unknown setting {key!r}")
     if hc_edits:
         edits["healthcheck"] = replace(hc, **hc_edits)
+    elif clear_hc:
+        edits["healthcheck"] = None
     c.set_image_config(cfg.evolve(config=replace(cc, **edits), author=author))

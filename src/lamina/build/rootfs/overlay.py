@@ -3,8 +3,9 @@ upper directory per container above.
 
 Redirects, the inode index and metacopy are switched off: with them the upper directory
 would not hold every changed file in full, and `diff.upper_changes` relies on it does.
-Rootless mounts (`userxattr`) only live inside a user+mount namespace, so they are made
-by `rootless_command`, which wraps the command that needs the mount.
+Rootless mounts (`userxattr`) only live inside a user+mount namespace: `rootless_command`
+wraps a command that needs the mount, and inside such a namespace (`lamina unshare`)
+`mount_overlay` itself uses `userxattr`, as the kernel refuses the rootful options there.
 """
 
 from __future__ import annotations
@@ -75,9 +76,23 @@ def overlay_options(
     return opts
 
 
+@functools.cache
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one."""
+    try:
+        text = Path("/proc/self/uid_map").read_text()
+    except OSError:
+        return False
+    return text.split() != ["0", "0", "4294967295"]
+
+
 def mount_overlay(lowers: Sequence[Path], upper: Path, work: Path, target: Path) -> None:
-    """Mount an overlay on `target` (rootful). Raises BuildError if the kernel refuses."""
-    opts = overlay_options(lowers, upper, work)
+    """Mount an overlay on `target` (as root, or as root of a user namespace with
+    `userxattr`). Raises BuildError if the kernel refuses."""
+    for d, what in ((upper, "upper"), (work, "work"), (target, "mount point")):
+        if not d.is_dir():
+            raise BuildError(f"mounting overlay on {target}: the {what} directory {d} is missing")
+    opts = overlay_options(lowers, upper, work, rootless=in_user_namespace())
     try:
         sys_mount("overlay", str(target), "overlay", 0, opts)
     except OSError as exc:

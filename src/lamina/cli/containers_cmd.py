@@ -1,0 +1,404 @@
+"""Working containers with buildah's verbs: `from`, `containers`, `rm`, `mount`, `umount`,
+`unshare`, `run`, `copy` (container form; the image form is `copy_cmd`), `add`, `inspect`
+(containers, else images) and `commit`. `config` lives in `config_cmd`."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from lamina.cli.context import FORMAT_OPTION, store_from
+from lamina.cli.output import echo_json, table
+
+
+@click.command(
+    "from",
+    epilog="Example: lamina from --name web localhost/busybox  (or: lamina from scratch)",
+)
+@click.argument("image")
+@click.option("--name", help="Name of the working container (default: IMAGE-working-container).")
+@click.option(
+    "--pull",
+    type=click.Choice(["never", "missing", "always"]),
+    default="missing",
+    show_default=True,
+    help="Pull the image: never, if missing from the store, or always.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Accepted for buildah compatibility.")
+@click.pass_context
+def from_(ctx: click.Context, image: str, name: str | None, pull: str, quiet: bool) -> None:
+    """Create a working container from IMAGE (or "scratch"); print its name."""
+    from lamina.ops.containers import create
+
+    click.echo(create(store_from(ctx), image, name=name, pull=pull).name)
+
+
+@click.command(epilog="Example: lamina containers --format json")
+@click.option("-q", "--quiet", is_flag=True, help="Print only container IDs.")
+@click.option("--no-trunc", is_flag=True, help="Show full IDs.")
+@FORMAT_OPTION
+@click.pass_context
+def containers(ctx: click.Context, quiet: bool, no_trunc: bool, fmt: str) -> None:
+    """List working containers (CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME)."""
+    from lamina.ops.containers import listing
+
+    rows = listing(store_from(ctx))
+    if fmt == "json":
+        echo_json(rows)
+        return
+
+    def short(i: str) -> str:
+        return i if no_trunc else i[:12]
+
+    if quiet:
+        for r in rows:
+            click.echo(short(r["id"]))
+        return
+    body = [
+        [short(r["id"]), "*", short(r["imageid"]), r["imagename"], r["containername"]] for r in rows
+    ]
+    click.echo(table(["CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME", "CONTAINER NAME"], body))
+
+
+@click.command(epilog="Example: lamina rm web  (or: lamina rm --all)")
+@click.argument("names", nargs=-1)
+@click.option("-a", "--all", "all_", is_flag=True, help="Remove every working container.")
+@click.pass_context
+def rm(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
+    """Remove working containers (unmounting them); print their IDs."""
+    from lamina.ops.containers import remove
+
+    if not names and not all_:
+        raise click.UsageError("name at least one container, or pass --all")
+    for cid in remove(store_from(ctx), names, all=all_):
+        click.echo(cid)
+
+
+@click.command(epilog='Example: root=$(lamina mount web) && cp app "$root/usr/bin/"')
+@click.argument("name", required=False)
+@click.pass_context
+def mount(ctx: click.Context, name: str | None) -> None:
+    """Mount NAME's root filesystem and print where (without NAME: list mounted ones).
+
+    As an ordinary user, run it inside `lamina unshare`: the mount lives in that namespace.
+    """
+    from lamina.ops import containers as ops
+
+    store = store_from(ctx)
+    if name is not None:
+        click.echo(ops.mount(store, name))
+        return
+    for row in ops.listing(store):
+        info = ops.inspect(store, row["id"])
+        if info["MountPoint"]:
+            click.echo(f"{row['containername']} {info['MountPoint']}")
+
+
+@click.command(epilog="Example: lamina umount web")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def umount(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Unmount the root filesystems of working containers."""
+    from lamina.ops.containers import umount as do_umount
+
+    store = store_from(ctx)
+    for name in names:
+        do_umount(store, name)
+
+
+@click.command(
+    context_settings={"allow_interspersed_args": False},
+    epilog="Example: lamina unshare sh -c 'cp app \"$(lamina mount web)/usr/bin/\"'",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def unshare(ctx: click.Context, command: tuple[str, ...]) -> int:
+    """Run COMMAND (default: your shell) where mounts work and files keep their owners.
+
+    As an ordinary user: a new user and mount namespace, you mapped to root and your
+    /etc/subuid and /etc/subgid ranges to the other IDs. As root: COMMAND as is.
+    """
+    from lamina.ops.containers import unshare as do_unshare
+
+    return do_unshare(command, store_from(ctx).root)
+
+
+@click.command(
+    context_settings={"allow_interspersed_args": False},
+    epilog="Example: lamina run --volume /srv:/srv:ro web -- sh -c 'ls /srv'",
+)
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option(
+    "--isolation",
+    type=click.Choice(["oci", "runc", "chroot"]),
+    envvar="LAMINA_ISOLATION",
+    help="oci (runc) or chroot (default: $LAMINA_ISOLATION, else runc if it works).",
+)
+@click.option(
+    "--network",
+    type=click.Choice(["none", "host", "private"]),
+    default="none",
+    show_default=True,
+    help="none/private: only loopback; host: the host's network.",
+)
+@click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount SRC:DST[:ro].")
+@click.option(
+    "--mount",
+    "mounts",
+    multiple=True,
+    help="type=bind,src=S,dst=D[,ro] or type=tmpfs,dst=D[,tmpfs-size=N].",
+)
+@click.option("-e", "--env", multiple=True, help="Set KEY=VALUE for this command.")
+@click.option("-u", "--user", help="USER[:GROUP] to run as (default: the config's).")
+@click.option("--workingdir", help="Directory to run in (default: the config's).")
+@click.option("--timeout", type=float, help="Kill the command after this many seconds.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    name: str,
+    command: tuple[str, ...],
+    isolation: str | None,
+    network: str,
+    volumes: tuple[str, ...],
+    mounts: tuple[str, ...],
+    env: tuple[str, ...],
+    user: str | None,
+    workingdir: str | None,
+    timeout: float | None,
+) -> int:
+    """Run COMMAND in working container NAME; its exit code is lamina's.
+
+    Put options before NAME; everything after NAME (or after `--`) is the command.
+    Standard input, output and error pass through; Ctrl-C kills the whole process tree.
+    """
+    from lamina.ops.containers import run as do_run
+
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise click.UsageError("no command given: lamina run NAME -- CMD...")
+    sys.stdout.flush()
+    return do_run(
+        store_from(ctx),
+        name,
+        argv,
+        isolation=isolation,
+        network=network,
+        volumes=volumes,
+        mounts=mounts,
+        env=env,
+        user=user,
+        workdir=workingdir,
+        stdin=_stdin_fd(),
+        timeout=timeout,
+    )
+
+
+def _stdin_fd() -> int | None:
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # replaced or closed (e.g. under pytest)
+        return None
+
+
+def _copy_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option("--chmod", help="Set the mode of copied files (octal, e.g. 755).")(f)
+    f = click.option("--chown", help="Owner USER[:GROUP] of copied files (default root).")(f)
+    f = click.argument("paths", nargs=-1, required=True)(f)
+    return click.argument("name")(f)
+
+
+def _do_copy(
+    ctx: click.Context,
+    name: str,
+    paths: tuple[str, ...],
+    chown: str | None,
+    chmod: str | None,
+    add: bool,
+) -> None:
+    from lamina.ops.containers import copy as do_copy
+
+    if len(paths) < 2:
+        raise click.UsageError("give at least one SRC and a DEST")
+    do_copy(store_from(ctx), name, paths[:-1], paths[-1], chown=chown, chmod=chmod, add=add)
+
+
+@click.command(
+    "copy",
+    epilog="Example: lamina copy --chown 1001:1001 web ./app /usr/local/bin/",
+)
+@_copy_options
+@click.pass_context
+def copy_into(
+    ctx: click.Context, name: str, paths: tuple[str, ...], chown: str | None, chmod: str | None
+) -> None:
+    """Copy host files SRC... into working container NAME at DEST."""
+    _do_copy(ctx, name, paths, chown, chmod, add=False)
+
+
+@click.command(epilog="Example: lamina add web ./rootfs.tar.gz /opt/")
+@_copy_options
+@click.pass_context
+def add(
+    ctx: click.Context, name: str, paths: tuple[str, ...], chown: str | None, chmod: str | None
+) -> None:
+    """Like copy, but local tar archives (plain, gzip, zstd…) are extracted at DEST."""
+    _do_copy(ctx, name, paths, chown, chmod, add=True)
+
+
+# `lamina copy` serves two tools' users: buildah's `copy CONTAINER SRC... DEST` and
+# skopeo's `copy SRC-IMAGE DST-IMAGE` with transport prefixes.
+_TRANSPORT = re.compile(
+    r"^(docker|oci|oci-archive|docker-archive|dir|containers-storage|lamina|docker-daemon"
+    r"|ostree|sif|tarball):"
+)
+_VALUE_OPTIONS = {"--chown", "--chmod"}
+
+
+def _positionals(args: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a == "--":
+            return out + args[i + 1 :]
+        if a.startswith("-") and a != "-":
+            skip = a in _VALUE_OPTIONS
+            continue
+        out.append(a)
+    return out
+
+
+def _image_copy() -> click.Command | None:
+    try:
+        module = importlib.import_module("lamina.cli.copy_cmd")
+    except ImportError:
+        return None
+    cmd = getattr(module, "copy", None)
+    return cmd if isinstance(cmd, click.Command) else None
+
+
+@click.command(
+    "copy",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+    epilog="Examples: lamina copy web ./app /usr/local/bin/  |  "
+    "lamina copy oci-archive:img.tar lamina:localhost/img:1",
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
+    """Copy files into a working container, or an image between transports.
+
+    `lamina copy [--chown U:G] [--chmod MODE] CONTAINER SRC... DEST` (buildah's form) when
+    the first argument names a working container and no argument has a TRANSPORT: prefix;
+    otherwise `lamina copy [OPTIONS] SRC-IMAGE DEST-IMAGE` (skopeo's form).
+    """
+    from lamina.errors import NotFound
+    from lamina.ops.containers import is_container
+
+    argv = list(args)
+    pos = _positionals(argv)
+    image_copy = _image_copy()
+    if not pos or argv[:1] in (["--help"], ["-h"]):
+        click.echo(ctx.get_help())
+        click.echo("\nContainer form:\n")
+        click.echo(copy_into.get_help(ctx))
+        if image_copy is not None:
+            click.echo("\nImage form:\n")
+            click.echo(image_copy.get_help(ctx))
+        return 0
+    container_form = len(pos) >= 3 and not any(_TRANSPORT.match(p) for p in pos)
+    if container_form and not is_container(store_from(ctx), pos[0]):
+        # Image copy takes exactly two arguments: three or more can only mean a container.
+        raise NotFound(
+            f"working container {pos[0]!r} does not exist",
+            hint="list them with `lamina containers`; image copy takes SRC DEST only",
+        )
+    target = copy_into if container_form else image_copy
+    if target is None:
+        raise click.UsageError(
+            f"{pos[0]!r} is not a working container, and image copy (SRC DST) is not "
+            "available in this build"
+        )
+    return target.main(argv, prog_name="lamina copy", standalone_mode=False, obj=ctx.obj)
+
+
+@click.command(epilog="Example: lamina inspect web  (or: lamina inspect --type image busybox)")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "-t",
+    "--type",
+    "kind",
+    type=click.Choice(["auto", "container", "image"]),
+    default="auto",
+    show_default=True,
+    help="What NAME is; auto: a working container if one has that name, else an image.",
+)
+@click.pass_context
+def inspect(ctx: click.Context, names: tuple[str, ...], kind: str) -> None:
+    """Show each working container (with its pending config) or image, as JSON."""
+    from lamina.ops import containers as cops
+    from lamina.ops import images as iops
+
+    store = store_from(ctx)
+    out: list[dict[str, object]] = []
+    for name in names:
+        if kind == "container" or (kind == "auto" and cops.is_container(store, name)):
+            out.append(cops.inspect(store, name))
+        else:
+            out.append(iops.inspect(store, name))
+    echo_json(out)
+
+
+@click.command(epilog="Example: lamina commit --rm --format docker web localhost/web:1")
+@click.argument("name")
+@click.argument("image", required=False)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "docker"]),
+    default="oci",
+    show_default=True,
+    help="Manifest and config format of the image.",
+)
+@click.option("--squash", is_flag=True, help="Make one layer of the whole filesystem.")
+@click.option("--rm", "rm_", is_flag=True, help="Remove the working container afterwards.")
+@click.option(
+    "--timestamp",
+    type=int,
+    help="Created time (seconds since the epoch) for the image and file mtimes "
+    "(default: $SOURCE_DATE_EPOCH, else now).",
+)
+@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID here.")
+@click.option("-q", "--quiet", is_flag=True, help="Accepted for buildah compatibility.")
+@click.pass_context
+def commit(
+    ctx: click.Context,
+    name: str,
+    image: str | None,
+    fmt: str,
+    squash: bool,
+    rm_: bool,
+    timestamp: int | None,
+    iidfile: str | None,
+    quiet: bool,
+) -> None:
+    """Commit working container NAME to IMAGE (unnamed if omitted); print the image ID."""
+    from lamina.ops.containers import commit as do_commit
+
+    stored = do_commit(
+        store_from(ctx), name, image, format=fmt, squash=squash, rm=rm_, timestamp=timestamp
+    )
+    if iidfile:
+        Path(iidfile).write_text(f"sha256:{stored.id}")
+    click.echo(stored.id)
