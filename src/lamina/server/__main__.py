@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from lamina.errors import LaminaError
-from lamina.server.config import load_config
+from lamina.server.config import access_log_overrides, load_config
 from lamina.server.serve import run
 
 
@@ -24,6 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int)
     p.add_argument("--read-only", action="store_true", default=None)
     p.add_argument("--upload-expiry", type=float, help="seconds")
+    p.add_argument("--auth-token-access", type=Path)
+    p.add_argument("--auth-token-key", type=Path)
+    p.add_argument("--auth-token-realm")
+    p.add_argument("--auth-token-service")
+    p.add_argument("--auth-token-issuer")
+    p.add_argument("--auth-token-expiry", type=float, help="seconds")
+    p.add_argument("--access-log", type=Path, help="JSON lines to FILE ('-' for stderr)")
+    p.add_argument("--shutdown-timeout", type=float, help="seconds")
+    p.add_argument("--gc-grace", type=float, help="seconds")
     args = parser.parse_args(argv)
     try:
         config = load_config(
@@ -36,6 +45,15 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             read_only=args.read_only,
             upload_expiry=args.upload_expiry,
+            token_access=args.auth_token_access,
+            token_key=args.auth_token_key,
+            token_realm=args.auth_token_realm,
+            token_service=args.auth_token_service,
+            token_issuer=args.auth_token_issuer,
+            token_expiry=args.auth_token_expiry,
+            shutdown_timeout=args.shutdown_timeout,
+            gc_grace=args.gc_grace,
+            **access_log_overrides(args.access_log),
         )
         run(config)
     except LaminaError as exc:

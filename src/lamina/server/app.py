@@ -20,6 +20,8 @@ from lamina.server.config import ServerConfig
 from lamina.server.context import API_VERSION_HEADER, CTX, RegistryContext
 from lamina.server.errors import RegistryHTTPError, error_body, error_response
 from lamina.server.storage import SQLiteMetadata, UploadFiles
+from lamina.server.throttle import LoginThrottle
+from lamina.server.token_auth import TOKEN_PATH, TokenEndpoint, make_token_auth
 
 log = logging.getLogger("lamina.server")
 
@@ -112,22 +114,37 @@ async def _add_version_header(request: web.Request, response: web.StreamResponse
     response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
 
 
-def make_access(config: ServerConfig) -> AccessController:
+def make_access(config: ServerConfig) -> tuple[AccessController, TokenEndpoint | None]:
+    """Token auth when an access file is configured, else htpasswd Basic, else none."""
+    throttle = LoginThrottle(config.throttle_attempts, config.throttle_window)
+    if config.token_access is not None:
+        return make_token_auth(config, throttle)
     if config.htpasswd is not None:
-        return HtpasswdAccess(config.htpasswd, config.realm)
-    return AllowAll()
+        return HtpasswdAccess(config.htpasswd, config.realm, throttle), None
+    return AllowAll(), None
 
 
 def make_context(config: ServerConfig) -> RegistryContext:
     """Open the storage under `config.storage` (blobs/, uploads/, metadata.db)."""
     blobs = BlobStore(config.storage)
+    access, token_endpoint = make_access(config)
     return RegistryContext(
         config=config,
         blobs=blobs,
         meta=SQLiteMetadata(config.storage / "metadata.db"),
         uploads=UploadFiles(blobs, config.storage),
-        access=make_access(config),
+        access=access,
+        token_endpoint=token_endpoint,
     )
+
+
+async def token(request: web.Request) -> web.StreamResponse:
+    endpoint = request.app[CTX].token_endpoint
+    if endpoint is None:
+        return error_response(
+            RegistryHTTPError(404, ErrorCode.NAME_UNKNOWN, "token auth is not configured")
+        )
+    return await endpoint.handle(request)
 
 
 async def _purge_loop(ctx: RegistryContext) -> None:
@@ -145,6 +162,7 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
     """The registry as an aiohttp app. Storage opens at startup (after any fork)."""
     app = web.Application(client_max_size=4 << 20)
     app.router.add_route("*", "/v2{tail:.*}", dispatch)
+    app.router.add_route("*", TOKEN_PATH, token)
     app.on_response_prepare.append(_add_version_header)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

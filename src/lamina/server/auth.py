@@ -2,7 +2,7 @@
 
 An `AccessController` sees each request with the access it needs (repository + actions);
 it returns the caller's name or raises `RegistryHTTPError(401/403)` with a challenge.
-Token (Bearer/JWT) auth plugs in here by implementing the same Protocol.
+Token (Bearer/JWT) auth implements the same Protocol in `lamina.server.token_auth`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aiohttp import web
 
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.server.errors import RegistryHTTPError
+from lamina.server.throttle import LoginThrottle
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +47,13 @@ class AllowAll:
         return None
 
 
-class HtpasswdAccess:
-    """HTTP Basic against an htpasswd file of bcrypt entries (`htpasswd -B`).
+class HtpasswdFile:
+    """Users of an htpasswd file of bcrypt entries (`htpasswd -B`), re-read when its mtime
+    changes. Verified credentials are remembered by a SHA-256 of user:password, so bcrypt's
+    cost is paid once per process, not per request."""
 
-    Every authenticated user may do everything. Verified credentials are remembered by a
-    SHA-256 of user:password, so bcrypt's cost is paid once per process, not per request;
-    the file is re-read when its mtime changes.
-    """
-
-    def __init__(self, path: Path, realm: str = "lamina") -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.realm = realm
         self._mtime = -1.0
         self._users: dict[str, bytes] = {}
         self._verified: set[bytes] = set()
@@ -80,6 +77,50 @@ class HtpasswdAccess:
             users[user] = hashed.encode()
         self._users, self._verified, self._mtime = users, set(), mtime
 
+    def has_user(self, user: str) -> bool:
+        self._load()
+        return user in self._users
+
+    def check(self, user: str, password: str) -> bool:
+        """True if `password` is `user`'s (blocking: bcrypt on a cache miss)."""
+        self._load()
+        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+        if key in self._verified:
+            return True
+        hashed = self._users.get(user)
+        if hashed is None or not bcrypt.checkpw(password.encode(), hashed):
+            return False
+        self._verified.add(key)
+        return True
+
+
+def parse_basic(header: str) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic ...` value; None if absent/malformed."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+class HtpasswdAccess:
+    """HTTP Basic against an htpasswd file; every authenticated user may do everything.
+    Failed logins are throttled per client address."""
+
+    def __init__(
+        self, path: Path, realm: str = "lamina", throttle: LoginThrottle | None = None
+    ) -> None:
+        self.users = HtpasswdFile(path)
+        self.realm = realm
+        self.throttle = throttle or LoginThrottle()
+
     def _challenge(self, message: str) -> RegistryHTTPError:
         return RegistryHTTPError(
             401,
@@ -90,21 +131,15 @@ class HtpasswdAccess:
 
     def authorize(self, request: web.Request, access: Sequence[Access]) -> str | None:
         header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic" or not value:
+        if not header:
             raise self._challenge("authentication required")
-        try:
-            user, sep, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise self._challenge("malformed Basic credentials") from None
-        if not sep:
+        creds = parse_basic(header)
+        if creds is None:
             raise self._challenge("malformed Basic credentials")
-        self._load()
-        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
-        if key in self._verified:
-            return user
-        hashed = self._users.get(user)
-        if hashed is None or not bcrypt.checkpw(password.encode(), hashed):
+        addr = client_address(request)
+        self.throttle.check(addr)
+        if not self.users.check(*creds):
+            self.throttle.failure(addr)
             raise self._challenge("invalid username or password")
-        self._verified.add(key)
-        return user
+        self.throttle.success(addr)
+        return creds[0]

@@ -33,6 +33,20 @@ class ServerConfig:
     upload_expiry: float = DEFAULT_UPLOAD_EXPIRY
     upload_purge_interval: float = 600.0
     access_log: bool = False
+    access_log_path: Path | None = None
+    metrics: bool = True
+    shutdown_timeout: float = 30.0
+    # token auth (on when token_access is set)
+    token_access: Path | None = None
+    token_key: Path | None = None
+    token_realm: str | None = None
+    token_service: str = "lamina-registry"
+    token_issuer: str = "lamina"
+    token_expiry: float = 300.0
+    token_refresh_expiry: float = 7 * 86400.0
+    throttle_attempts: int = 5
+    throttle_window: float = 60.0
+    gc_grace: float = 3600.0
 
     @property
     def host(self) -> str:
@@ -83,6 +97,44 @@ def _section(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
+def _access_log(value: object, values: dict[str, Any], where: str) -> None:
+    """`accesslog: true` (JSON lines on stderr) or `{path: FILE}`; Distribution's
+    `{disabled: true}` is understood too."""
+    if value is None:
+        return
+    if isinstance(value, bool):
+        values["access_log"] = value
+        return
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where}: http.accesslog must be true/false or a mapping")
+    values["access_log"] = not bool(value.get("disabled", False))
+    if value.get("path") not in (None, "", "-"):
+        values["access_log_path"] = Path(str(value["path"]))
+
+
+def access_log_overrides(flag: Path | str | None) -> dict[str, Any]:
+    """Config overrides for an `--access-log FILE` flag ('-' for stderr)."""
+    if flag is None:
+        return {}
+    if str(flag) == "-":
+        return {"access_log": True}
+    return {"access_log": True, "access_log_path": Path(flag)}
+
+
+def _token(tok: dict[str, Any], values: dict[str, Any], where: str) -> None:
+    for key, field in (("access", "token_access"), ("key", "token_key")):
+        if key in tok:
+            values[field] = Path(str(tok[key]))
+    for key, field in (("realm", "token_realm"), ("service", "token_service")):
+        if key in tok:
+            values[field] = str(tok[key])
+    if "issuer" in tok:
+        values["token_issuer"] = str(tok["issuer"])
+    for key, field in (("expiry", "token_expiry"), ("refreshexpiry", "token_refresh_expiry")):
+        if key in tok:
+            values[field] = parse_duration(tok[key], f"{where}: auth.token.{key}")
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfig:
     """Read the YAML file (if any), then apply non-None `overrides` (flag values)."""
     values: dict[str, Any] = {}
@@ -111,8 +163,22 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
             values["tls_key"] = Path(tls["key"])
         if "workers" in http:
             values["workers"] = int(http["workers"])
-        if "accesslog" in http:
-            values["access_log"] = bool(http["accesslog"])
+        _access_log(http.get("accesslog"), values, where)
+        if "metrics" in http:
+            values["metrics"] = bool(http["metrics"])
+        if "shutdowntimeout" in http:
+            values["shutdown_timeout"] = parse_duration(
+                http["shutdowntimeout"], f"{where}: http.shutdowntimeout"
+            )
+        _token(_section(auth, "token", where), values, where)
+        throttle = _section(auth, "throttle", where)
+        if "attempts" in throttle:
+            values["throttle_attempts"] = int(throttle["attempts"])
+        if "window" in throttle:
+            values["throttle_window"] = parse_duration(throttle["window"], f"{where}: window")
+        gc = _section(doc, "gc", where)
+        if "grace" in gc:
+            values["gc_grace"] = parse_duration(gc["grace"], f"{where}: gc.grace")
         htp = _section(auth, "htpasswd", where)
         if "path" in htp:
             values["htpasswd"] = Path(htp["path"])
@@ -136,12 +202,18 @@ def validate(cfg: ServerConfig) -> ServerConfig:
         raise InvalidInput("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
     if cfg.workers < 1:
         raise InvalidInput(f"workers: must be at least 1, got {cfg.workers}")
+    if cfg.token_expiry <= 0 or cfg.token_refresh_expiry <= 0:
+        raise InvalidInput("auth.token: expiry and refreshexpiry must be positive")
+    if cfg.throttle_attempts < 1 or cfg.throttle_window <= 0:
+        raise InvalidInput("auth.throttle: attempts must be >= 1 and window positive")
     if cfg.upload_expiry <= 0:
         raise InvalidInput("uploads.expiry: must be positive")
     for label, p in (
         ("TLS cert", cfg.tls_cert),
         ("TLS key", cfg.tls_key),
         ("htpasswd", cfg.htpasswd),
+        ("token access", cfg.token_access),
+        ("token key", cfg.token_key),
     ):
         if p is not None and not p.is_file():
             raise InvalidInput(f"{label} file {p} does not exist")

@@ -19,6 +19,7 @@ from lamina.server.auth import AccessController
 from lamina.server.config import ServerConfig
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.storage import MetadataStore, UploadFiles, UploadSession
+from lamina.server.token_auth import TokenEndpoint
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
@@ -30,6 +31,7 @@ class RegistryContext:
     meta: MetadataStore
     uploads: UploadFiles
     access: AccessController
+    token_endpoint: TokenEndpoint | None = None
 
     def session(self, name: str, upload_id: str) -> UploadSession:
         """The live upload `upload_id` of repository `name`, or BLOB_UPLOAD_UNKNOWN (404).

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from lamina.server.app import create_app
 from lamina.server.config import ServerConfig
+from lamina.server.tokens import load_or_create_key
 
 log = logging.getLogger("lamina.server")
 
@@ -36,10 +37,10 @@ def _is_loopback(host: str) -> bool:
 def startup_warnings(config: ServerConfig) -> list[str]:
     """What the operator should know before the server listens."""
     out: list[str] = []
-    if not _is_loopback(config.host) and config.htpasswd is None:
+    if not _is_loopback(config.host) and config.htpasswd is None and config.token_access is None:
         out.append(
             f"listening on {config.addr} beyond loopback without authentication: anyone who "
-            "can reach it may push and delete (set --htpasswd)"
+            "can reach it may push and delete (set --htpasswd or --auth-token-access)"
         )
     if not _is_loopback(config.host) and not config.tls:
         out.append(f"listening on {config.addr} without TLS (set --tls-cert and --tls-key)")
@@ -96,6 +97,8 @@ def run(config: ServerConfig) -> None:
     config.storage.mkdir(parents=True, exist_ok=True)
     # Bind once in the parent so a bad address fails here, before forking.
     make_socket(config).close()
+    if config.token_access is not None:  # one key for all workers, and a bad one fails here
+        load_or_create_key(config.token_key or config.storage / "token-key.pem")
     scheme = "https" if config.tls else "http"
     log.info("lamina registry on %s://%s, storage %s", scheme, config.addr, config.storage)
     if config.workers == 1:
