@@ -16,7 +16,7 @@ from lamina.build.rootfs.lowers import overlay_lowers, parse_whiteouts
 from lamina.build.rootfs.snapshot import materialise
 from lamina.content.blobstore import BlobStore
 from lamina.content.layers import Change, LayerBlob, apply_layer, pack_dir
-from lamina.errors import InvalidInput, LaminaError
+from lamina.errors import InvalidInput
 from tests.build.trees import assert_same_tree, busybox_rootfs, tree
 
 pytestmark = pytest.mark.root
@@ -74,12 +74,6 @@ def test_overlay_upper_diff_is_exact(tmp_path: Path, blobs: BlobStore) -> None:
     overlay_roundtrip(tmp_path, blobs, dir_to_file=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LaminaError,
-    reason="content.layers.apply: a file over an existing dir fails with EBADF "
-    "(_replace() invalidates the SafeRoot fd cache, closing the parent fd still in use)",
-)
 def test_overlay_dir_replaced_by_file(tmp_path: Path, blobs: BlobStore) -> None:
     overlay_roundtrip(tmp_path, blobs, dir_to_file=True)
 

@@ -56,6 +56,7 @@ class SafeRoot:
         self._what = what
         self._names: list[str] = []
         self._fds: list[int] = []
+        self._retired: list[int] = []
 
     def __enter__(self) -> SafeRoot:
         return self
@@ -65,19 +66,27 @@ class SafeRoot:
 
     def close(self) -> None:
         self.invalidate()
+        self._close_retired()
         os.close(self.fd)
 
     def invalidate(self) -> None:
-        """Forget cached directory fds (after a directory or symlink was removed)."""
-        for fd in self._fds:
-            os.close(fd)
+        """Forget cached directory fds (after a directory or symlink was removed). They are
+        closed at the next `dir()` call, not now: the caller may still be using the last
+        one (a parent whose entry it just replaced)."""
+        self._retired.extend(self._fds)
         self._fds.clear()
         self._names.clear()
+
+    def _close_retired(self) -> None:
+        for fd in self._retired:
+            os.close(fd)
+        self._retired.clear()
 
     def dir(self, parts: Sequence[str], *, create: bool) -> int:
         """The fd of directory `parts` (owned by this object: do not close it; valid until
         the next call). Missing directories are made (mode 0755) when `create`, else
         FileNotFoundError is raised."""
+        self._close_retired()
         i = 0
         n = min(len(parts), len(self._names))
         while i < n and self._names[i] == parts[i]:
