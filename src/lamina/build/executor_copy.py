@@ -1,0 +1,193 @@
+"""COPY and ADD into a mounted container root, with Docker's path rules.
+
+A directory source has its contents copied (never the directory itself); a file goes to
+`dest/<name>` when `dest` ends in `/` or is an existing directory, else to `dest`; several
+sources need a directory destination. The source's own path is followed if it is a
+symlink; links below it are copied as links, and hard links within one step stay hard
+links. Files from the context belong to root unless `--chown` says otherwise; files from a
+stage or image keep their owners. Modes and mtimes are kept; `--chmod` overrides modes.
+ADD extracts local tar archives (compression found from content) and downloads URLs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+import posixpath
+import stat
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.build.context import SourceTree
+from lamina.build.isolation.spec import resolve_in_root
+from lamina.build.rootfs.snapshot import copy_meta
+from lamina.content.layers import apply_layer
+from lamina.errors import BuildError, InvalidInput
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyOptions:
+    owner: tuple[int, int] | None  # None: keep the source's owners
+    mode: int | None
+    extract: bool = False
+
+
+def container_dest(dest: str, workdir: str) -> str:
+    """COPY's destination made absolute against WORKDIR, keeping a trailing slash."""
+    full = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
+    trailing = dest.endswith("/") or dest in (".", "./") or dest.endswith("/.")
+    norm = posixpath.normpath(full)
+    return norm.rstrip("/") + "/" if trailing and norm != "/" else norm
+
+
+def is_archive(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            tar.next()
+        return True
+    except (tarfile.TarError, OSError, EOFError, lzma.LZMAError):
+        return _is_zstd_tar(path)
+
+
+def _is_zstd_tar(path: Path) -> bool:
+    with open(path, "rb") as f:
+        if f.read(4) != b"\x28\xb5\x2f\xfd":
+            return False
+    return True
+
+
+def copy_sources(
+    tree: SourceTree,
+    rels: Sequence[str],
+    root: Path,
+    dest: str,
+    opts: CopyOptions,
+    *,
+    many: bool,
+) -> None:
+    """Copy the (already matched) sources `rels` of `tree` to container path `dest`."""
+    target = resolve_in_root(root, dest)
+    into_dir = dest.endswith("/") or target.is_dir()
+    if many and not into_dir:
+        raise InvalidInput(
+            "with more than one source file, the destination must be a directory ending in /"
+        )
+    links: dict[tuple[int, int], Path] = {}
+    for rel in rels:
+        host = tree.host_path(rel)
+        try:
+            st = os.stat(host)
+        except OSError as exc:
+            raise InvalidInput(f"{rel}: {exc.strerror} in the {tree.name}") from None
+        if stat.S_ISDIR(st.st_mode):
+            _make_dirs(root, target)
+            for e in tree.walk(rel):
+                if e.rel == ".":
+                    continue
+                _copy_entry(e.path, e.st, target / e.rel, opts, links)
+            continue
+        if opts.extract and is_archive(host):
+            _make_dirs(root, target)
+            _extract(host, target)
+            continue
+        out = target / posixpath.basename(rel) if into_dir else target
+        _make_dirs(root, out.parent)
+        _copy_entry(str(host), st, out, opts, links)
+
+
+def _make_dirs(root: Path, path: Path) -> None:
+    missing: list[Path] = []
+    cur = path
+    while not os.path.lexists(cur) and cur != root:
+        missing.append(cur)
+        cur = cur.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o755)
+        os.chmod(d, 0o755)
+
+
+def _copy_entry(
+    src: str, st: os.stat_result, dst: Path, opts: CopyOptions, links: dict[tuple[int, int], Path]
+) -> None:
+    kind = stat.S_IFMT(st.st_mode)
+    if os.path.lexists(dst):
+        if dst.is_dir() and not dst.is_symlink():
+            if kind != stat.S_IFDIR:
+                raise InvalidInput(f"cannot overwrite directory {dst.name} with a non-directory")
+        else:
+            dst.unlink()
+    key = (st.st_dev, st.st_ino)
+    if kind == stat.S_IFREG and st.st_nlink > 1 and key in links:
+        os.link(links[key], dst)
+        return
+    if kind == stat.S_IFREG:
+        with open(src, "rb") as fi, open(dst, "wb") as fo:
+            while chunk := fi.read(1 << 20):
+                fo.write(chunk)
+        if st.st_nlink > 1:
+            links[key] = dst
+    elif kind == stat.S_IFLNK:
+        os.symlink(os.readlink(src), dst)
+    elif kind == stat.S_IFDIR:
+        if not dst.is_dir():
+            dst.mkdir()
+    elif kind in (stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK):
+        os.mknod(dst, st.st_mode, st.st_rdev)
+    else:
+        raise InvalidInput(f"{src}: a socket cannot be copied")
+    copy_meta(src, str(dst), st)
+    if opts.owner is not None:
+        os.lchown(dst, *opts.owner)
+    if opts.mode is not None and kind != stat.S_IFLNK:
+        os.chmod(dst, opts.mode)
+    elif kind != stat.S_IFLNK and opts.owner is not None:
+        os.chmod(dst, stat.S_IMODE(st.st_mode))  # chown may have cleared set-id bits
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _extract(archive: Path, target: Path) -> None:
+    with open(archive, "rb") as raw:
+        head = raw.read(6)
+    opener = lzma.open if head.startswith(b"\xfd7zXZ\x00") else open
+    with opener(archive, "rb") as f:
+        apply_layer(f, target, max_ratio=None, what=f"archive {archive.name}")  # type: ignore[arg-type]
+
+
+def fetch_url(url: str, into: Path, checksum: str | None, *, timeout: float = 30.0) -> Path:
+    """Download `url` into the directory `into`; the file is named after the URL's last
+    path part. BuildError when unreachable or when `checksum` (sha256:…) differs."""
+    name = posixpath.basename(urllib.parse.urlparse(url).path) or "download"
+    out = into / name
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(out, "wb") as f:
+            while chunk := resp.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise BuildError(
+            f"ADD {url}: cannot download it: {reason}",
+            hint="the build host has no network access to it; copy the file into the context",
+        ) from None
+    if checksum is not None:
+        algo, _, want = checksum.partition(":")
+        if algo != "sha256" or h.hexdigest() != want:
+            raise BuildError(
+                f"ADD {url}: checksum {checksum} does not match sha256:{h.hexdigest()}"
+            )
+    os.chmod(out, 0o600)
+    return out
+
+
+def temp_download_dir(parent: Path) -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(dir=parent, prefix="add-")

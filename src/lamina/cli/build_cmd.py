@@ -1,0 +1,132 @@
+"""`lamina build`: build an image from a Containerfile."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lamina.cli.context import store_from
+
+
+@click.command(
+    epilog=(
+        "Example: lamina build -f examples/multistage/Containerfile -t localhost/app:1 "
+        "--build-arg VERSION=2 examples/multistage"
+    )
+)
+@click.argument("context", default=".", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    help="The Containerfile (default: CONTEXT/Containerfile or Dockerfile; - reads stdin).",
+)
+@click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
+@click.option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    help="KEY=VALUE, or KEY from the environment (repeatable).",
+)
+@click.option(
+    "--build-arg-file",
+    "build_arg_files",
+    multiple=True,
+    type=click.Path(),
+    help="A file of KEY=VALUE lines.",
+)
+@click.option("--target", help="Build up to this stage.")
+@click.option("--no-cache", is_flag=True, help="Do not use cached steps.")
+@click.option(
+    "--layers/--no-layers",
+    "layers",
+    default=True,
+    show_default=True,
+    help="Keep an image per step (and use the cache).",
+)
+@click.option("--squash", is_flag=True, help="Squash the new layers of the target stage into one.")
+@click.option("--squash-all", is_flag=True, help="Squash the whole image into one layer.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "docker"]),
+    default="oci",
+    show_default=True,
+    help="Manifest and config format.",
+)
+@click.option("--secret", "secrets", multiple=True, help="id=X,src=FILE or id=X,env=VAR.")
+@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID here.")
+@click.option(
+    "--timestamp",
+    type=int,
+    help="Created time (seconds since 1970) for reproducible images (default: $SOURCE_DATE_EPOCH).",
+)
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE label on the image.")
+@click.option("--annotation", "annotations", multiple=True, help="KEY=VALUE manifest annotation.")
+@click.option(
+    "--pull",
+    type=click.Choice(["never", "missing", "always"]),
+    default="missing",
+    show_default=True,
+    help="When to pull FROM images.",
+)
+@click.option("--isolation", type=click.Choice(["oci", "chroot"]), help="How RUN is isolated.")
+@click.option("--platform", help="OS/ARCH[/VARIANT] to build for (must run on this host).")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Stages to build in parallel.")
+@click.option("--cache-ttl", type=float, help="Ignore cached steps unused for this many seconds.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.pass_context
+def build(
+    ctx: click.Context,
+    context: str,
+    file: str | None,
+    tags: tuple[str, ...],
+    build_args: tuple[str, ...],
+    build_arg_files: tuple[str, ...],
+    target: str | None,
+    no_cache: bool,
+    layers: bool,
+    squash: bool,
+    squash_all: bool,
+    fmt: str,
+    secrets: tuple[str, ...],
+    iidfile: str | None,
+    timestamp: int | None,
+    labels: tuple[str, ...],
+    annotations: tuple[str, ...],
+    pull: str,
+    isolation: str | None,
+    platform: str | None,
+    jobs: int,
+    cache_ttl: float | None,
+    quiet: bool,
+) -> None:
+    """Build an image from a Containerfile in CONTEXT (default: the current directory)."""
+    from lamina.ops.build import BuildOptions, build_image
+
+    options = BuildOptions(
+        file=file,
+        tags=list(tags),
+        build_args=list(build_args),
+        build_arg_files=list(build_arg_files),
+        target=target,
+        no_cache=no_cache,
+        layers=layers,
+        squash=squash,
+        squash_all=squash_all,
+        format=fmt,
+        secrets=list(secrets),
+        iidfile=iidfile,
+        timestamp=timestamp,
+        labels=list(labels),
+        annotations=list(annotations),
+        pull=pull,
+        isolation=isolation,
+        platform=platform,
+        jobs=jobs,
+        cache_ttl=cache_ttl,
+    )
+    result = build_image(store_from(ctx), context, options, stream=None if quiet else sys.stdout)
+    if quiet:
+        click.echo(result.image.id)
