@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "list-tags": ("lamina.cli.registry_client_cmd", "list_tags", "List a repository's tags."),
     "delete": ("lamina.cli.registry_client_cmd", "delete", "Delete an image from a registry."),
     "sync": ("lamina.cli.sync_cmd", "sync", "Synchronise images between locations."),
+    "build": ("lamina.cli.build_cmd", "build", "Build an image from a Containerfile."),
 }
 
 
