@@ -1,0 +1,163 @@
+"""sync: YAML / docker / dir sources, incremental re-runs, dry runs, keep-going, skopeo parity."""
+
+from __future__ import annotations
+
+import filecmp
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from lamina.errors import LaminaError
+from lamina.ops.copying import copy
+from lamina.ops.sync import COPIED, FAILED, SKIPPED, WOULD_COPY, SyncOptions, sync
+from lamina.ops.sync_yaml import load_yaml, matches, parse_constraint
+from tests.ops.images import image_layout
+from tests.server.servers import Server
+
+TAGS = ["1.0.0", "1.2.0", "2.0.0"]
+
+
+def _seed(host: str, repo: str, tmp_path: Path, tags: list[str] = TAGS) -> None:
+    for i, tag in enumerate(tags):
+        layout, _ = image_layout(
+            tmp_path, f"img-{tag}", seed=zlib.crc32(f"{repo}:{tag}".encode()) % 100_000 + i
+        )
+        copy(f"oci:{layout}:v1", f"docker://{host}/{repo}:{tag}", None)
+
+
+def _yaml(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "sync.yaml"
+    path.write_text(body)
+    return path
+
+
+def _blob_gets(server: Server, repo: str) -> int:
+    return sum(f'"GET /v2/{repo}/blobs/' in line for line in server.log.read_text().splitlines())
+
+
+def test_yaml_to_registry_then_nothing_moves(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
+    host = lamina_reg.host
+    _seed(host, f"{repo}/app", tmp_path)
+    spec = _yaml(tmp_path, f"{host}:\n  images:\n    {repo}/app: []\n  tls-verify: false\n")
+    opts = SyncOptions(src="yaml", dest="docker")
+    first = sync(str(spec), f"{host}/mirror/{repo}", opts)
+    assert first.count(COPIED) == 3 and not first.failed
+    before = _blob_gets(lamina_reg, f"{repo}/app")
+    assert before == 6  # config + one layer, three images
+    again = sync(str(spec), f"{host}/mirror/{repo}", opts)
+    assert again.count(SKIPPED) == 3
+    assert _blob_gets(lamina_reg, f"{repo}/app") == before
+    for item in first.items:  # named as skopeo names them: DEST/<last path element>:TAG
+        assert item.destination.startswith(f"docker://{host}/mirror/{repo}/app:")
+
+
+def test_dry_run_writes_nothing(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
+    host = lamina_reg.host
+    _seed(host, f"{repo}/app", tmp_path, ["1"])
+    report = sync(
+        f"{host}/{repo}/app",
+        str(tmp_path / "out"),
+        SyncOptions(src="docker", dest="dir", dry_run=True),
+    )
+    assert [i.status for i in report.items] == [WOULD_COPY]
+    assert not (tmp_path / "out").exists()
+
+
+def test_keep_going_reports_a_broken_tag(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
+    host = lamina_reg.host
+    _seed(host, f"{repo}/app", tmp_path, ["1", "2"])
+    spec = _yaml(tmp_path, f"{host}:\n  images:\n    {repo}/app: ['1', 'missing', '2']\n")
+    out = tmp_path / "out"
+    report = sync(str(spec), str(out), SyncOptions(src="yaml", dest="dir", keep_going=True))
+    assert [i.status for i in report.items] == [COPIED, FAILED, COPIED]
+    assert "missing" in (report.failed[0].error or "")
+    assert "1 failed" in report.summary()
+    assert (out / "app:1" / "manifest.json").is_file() and (
+        out / "app:2" / "manifest.json"
+    ).is_file()
+    with pytest.raises(LaminaError, match="missing"):
+        sync(str(spec), str(tmp_path / "out2"), SyncOptions(src="yaml", dest="dir"))
+
+
+def test_regex_semver_scoped_and_oci(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
+    host = lamina_reg.host
+    _seed(host, f"{repo}/app", tmp_path, [*TAGS, "latest", "2.1.0-rc.1"])
+    spec = _yaml(
+        tmp_path,
+        f"{host}:\n  images-by-tag-regex:\n    {repo}/app: ^1\\.\n"
+        f"  images-by-semver:\n    {repo}/app: '>= 1.2.0, < 3'\n",
+    )
+    report = sync(
+        str(spec), str(tmp_path / "oci"), SyncOptions(src="yaml", dest="oci", scoped=True)
+    )
+    tags = [i.source.rsplit(":", 1)[1] for i in report.items]
+    assert tags == ["1.0.0", "1.2.0", "1.2.0", "2.0.0"]
+    layout = tmp_path / "oci" / host / repo / "app"
+    assert (layout / "index.json").is_file()
+    assert report.items[0].destination == f"oci:{layout}:1.0.0"
+
+
+def test_dir_source_to_registry(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
+    host = lamina_reg.host
+    _seed(host, f"{repo}/app", tmp_path, ["1"])
+    sync(f"{host}/{repo}/app", str(tmp_path / "usb"), SyncOptions(src="docker", dest="dir"))
+    report = sync(
+        str(tmp_path / "usb"), f"{host}/{repo}/back", SyncOptions(src="dir", dest="docker")
+    )
+    assert [i.destination for i in report.items] == [f"docker://{host}/{repo}/back/app:1"]
+
+
+@pytest.mark.interop
+def test_same_tree_as_skopeo_sync(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
+    host = lamina_reg.host
+    _seed(host, f"{repo}/one", tmp_path, ["a", "b"])
+    _seed(host, f"{repo}/two", tmp_path, ["c"])
+    spec = _yaml(
+        tmp_path,
+        f"{host}:\n  tls-verify: false\n  images:\n    {repo}/one: []\n    {repo}/two: ['c']\n",
+    )
+    for scoped in (False, True):
+        ours, theirs = tmp_path / f"ours-{scoped}", tmp_path / f"theirs-{scoped}"
+        sync(str(spec), str(ours), SyncOptions(src="yaml", dest="dir", scoped=scoped))
+        subprocess.run(
+            ["skopeo", "sync", "--src", "yaml", "--dest", "dir",
+             *(["--scoped"] if scoped else []), str(spec), str(theirs)],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        _same_tree(ours, theirs)
+
+
+def _same_tree(a: Path, b: Path) -> None:
+    cmp = filecmp.dircmp(a, b)
+    assert not cmp.left_only and not cmp.right_only, (cmp.left_only, cmp.right_only)
+    _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+    assert not mismatch and not errors
+    for sub in cmp.common_dirs:
+        _same_tree(a / sub, b / sub)
+    assert cmp.common_dirs or cmp.common_files
+
+
+def test_yaml_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    with pytest.raises(LaminaError, match="unknown key 'imagez'") as info:
+        load_yaml(_yaml(tmp_path, "reg.example:\n  imagez: {}\n"))
+    assert str(tmp_path / "sync.yaml") in info.value.message
+    with pytest.raises(LaminaError, match="bad regex"):
+        load_yaml(_yaml(tmp_path, "reg.example:\n  images-by-tag-regex:\n    a: '('\n"))
+
+
+@pytest.mark.parametrize(
+    ("constraint", "yes", "no"),
+    [
+        (">= 1.2.0, < 2", ["1.2.0", "1.9.9", "v1.3"], ["1.1.9", "2.0.0", "latest", "1.5.0-rc1"]),
+        ("~1.2", ["1.2.0", "1.2.9"], ["1.3.0", "1.1.0"]),
+        ("^1.2.3", ["1.2.3", "1.9.0"], ["2.0.0", "1.2.2"]),
+        ("1.x || >=3", ["1.0.0", "1.7.1", "3.0.0", "4.1.0"], ["2.0.0", "0.9.0"]),
+        ("!= 1.0.0, >= 1", ["1.0.1"], ["1.0.0"]),
+    ],
+)
+def test_semver_constraints(constraint: str, yes: list[str], no: list[str]) -> None:
+    parsed = parse_constraint(constraint, "test")
+    assert [t for t in yes if not matches(t, parsed)] == []
+    assert [t for t in no if matches(t, parsed)] == []
