@@ -168,8 +168,20 @@ class Builder:
             overlay.mount_overlay(lowers, self.dir / "upper", self.dir / "work", merged)
         if not self.record.mounted:
             self.record.mounted = True
-            self._save()
+            try:
+                self._save()
+            except BaseException:
+                overlay.unmount(merged)
+                self.record.mounted = False
+                raise
         return merged
+
+    def is_mounted(self) -> bool:
+        """Whether the root is mounted now (the record may be stale: a mount made in another
+        mount namespace, or unmounted behind lamina's back)."""
+        if self.record.mode == "copy":
+            return self.record.mounted
+        return self.record.mounted and overlay.is_mounted(self.dir / "merged")
 
     def umount(self) -> None:
         if self.record.mode == "overlay":
@@ -200,7 +212,7 @@ class Builder:
         if not argv:
             raise InvalidInput("run: no command given")
         cfg = self.record.image_config().config
-        was_mounted = self.record.mounted
+        was_mounted = self.is_mounted()
         root = self.mount()
         try:
             merged_env = dict(e.partition("=")[::2] for e in cfg.env)
@@ -251,7 +263,7 @@ class Builder:
         extract_archives: bool = False,
     ) -> list[str]:
         """Copy host paths into the container (`extract_archives`: ADD's tar extraction)."""
-        was_mounted = self.record.mounted
+        was_mounted = self.is_mounted()
         root = self.mount()
         try:
             uid, gid = 0, 0
@@ -300,7 +312,7 @@ class Builder:
         if epoch is None and os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
             epoch = int(os.environ["SOURCE_DATE_EPOCH"])
         when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else datetime.now(UTC)
-        was_mounted = self.record.mounted
+        was_mounted = self.is_mounted()
         root = self.mount()
         try:
             with self.store.ingest() as blobs:
@@ -361,6 +373,8 @@ class Builder:
         """Unmount, delete the container's files and record, and unpin its base image."""
         if self.record.mode == "overlay":
             overlay.unmount(self.dir / "merged")
+        # Files first: on a full disk, releasing the hold needs the space they free.
+        shutil.rmtree(self.dir, ignore_errors=True)
         if self.record.image_id is not None:
             try:
                 self.store.release(self.record.image_id, self.record.id)

@@ -102,8 +102,12 @@ class Containers:
 
     def save(self, c: WorkingContainer) -> None:
         tmp = self.dir / f".{c.id}.json.tmp"
-        tmp.write_text(json.dumps(asdict(c), indent=1, sort_keys=True))
-        os.replace(tmp, self.path(c.id))
+        try:
+            tmp.write_text(json.dumps(asdict(c), indent=1, sort_keys=True))
+            os.replace(tmp, self.path(c.id))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def create(self, c: WorkingContainer, *, base_name: str) -> WorkingContainer:
         """Save a new record, giving it `c.name` if set (Conflict if taken), else

@@ -136,6 +136,35 @@ def run(
         if "=" not in e or e.startswith("="):
             raise InvalidInput(f"run: --env {e!r} is not KEY=VALUE")
     b = Builder.load(store, name)
+    try:
+        code = _run(
+            b, argv, isolation, network, volumes, mounts, env, user, workdir, stdin, timeout
+        )
+    except OSError as exc:
+        raise _io_error(f"running {argv[0]} in {name}", exc, store) from None
+    if code != 0 and _nearly_full(b.dir):
+        # The runtime's own message ("unable to store init state") would not say why.
+        raise BuildError(
+            f"running {argv[0]} in {name}: exit code {code}, and the file system holding "
+            f"{store.root} is full",
+            hint="free space there, or use --root on a larger file system",
+        )
+    return code
+
+
+def _run(
+    b: Builder,
+    argv: Sequence[str],
+    isolation: str | None,
+    network: str,
+    volumes: Sequence[str],
+    mounts: Sequence[str],
+    env: Sequence[str],
+    user: str | None,
+    workdir: str | None,
+    stdin: int | IO[Any] | None,
+    timeout: float | None,
+) -> int:
     return b.run(
         argv,
         isolation=isolation,
@@ -148,6 +177,14 @@ def run(
         stdin=stdin,
         timeout=timeout,
     )
+
+
+def _nearly_full(path: Path) -> bool:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
 
 
 def copy(
@@ -168,7 +205,7 @@ def copy(
     try:
         return b.copy(srcs, dest, chown=chown, chmod=chmod, extract_archives=add)
     except OSError as exc:
-        raise _io_error(f"copying into {name}", exc) from None
+        raise _io_error(f"copying into {name}", exc, store) from None
 
 
 # -- config: buildah's flag syntaxes ---------------------------------------------------------
@@ -364,14 +401,15 @@ def commit(
     try:
         return b.commit(image, format=format, squash=squash, rm=rm, timestamp=timestamp)
     except OSError as exc:
-        raise _io_error(f"committing {name}", exc) from None
+        raise _io_error(f"committing {name}", exc, store) from None
 
 
-def _io_error(what: str, exc: OSError) -> LaminaError:
-    if exc.errno == errno.ENOSPC:
+def _io_error(what: str, exc: OSError, store: Store) -> LaminaError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return BuildError(
-            f"{what}: no space left on device ({exc.filename or 'the store'})",
-            hint="free space in the store's file system (or use --root on a larger one)",
+            f"{what}: no space left on the device holding {store.root}",
+            hint="free space there (the container keeps what was written; `lamina rm` it), "
+            "or use --root on a larger file system",
         )
     return BuildError(f"{what}: {exc.strerror or exc}")
 
