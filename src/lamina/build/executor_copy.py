@@ -93,7 +93,10 @@ def copy_sources(
             for e in tree.walk(rel):
                 if e.rel == ".":
                     continue
-                _copy_entry(e.path, e.st, target / e.rel, opts, links)
+                out = target / e.rel
+                if not out.parent.is_dir():  # a re-included file below an ignored directory
+                    _make_dirs(root, out.parent)
+                _copy_entry(e.path, e.st, out, opts, links)
             continue
         if opts.extract and is_archive(host):
             _make_dirs(root, target)
