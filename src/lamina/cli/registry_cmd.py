@@ -77,3 +77,82 @@ def serve(
         **access_log_overrides(access_log),
     )
     run(config)
+
+
+def _storage(config_file: Path | None, storage: Path | None) -> tuple[Path, float]:
+    from lamina.server import load_config
+
+    config = load_config(config_file, storage=storage)
+    return config.storage, config.gc_grace
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{n} B"
+
+
+@registry.command("gc")
+@click.option("--config", "config_file", type=_FILE, help="YAML config (storage, gc.grace).")
+@click.option("--storage", type=_DIR, help="Storage directory.")
+@click.option("--dry-run", is_flag=True, help="Report what would be freed; delete nothing.")
+@click.option("--delete-untagged", is_flag=True, help="Also delete manifests no tag reaches.")
+@click.option("--grace", type=float, help="Seconds a new, unreferenced blob is kept [3600].")
+@click.option("--verbose", "-v", is_flag=True, help="List what is deleted.")
+def gc(
+    *,
+    config_file: Path | None,
+    storage: Path | None,
+    dry_run: bool,
+    delete_untagged: bool,
+    grace: float | None,
+    verbose: bool,
+) -> None:
+    """Delete unreferenced blobs (safe while the registry serves and pushes continue)."""
+    from lamina.server.gc import collect
+
+    root, default_grace = _storage(config_file, storage)
+    report = collect(
+        root,
+        dry_run=dry_run,
+        delete_untagged=delete_untagged,
+        grace=default_grace if grace is None else grace,
+    )
+    if verbose:
+        for line in report.deleted:
+            click.echo(line)
+    verb = "would free" if dry_run else "freed"
+    click.echo(
+        f"{verb} {report.blobs_deleted} blobs ({_size(report.bytes_freed)}), "
+        f"{report.manifests_deleted} manifests, {report.links_deleted} links; "
+        f"{report.blobs_kept} blobs kept"
+    )
+
+
+@registry.command("du")
+@click.option("--config", "config_file", type=_FILE, help="YAML config (storage).")
+@click.option("--storage", type=_DIR, help="Storage directory.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def du(*, config_file: Path | None, storage: Path | None, as_json: bool) -> None:
+    """Storage used per repository (a blob shared by repositories counts in each)."""
+    import json
+
+    from lamina.server.gc import usage
+
+    root, _ = _storage(config_file, storage)
+    rows, files, total = usage(root)
+    if as_json:
+        out = {
+            "repositories": [
+                {"name": r.repository, "blobs": r.blobs, "bytes": r.bytes} for r in rows
+            ],
+            "total": {"blobs": files, "bytes": total},
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{_size(r.bytes):>12}  {r.blobs:>6} blobs  {r.repository}")
+    click.echo(f"{_size(total):>12}  {files:>6} blobs  total on disk (distinct)")

@@ -14,7 +14,13 @@ from aiohttp import web
 from lamina.content import BlobStore
 from lamina.errors import ErrorCode, LaminaError
 from lamina.reference import validate_repository
-from lamina.server import routes_blobs, routes_listing, routes_manifests, routes_uploads
+from lamina.server import (
+    routes_blobs,
+    routes_listing,
+    routes_manifests,
+    routes_signatures,
+    routes_uploads,
+)
 from lamina.server.auth import Access, AccessController, AllowAll, HtpasswdAccess
 from lamina.server.config import ServerConfig
 from lamina.server.context import API_VERSION_HEADER, CTX, RegistryContext
@@ -163,6 +169,7 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
     app = web.Application(client_max_size=4 << 20)
     app.router.add_route("*", "/v2{tail:.*}", dispatch)
     app.router.add_route("*", TOKEN_PATH, token)
+    routes_signatures.install(app)
     app.on_response_prepare.append(_add_version_header)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from lamina.oci.manifest import MAX_MANIFEST_SIZE
 from lamina.reference import validate_tag
 from lamina.server.context import RegistryContext
 from lamina.server.errors import RegistryHTTPError
+from lamina.server.gc import vouch
 from lamina.server.storage import ManifestRecord, ReferrerRecord
 
 
@@ -98,19 +99,26 @@ def _missing(name: str, what: str, digest: Digest) -> RegistryHTTPError:
     )
 
 
-def check_references(ctx: RegistryContext, name: str, m: ImageManifest | ImageIndex) -> None:
-    """Every blob or child manifest `m` references must be in repository `name`
-    (non-distributable layers excepted)."""
+def check_references(
+    ctx: RegistryContext, name: str, m: ImageManifest | ImageIndex
+) -> tuple[list[Digest], list[Digest]]:
+    """The (blobs, child manifests) `m` references, each of which must be in repository
+    `name` (non-distributable layers excepted); their files are vouched for (GC grace).
+    put_manifest re-checks them inside its write transaction."""
     if isinstance(m, ImageIndex):
-        for d in m.manifests:
-            if ctx.meta.get_manifest(name, d.digest) is None:
-                raise _missing(name, "manifest", d.digest)
-        return
+        children = [c.digest for c in m.manifests]
+        for child in children:
+            if ctx.meta.get_manifest(name, child) is None or not vouch(ctx.blobs, child):
+                raise _missing(name, "manifest", child)
+        return [], children
+    needed: list[Digest] = []
     for i, d in enumerate(m.blobs()):
         if mt.is_non_distributable(d.media_type):
             continue
-        if not (ctx.meta.is_linked(name, d.digest) and ctx.blobs.has(d.digest)):
+        if not (ctx.meta.is_linked(name, d.digest) and vouch(ctx.blobs, d.digest)):
             raise _missing(name, "config" if i == 0 else "layer", d.digest)
+        needed.append(d.digest)
+    return needed, []
 
 
 def _referrer(m: ImageManifest | ImageIndex, digest: Digest) -> ReferrerRecord:
@@ -144,16 +152,21 @@ async def put_manifest(
             )
     else:
         digest = Digest.of_bytes(raw)
-    check_references(ctx, name, m)
-    ctx.blobs.put_bytes(raw, digest)
+    blobs, children = check_references(ctx, name, m)
+    if not (ctx.blobs.has(digest) and vouch(ctx.blobs, digest)):
+        ctx.blobs.put_bytes(raw, digest)
     record = ManifestRecord(repository=name, digest=digest, media_type=m.media_type, raw=raw)
     subject = m.subject.digest if m.subject is not None else None
-    ctx.meta.put_manifest(
+    missing = ctx.meta.put_manifest(
         record,
         target if isinstance(target, str) else None,
         subject,
         _referrer(m, digest) if subject is not None else None,
+        blobs=blobs,
+        manifests=children,
     )
+    if missing is not None:  # garbage-collected since the check above
+        raise _missing(name, "manifest" if missing in children else "blob", missing)
     headers = {
         "Location": f"/v2/{name}/manifests/{digest}",
         "Docker-Content-Digest": str(digest),

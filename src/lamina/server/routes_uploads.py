@@ -16,6 +16,7 @@ from lamina.reference import validate_repository
 from lamina.server.auth import Access
 from lamina.server.context import RegistryContext, new_upload_id, upload_headers
 from lamina.server.errors import RegistryHTTPError
+from lamina.server.gc import vouch
 from lamina.server.storage import UploadSession
 
 _RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
@@ -57,13 +58,13 @@ async def start_upload(
 
 def _may_mount(ctx: RegistryContext, request: web.Request, source: str, digest: Digest) -> bool:
     validate_repository(source)
-    if not (ctx.meta.is_linked(source, digest) and ctx.blobs.has(digest)):
+    if not ctx.meta.is_linked(source, digest):
         return False
     try:
         ctx.access.authorize(request, [Access("repository", source, ("pull",))])
     except RegistryHTTPError:
         return False
-    return True
+    return vouch(ctx.blobs, digest)
 
 
 async def _monolithic(

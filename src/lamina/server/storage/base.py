@@ -8,7 +8,7 @@ sharing one store (the server runs as N stateless workers).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,7 +64,16 @@ class MetadataStore(Protocol):
         tag: str | None,
         subject: Digest | None,
         referrer: ReferrerRecord | None,
-    ) -> None: ...
+        *,
+        blobs: Sequence[Digest] = (),
+        manifests: Sequence[Digest] = (),
+    ) -> Digest | None:
+        """Store the manifest, in the same transaction checking that every digest in `blobs`
+        is linked to the repository and every one in `manifests` is a manifest there.
+        Returns the first missing digest (and stores nothing), else None. Checking inside
+        the write transaction is what makes online GC safe: GC deletes in transactions too."""
+        ...
+
     def get_manifest(self, repository: str, digest: Digest) -> ManifestRecord | None: ...
     def resolve_tag(self, repository: str, tag: str) -> ManifestRecord | None: ...
     def delete_manifest(self, repository: str, digest: Digest) -> bool: ...

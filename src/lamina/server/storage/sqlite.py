@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,6 +55,19 @@ class SQLiteMetadata:
         self._db.execute("PRAGMA synchronous=NORMAL")
         # executescript commits by itself; every statement is idempotent.
         self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """The raw connection for reads (outside any transaction)."""
+        with self._lock:
+            yield self._db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The raw connection inside `BEGIN IMMEDIATE` (other writers wait): for garbage
+        collection, which must decide and delete while no manifest can arrive."""
+        with self._write() as db:
+            yield db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -107,9 +120,19 @@ class SQLiteMetadata:
         tag: str | None,
         subject: Digest | None,
         referrer: ReferrerRecord | None,
-    ) -> None:
+        *,
+        blobs: Sequence[Digest] = (),
+        manifests: Sequence[Digest] = (),
+    ) -> Digest | None:
         repo, digest = record.repository, str(record.digest)
         with self._write() as db:
+            for sql, wanted in (
+                ("SELECT 1 FROM blob_links WHERE repo = ? AND digest = ?", blobs),
+                ("SELECT 1 FROM manifests WHERE repo = ? AND digest = ?", manifests),
+            ):
+                for d in wanted:
+                    if db.execute(sql, (repo, str(d))).fetchone() is None:
+                        return d
             db.execute("INSERT OR IGNORE INTO repositories VALUES (?)", (repo,))
             db.execute("INSERT OR IGNORE INTO blob_links VALUES (?, ?)", (repo, digest))
             db.execute(
@@ -131,6 +154,7 @@ class SQLiteMetadata:
                         referrer.annotations_json,
                     ),
                 )
+        return None
 
     def _record(self, repository: str, row: tuple[object, ...] | None) -> ManifestRecord | None:
         if row is None:

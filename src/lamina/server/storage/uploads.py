@@ -119,15 +119,16 @@ class UploadFiles:
                     f"uploaded content has digest {got}, expected {expected}",
                     code=ErrorCode.DIGEST_INVALID,
                 )
+            os.utime(fd)  # a fresh mtime: GC's grace window covers the new blob
             os.fsync(fd)
         finally:
             os.close(fd)
         final = self.blobs.path(expected)
-        if final.exists():
-            self.discard(upload_id)
-            return
         final.parent.mkdir(parents=True, exist_ok=True)
+        # Replace even when the blob exists (same bytes): an existing file might be in the
+        # middle of being collected, and a rename is as cheap as a check.
         os.replace(path, final)
+        self._hashes.pop(upload_id, None)
 
     def discard(self, upload_id: str) -> None:
         self._hashes.pop(upload_id, None)
