@@ -238,7 +238,8 @@ def copy(
         registries=load_registries(registries_conf),
     )
     with ProgressView(quiet) as view:
-        digest = copy_op(source, destination, lambda: store_from(ctx), request, view)
+        shown = None if quiet else view
+        digest = copy_op(source, destination, lambda: store_from(ctx), request, shown)
     if digestfile:
         with open(digestfile, "w", encoding="utf-8") as f:
             f.write(str(digest))

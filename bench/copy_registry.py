@@ -1,0 +1,185 @@
+"""lamina copy vs skopeo copy, same machine, same run, fresh lamina registries for each tool:
+a 5-layer gzip image (1 GB by default) oci: → registry, registry → registry, registry → oci:.
+Wall time and the client's peak RSS (from wait4).
+
+    python -m bench.copy_registry            # 1 GB
+    python -m bench.copy_registry --size-mb 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from isal import igzip
+from tests.server.servers import Server, start_lamina
+
+MB = 1 << 20
+LAYERS = 5
+
+
+def make_layout(root: Path, total: int) -> None:
+    """An OCI layout `root` with tag `v1`: LAYERS gzip layers of random bytes."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    layers, diff_ids = [], []
+    for i in range(LAYERS):
+        size = total // LAYERS
+        tmp = blobs / f"tmp-{i}"
+        with tmp.open("wb") as out:
+            packed = _HashingWriter(out)
+            gz = igzip.IGzipFile(fileobj=packed, mode="wb", compresslevel=1, mtime=0)  # type: ignore[no-untyped-call]
+            plain = _HashingWriter(gz)
+            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                info = tarfile.TarInfo(f"layer{i}/data.bin")
+                info.size = size
+                tar.addfile(info, _RandomReader(size))
+            gz.close()
+        digest = packed.hash.hexdigest()
+        tmp.rename(blobs / digest)
+        layers.append(
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": f"sha256:{digest}",
+                "size": (blobs / digest).stat().st_size,
+            }
+        )
+        diff_ids.append(f"sha256:{plain.hash.hexdigest()}")
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "config": {},
+        }
+    ).encode()
+    cdig = hashlib.sha256(config).hexdigest()
+    (blobs / cdig).write_bytes(config)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": f"sha256:{cdig}",
+                "size": len(config),
+            },
+            "layers": layers,
+        }
+    ).encode()
+    mdig = hashlib.sha256(manifest).hexdigest()
+    (blobs / mdig).write_bytes(manifest)
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": f"sha256:{mdig}",
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": "v1"},
+            }
+        ],
+    }
+    (root / "index.json").write_text(json.dumps(index))
+
+
+class _HashingWriter(io.RawIOBase):
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.hash = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.hash.update(b)
+        self.inner.write(b)  # type: ignore[attr-defined]
+        return len(b)
+
+
+class _RandomReader(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        return os.urandom(n)
+
+
+def run(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed: {err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+TOOLS = {
+    "lamina": lambda s, d: ["lamina", "copy", "--quiet", s, d],
+    "skopeo": lambda s, d: [
+        "skopeo",
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        s,
+        d,
+    ],
+}
+
+
+def bench_tool(tool: str, layout: Path, work: Path) -> dict[str, tuple[float, float]]:
+    a: Server = start_lamina(work / f"{tool}-a")
+    b: Server = start_lamina(work / f"{tool}-b")
+    try:
+        in_a, in_b = f"docker://{a.host}/bench/big:1", f"docker://{b.host}/bench/big:1"
+        steps = {
+            "oci: -> registry": (f"oci:{layout}:v1", in_a),
+            "registry -> registry": (in_a, in_b),
+            "registry -> oci:": (in_b, f"oci:{work / (tool + '-out')}:v1"),
+        }
+        return {name: run(TOOLS[tool](s, d)) for name, (s, d) in steps.items()}
+    finally:
+        a.stop()
+        b.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="image size (default 1024)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lamina-copy-bench-", dir="/var/tmp") as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        make_layout(work / "layout", args.size_mb * MB)
+        print(f"made a {args.size_mb} MB {LAYERS}-layer image in {time.perf_counter() - t0:.1f}s")
+        results = {tool: bench_tool(tool, work / "layout", work) for tool in TOOLS}
+    head = f"{'lamina s':>10}{'skopeo s':>10}{'ratio':>8}{'lamina RSS':>12}{'skopeo RSS':>12}"
+    print(f"\n{'step':<24}{head}")
+    for step in results["lamina"]:
+        (lt, lr), (st, sr) = results["lamina"][step], results["skopeo"][step]
+        print(f"{step:<24}{lt:>10.2f}{st:>10.2f}{lt / st:>8.2f}{lr:>10.0f}MB{sr:>10.0f}MB")
+
+
+if __name__ == "__main__":
+    main()
