@@ -228,10 +228,20 @@ def tree(ctx: click.Context, name: str, fmt: str) -> None:
     is_flag=True,
     help="Do not ask (lamina never asks; accepted for podman compatibility).",
 )
+@click.option(
+    "--build-cache",
+    is_flag=True,
+    help="Also forget lamina build's cached steps and cache mounts, removing their images.",
+)
 @click.pass_context
-def prune(ctx: click.Context, all_: bool, force: bool) -> None:
+def prune(ctx: click.Context, all_: bool, force: bool, build_cache: bool) -> None:
     """Remove dangling images (with --all, every image no container uses)."""
     store = store_from(ctx)
+    if build_cache:
+        from lamina.ops.build import prune_build_cache
+
+        for image_id in prune_build_cache(store):
+            click.echo(image_id)
     for img in store.prune(all=all_):
         click.echo(img.id)
 
