@@ -11,7 +11,7 @@ import pytest
 from lamina import media_types as mt
 from lamina.copy import BlobDone, BlobSkipped, ProgressEvent
 from lamina.copy.parallel import CopyOptions
-from lamina.errors import ErrorCode, InvalidInput, NotFound
+from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
 from lamina.image.model import Image, load
 from lamina.image.validate import validate
 from lamina.oci import ImageManifest
@@ -178,3 +178,19 @@ def test_unknown_tag_and_repository(any_host: str, repo: str, tmp_path: Path) ->
         copy(f"docker://{any_host}/{repo}-missing:v1", f"oci:{tmp_path}/o:x", None)
     assert any_host in info.value.message
     assert not (tmp_path / "o" / "index.json").exists()
+
+
+def test_a_corrupt_source_blob_never_lands(any_host: str, repo: str, tmp_path: Path) -> None:
+    layout, img = image_layout(tmp_path, "src", seed=60, payload=3 << 20)
+    layer = img.manifest().layers[0]
+    path = layout / "blobs" / "sha256" / layer.digest.hex
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    path.write_bytes(bytes(data))
+    for target in (f"oci:{tmp_path}/out:x", f"docker://{any_host}/{repo}:bad", f"dir:{tmp_path}/d"):
+        with pytest.raises(IntegrityError):
+            copy(f"oci:{layout}:v1", target, None)
+    assert not (tmp_path / "out" / "blobs" / "sha256" / layer.digest.hex).exists()
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(NotFound):
+        copy(f"docker://{any_host}/{repo}:bad", f"oci:{tmp_path}/o2:x", None)

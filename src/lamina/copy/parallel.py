@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from lamina import media_types as mt
 from lamina.content import VerifyingReader
+from lamina.copy.admission import AdmissionCheck
 from lamina.copy.convert import (
     FORMATS,
     INDEX_FOR,
@@ -49,6 +50,9 @@ from lamina.transports.base import ImageDestination, ImageReference, ImageSource
 
 MULTI_ARCH = ("system", "all", "index-only")
 CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
+# Destinations known to verify every blob against its descriptor before it is visible
+# (registry uploads, the store's BlobStore, `oci:` and `dir:` via store_verified).
+SELF_VERIFYING = frozenset({"docker", "lamina", "oci", "dir"})
 DEFAULT_WORKERS = 4
 _PROGRESS_STEP = 4 << 20
 
@@ -74,9 +78,12 @@ def copy_with(
     dst_ref: ImageReference,
     options: CopyOptions | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    admission: AdmissionCheck | None = None,
 ) -> Digest:
     """Copy `src_ref` to `dst_ref` as `options` say; return the top manifest's digest as
-    written. The destination is committed only if everything succeeded."""
+    written. The destination is committed only if everything succeeded. `admission` is
+    asked about the top-level manifest and its signatures before any blob is read."""
     opts = options or CopyOptions()
     if opts.multi_arch not in MULTI_ARCH:
         raise InvalidInput(
@@ -98,6 +105,7 @@ def copy_with(
         try:
             with tempfile.TemporaryDirectory(prefix="lamina-copy-") as work:
                 copier = _Copier(src, dst, opts, locked, workers, Path(work), dst_ref.transport)
+                copier.admission = admission
                 try:
                     digest = copier.run()
                 finally:
@@ -167,6 +175,7 @@ class _Copier:
         self.dst_transport = dst_transport
         self.lock = threading.Lock()
         self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
+        self.admission: AdmissionCheck | None = None
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -179,6 +188,9 @@ class _Copier:
 
     def run(self) -> Digest:
         raw, media_type = self.src.get_manifest()
+        if self.admission is not None:
+            signatures = self.src.signatures(Digest.of_bytes(raw))
+            self.admission.check(self.src.describe(), None, raw, signatures)
         parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
         if isinstance(parsed, ImageManifest):
             return self._image(raw, parsed, child=False).digest
@@ -377,9 +389,19 @@ class _Copier:
             self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
             return out
         self._emit(BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type))
+        if self.dst_transport in SELF_VERIFYING:
+            # The destination checks size and digest before the blob becomes visible (the
+            # ImageDestination contract); hashing here too would only halve the speed.
+            with self.src.open_blob(desc) as raw:
+                stream = raw
+                if self.progress is not None:
+                    stream = _Counting(raw, desc, self.progress)  # type: ignore[assignment]
+                self.dst.put_blob(stream, out)
+            self._emit(BlobDone(digest=desc.digest, size=desc.size))
+            return out
         what = f"{self.src.describe()}: blob"
         with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
-            stream: BinaryIO = reader  # type: ignore[assignment]
+            stream = reader  # type: ignore[assignment]
             if self.progress is not None:
                 stream = _Counting(stream, desc, self.progress)  # type: ignore[assignment]
             self.dst.put_blob(stream, out)
