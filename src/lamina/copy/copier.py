@@ -13,6 +13,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from lamina import media_types as mt
 from lamina.content import VerifyingReader
+from lamina.copy.admission import AdmissionCheck
 from lamina.copy.progress import (
     BlobDone,
     BlobProgress,
@@ -45,15 +46,19 @@ def copy_image(
     all_platforms: bool = True,
     platform: Platform | None = None,
     progress: ProgressCallback | None = None,
+    admission: AdmissionCheck | None = None,
 ) -> Digest:
     """Copy the image `src_ref` names to `dst_ref`; return the digest of the top manifest
     written. For an index: every child when `all_platforms` and no `platform` is given,
-    else only the child for `platform` (the host's by default), written as a single image."""
+    else only the child for `platform` (the host's by default), written as a single image.
+    `admission` is asked about the top-level manifest and its signatures before any blob
+    is read."""
     src = src_ref.new_source()
     try:
         dst = dst_ref.new_destination()
         try:
             copier = _Copier(src, dst, progress)
+            copier.admission = admission
             digest = copier.run(all_platforms=all_platforms and platform is None, platform=platform)
             dst.commit()
         finally:
@@ -100,6 +105,7 @@ class _Copier:
         self.dst = dst
         self.progress = progress
         self.copied: set[Digest] = set()
+        self.admission: AdmissionCheck | None = None
 
     def _emit(self, event: object) -> None:
         if self.progress is not None:
@@ -107,6 +113,9 @@ class _Copier:
 
     def run(self, *, all_platforms: bool, platform: Platform | None) -> Digest:
         raw, media_type = self.src.get_manifest()
+        if self.admission is not None:
+            signatures = self.src.signatures(Digest.of_bytes(raw))
+            self.admission.check(self.src.describe(), None, raw, signatures)
         parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
         if isinstance(parsed, ImageManifest):
             self._copy_image(raw, parsed, instance=None)

@@ -17,6 +17,7 @@ from lamina.copy.progress import ProgressCallback
 from lamina.digest import Digest
 from lamina.errors import LaminaError
 from lamina.ops.locations import StoreOpener, parse_location
+from lamina.ops.trust import TrustOptions, prepare
 from lamina.store import Store
 from lamina.transports.base import ImageReference
 from lamina.transports.registries_conf import RegistriesConfig
@@ -35,6 +36,7 @@ class CopyRequest:
     copy: CopyOptions = field(default_factory=CopyOptions)
     retry_times: int = 0
     registries: RegistriesConfig | None = None
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
 def with_retries(retry_times: int, fn: Callable[[], T], *, delay: float = RETRY_DELAY) -> T:
@@ -71,7 +73,8 @@ def copy_refs(
     request: CopyRequest,
     progress: ProgressCallback | None = None,
 ) -> Digest:
+    src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust)
     return with_retries(
         request.retry_times,
-        lambda: copy_with(src_ref, dst_ref, request.copy, progress),
+        lambda: copy_with(src_ref, dst_ref, request.copy, progress, admission=admission),
     )

@@ -17,6 +17,7 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound, TransportError
 from lamina.ops.copying import CopyRequest, copy_refs
 from lamina.ops.locations import parse_location, registry_reference
+from lamina.ops.trust import TrustOptions
 from lamina.reference import Reference
 from lamina.store import Store
 from lamina.store.names import has_domain, parse_query
@@ -49,9 +50,13 @@ def pull(
     all_tags: bool = False,
     retry_times: int = 0,
     progress: ProgressCallback | None = None,
+    trust: TrustOptions | None = None,
 ) -> list[Pulled]:
-    """Pull `name` (short or qualified, optionally `docker://…`) into `store`."""
+    """Pull `name` (short or qualified, optionally `docker://…`) into `store`. The image
+    must pass the policy `trust` names (the default policy when None) before any layer
+    is read."""
     opts = options or RegistryOptions()
+    trust = trust or TrustOptions()
     conf = registries if registries is not None else RegistriesConfig.load()
     text = name.removeprefix("docker://")
     if all_tags and ("@" in text or _has_tag(text)):
@@ -65,9 +70,11 @@ def pull(
         try:
             if all_tags:
                 return _pull_all_tags(
-                    store, candidate, opts, conf, copy_options, retry_times, progress
+                    store, candidate, opts, conf, copy_options, retry_times, progress, trust
                 )
-            return [_pull_one(store, candidate, opts, conf, copy_options, retry_times, progress)]
+            return [
+                _pull_one(store, candidate, opts, conf, copy_options, retry_times, progress, trust)
+            ]
         except (NotFound, TransportError) as err:
             if len(candidates) == 1:
                 raise
@@ -93,11 +100,12 @@ def _pull_one(
     copy_options: CopyOptions | None,
     retry_times: int,
     progress: ProgressCallback | None,
+    trust: TrustOptions,
 ) -> Pulled:
     sources = conf.pull_sources(candidate)
     stored_name = str(candidate) if candidate.digest is None else candidate.name
     dst = StoreReference(store, stored_name if candidate.tag else "")
-    request = CopyRequest(copy=copy_options or CopyOptions(), retry_times=retry_times)
+    request = CopyRequest(copy=copy_options or CopyOptions(), retry_times=retry_times, trust=trust)
     last: LaminaError | None = None
     for source in sources:
         src = _source_ref(source, opts)
@@ -122,10 +130,13 @@ def _pull_all_tags(
     copy_options: CopyOptions | None,
     retry_times: int,
     progress: ProgressCallback | None,
+    trust: TrustOptions,
 ) -> list[Pulled]:
     tags = list_tags(str(candidate), opts, registries=conf)
     return [
-        _pull_one(store, candidate.with_tag(t), opts, conf, copy_options, retry_times, progress)
+        _pull_one(
+            store, candidate.with_tag(t), opts, conf, copy_options, retry_times, progress, trust
+        )
         for t in tags
     ]
 
@@ -140,9 +151,11 @@ def push(
     copy_options: CopyOptions | None = None,
     retry_times: int = 0,
     progress: ProgressCallback | None = None,
+    trust: TrustOptions | None = None,
 ) -> tuple[str, Digest]:
     """Push the stored `image` to `dest` (a location, or `HOST/REPO:TAG` for a registry;
-    default: the image's own name). Returns the destination and the digest written."""
+    default: the image's own name). Returns the destination and the digest written.
+    `trust` may sign what is written (`sign_by`, `sign_by_sigstore_key`)."""
     opts = options or RegistryOptions()
     entry = store.lookup(image)
     dst_ref: ImageReference
@@ -154,7 +167,9 @@ def push(
     else:
         dst_ref = registry_reference(f"//{dest}", opts, registries)
     src_ref = StoreReference(store, image)
-    request = CopyRequest(copy=copy_options or CopyOptions(), retry_times=retry_times)
+    request = CopyRequest(
+        copy=copy_options or CopyOptions(), retry_times=retry_times, trust=trust or TrustOptions()
+    )
     digest = copy_refs(src_ref, dst_ref, request, progress)
     return dst_ref.describe(), digest
 

@@ -30,6 +30,7 @@ from lamina.oci import ImageIndex, parse_any
 from lamina.ops.copying import CopyRequest, copy_refs
 from lamina.ops.locations import registry_reference
 from lamina.ops.sync_yaml import load_yaml, matches, parse_constraint
+from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
 from lamina.transports.base import ImageReference
 from lamina.transports.directory import DirReference
@@ -60,6 +61,7 @@ class SyncOptions:
     dst_options: RegistryOptions = field(default_factory=RegistryOptions)
     registries: RegistriesConfig | None = None
     image_workers: int = IMAGE_WORKERS
+    trust: TrustOptions = field(default_factory=TrustOptions)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +130,7 @@ def sync(
             remove_signatures=options.remove_signatures,
         ),
         retry_times=options.retry_times,
+        trust=options.trust,
     )
     lock = threading.Lock()
     items: list[SyncItem] = []

@@ -15,6 +15,7 @@ from lamina.content import BlobStore
 from lamina.errors import ErrorCode, LaminaError
 from lamina.reference import validate_repository
 from lamina.server import (
+    observe,
     routes_blobs,
     routes_listing,
     routes_manifests,
@@ -95,7 +96,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     try:
         handler, name, ref, access = _route(request)
-        ctx.access.authorize(request, access)
+        request["lamina.user"] = ctx.access.authorize(request, access)
         if ctx.config.read_only and request.method not in _READ:
             raise RegistryHTTPError(
                 405, ErrorCode.UNSUPPORTED, "this registry is read-only (storage.readonly)"
@@ -169,12 +170,18 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
     app = web.Application(client_max_size=4 << 20)
     app.router.add_route("*", "/v2{tail:.*}", dispatch)
     app.router.add_route("*", TOKEN_PATH, token)
+    app.router.add_get("/healthz", observe.healthz)
+    app[observe.METRICS] = observe.Metrics()
+    if config.metrics:
+        app.router.add_get("/metrics", observe.metrics)
     routes_signatures.install(app)
     app.on_response_prepare.append(_add_version_header)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx = context or make_context(config)
         app[CTX] = ctx
+        if config.access_log:
+            app[observe.ACCESS_LOG] = observe.AccessLog(config.access_log_path)
         ctx.blobs.clean_ingest(older_than=3600.0)
         ctx.purge_expired_uploads()
         task = asyncio.create_task(_purge_loop(ctx))
@@ -183,6 +190,8 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
         with contextlib.suppress(asyncio.CancelledError):
             await task
         ctx.meta.close()
+        if observe.ACCESS_LOG in app:
+            app[observe.ACCESS_LOG].close()
 
     app.cleanup_ctx.append(lifecycle)
     return app

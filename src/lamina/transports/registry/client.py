@@ -99,6 +99,7 @@ class RegistryClient:
         self.hint = credentials_hint(registry, options.authfile)
         self.auth = Authenticator(registry, creds, self._fetch_token, hint=self.hint)
         self._base: str | None = None
+        self.supports_signatures = False  # X-Registry-Supports-Signatures, learnt by ping()
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class RegistryClient:
                 resp.drain_conn()
                 resp.release_conn()
             self._base = f"{scheme}://{self.host}"
+            self.supports_signatures = resp.headers.get("X-Registry-Supports-Signatures") == "1"
             return resp.status
         assert first_error is not None
         raise first_error

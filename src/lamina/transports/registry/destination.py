@@ -234,8 +234,13 @@ class RegistryDestination:
             )
 
     def put_signatures(self, digest: Digest, signatures: list[bytes]) -> None:
-        """A registry holds no simple signatures itself; lamina.trust writes lookaside."""
-        if signatures:
+        """Simple signatures go to the registry's signature extension when it has one (they
+        are added to those it holds); otherwise lamina.trust writes lookaside storage."""
+        from lamina.transports.registry import signatures_ext
+
+        if signatures and signatures_ext.supported(self.client):
+            signatures_ext.put_signatures(self.client, self.repo, digest, signatures)
+        elif signatures:
             raise RegistryError(
                 f"pushing signatures for {self.ref.ref.name}@{digest}: the registry transport "
                 "does not store simple signatures",

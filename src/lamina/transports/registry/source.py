@@ -117,8 +117,13 @@ class RegistrySource:
         return cast(BinaryIO, reader)
 
     def signatures(self, digest: Digest) -> list[bytes]:
-        """Simple signatures live in lookaside storage (lamina.trust), not in the registry."""
-        return []
+        """Simple signatures held by the registry itself (the signature extension), else
+        none: lookaside storage and sigstore attachments are read by lamina.trust."""
+        from lamina.transports.registry import signatures_ext
+
+        if not signatures_ext.supported(self.client):
+            return []
+        return signatures_ext.get_signatures(self.client, self.repo, digest)
 
     def list_tags(self, page_size: int | None = None) -> list[str]:
         """All tags of the repository, following `Link: <…>; rel="next"` pagination."""

@@ -1,0 +1,130 @@
+"""Trust for the commands that move images: which policy admits a source, which keys sign
+what is written, and where signatures are read and written (registries.d).
+
+`TrustOptions` is what `--policy`, `--insecure-policy`, `--sign-by`,
+`--sign-by-sigstore-private-key`, `--sign-passphrase-file` and `--sign-identity` set.
+`prepare(src, dst, options)` wraps both references so signatures move with the image
+(lookaside, attachments, the registry extension) and returns the admission check copy
+calls before it reads any layer. The policy is found as podman finds it (`--policy`,
+`~/.config/containers/policy.json`, `/etc/containers/policy.json`); only
+`insecure_policy` skips the check (the CLI warns).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.copy.admission import AdmissionCheck
+from lamina.errors import ErrorCode, InvalidInput, NotFound
+from lamina.store import Store
+from lamina.transports.base import ImageReference
+from lamina.trust.evaluate import PolicyContext
+from lamina.trust.policy import Policy, find_policy_path
+from lamina.trust.signed_refs import SignatureStorage, SignedReference
+from lamina.trust.signer import Signer, SigstoreSigner, SimpleSigner
+
+PASSPHRASE_ENV = "COSIGN_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustOptions:
+    policy: str | None = None
+    insecure_policy: bool = False
+    sign_by: str | None = None
+    sign_by_sigstore_key: str | None = None
+    sign_passphrase_file: str | None = None
+    sigstore_passphrase: bytes | None = None
+    sign_identity: str | None = None
+    gpg_homedir: str | None = None
+    registries_d: str | None = None
+
+    @property
+    def signs(self) -> bool:
+        return bool(self.sign_by or self.sign_by_sigstore_key)
+
+
+def load_policy(path: str | None = None) -> Policy:
+    """The policy at `path`, else the user's, else the system one; NotFound with a hint."""
+    found = find_policy_path(path)
+    if not found.exists():
+        raise NotFound(
+            f"no policy file: {found} does not exist",
+            code=ErrorCode.NAME_UNKNOWN,
+            hint="write one (lamina trust set …), give --policy FILE, or accept any "
+            "image with --insecure-policy",
+        )
+    return Policy.load(found)
+
+
+def admission_for(options: TrustOptions) -> AdmissionCheck | None:
+    """The policy check a copy must pass (None only with `insecure_policy`)."""
+    if options.insecure_policy:
+        return None
+    return PolicyContext(load_policy(options.policy))
+
+
+def sigstore_passphrase(options: TrustOptions) -> bytes:
+    if options.sigstore_passphrase is not None:
+        return options.sigstore_passphrase
+    if options.sign_passphrase_file:
+        try:
+            return Path(options.sign_passphrase_file).read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise InvalidInput(
+                f"passphrase file {options.sign_passphrase_file}: {exc.strerror}"
+            ) from None
+    env = os.environ.get(PASSPHRASE_ENV)
+    if env is not None:
+        return env.encode()
+    raise InvalidInput(
+        "the cosign private key needs a passphrase",
+        hint=f"set {PASSPHRASE_ENV} or give --sign-passphrase-file FILE",
+    )
+
+
+def signers_for(options: TrustOptions) -> list[Signer]:
+    signers: list[Signer] = []
+    if options.sign_by:
+        passphrase_file = options.sign_passphrase_file if not options.sign_by_sigstore_key else None
+        signers.append(
+            SimpleSigner(
+                key=options.sign_by,
+                homedir=options.gpg_homedir,
+                passphrase_file=passphrase_file,
+            )
+        )
+    if options.sign_by_sigstore_key:
+        signers.append(
+            SigstoreSigner.from_file(options.sign_by_sigstore_key, sigstore_passphrase(options))
+        )
+    return signers
+
+
+def storage_for(options: TrustOptions) -> SignatureStorage:
+    return SignatureStorage.load(options.registries_d)
+
+
+def prepare(
+    src: ImageReference, dst: ImageReference, options: TrustOptions
+) -> tuple[ImageReference, ImageReference, AdmissionCheck | None]:
+    """Wrap `src` and `dst` for signatures (and signing), and give the admission check.
+    Keys are loaded here, so a wrong passphrase fails before any byte moves."""
+    admission = admission_for(options)
+    storage = storage_for(options)
+    signers = signers_for(options)
+    return (
+        SignedReference(src, storage),
+        SignedReference(dst, storage, signers, options.sign_identity),
+        admission,
+    )
+
+
+def pull_for_build(store: Store, name: str, options: TrustOptions | None = None) -> str:
+    """Pull a FROM image under the policy (for the build's FROM resolution); returns the
+    image ID."""
+    from lamina.ops.pulling import pull
+
+    pulled = pull(store, name, trust=options or TrustOptions())
+    return pulled[0].image_id

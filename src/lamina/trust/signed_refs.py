@@ -1,0 +1,249 @@
+"""Signatures where users keep them, around any transport: `signed(ref, storage, …)`.
+
+The transports carry signatures where their format has a place for them (`dir:` files, the
+store's table, a registry's signature extension). Registries usually have none, so for
+`docker://` this wrapper adds what containers/image adds, with the same precedence:
+
+- reading: the registry's signature extension if it advertises one, else the lookaside
+  storage registries.d names (default `file:///var/lib/containers/sigstore` for root); plus
+  cosign signatures from `sha256-<hex>.sig` attachments where registries.d enables
+  `use-sigstore-attachments`;
+- writing: cosign signatures to attachments; simple ones to the extension, else lookaside
+  (the `lookaside-staging` URL when set).
+
+A wrapped destination can also sign: at commit, each `Signer` signs the top-level manifest
+as written, as `identity` (default: the destination's Docker reference), and the new
+signatures are stored after those copied from the source.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lamina.digest import Digest
+from lamina.errors import ErrorCode, InvalidInput
+from lamina.oci import Descriptor
+from lamina.reference import Reference
+from lamina.store.transport import StoreReference
+from lamina.transports.base import ImageDestination, ImageReference, ImageSource
+from lamina.transports.registry import (
+    RegistryDestination,
+    RegistryReference,
+    RegistrySource,
+    signatures_ext,
+)
+from lamina.trust import attachments, lookaside
+from lamina.trust.evaluate import split_signatures
+from lamina.trust.registries_d import RegistriesD, default_registries_d
+from lamina.trust.signer import Signer
+
+ROOT_LOOKASIDE = "file:///var/lib/containers/sigstore"
+
+
+def builtin_lookaside() -> str:
+    """containers/image's lookaside when registries.d names none."""
+    if os.geteuid() == 0:
+        return ROOT_LOOKASIDE
+    home = os.environ.get("HOME") or str(Path.home())
+    return f"file://{home}/.local/share/containers/sigstore"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignatureStorage:
+    """Where registry images' signatures live (registries.d, loaded once)."""
+
+    registries_d: RegistriesD = field(default_factory=RegistriesD)
+    fallback: str = field(default_factory=builtin_lookaside)
+
+    @staticmethod
+    def load(directory: str | os.PathLike[str] | None = None) -> SignatureStorage:
+        path = directory if directory is not None else default_registries_d()
+        return SignatureStorage(registries_d=RegistriesD.load(path))
+
+    def lookaside(self, ref: Reference, *, write: bool) -> str:
+        return self.registries_d.lookaside_url(ref, write=write) or self.fallback
+
+    def attachments(self, ref: Reference) -> bool:
+        return self.registries_d.use_sigstore_attachments(ref)
+
+    def read(self, src: RegistrySource, digest: Digest) -> list[bytes]:
+        """Every signature of `digest` for the image `src` reads."""
+        ref = src.ref.ref
+        if signatures_ext.supported(src.client):
+            out = src.signatures(digest)
+        else:
+            out = lookaside.read_signatures(self.lookaside(ref, write=False), ref, digest)
+        if self.attachments(ref):
+            out += [s.to_internal() for s in attachments.read_attachments(src, digest)]
+        return out
+
+    def write(self, dst: RegistryDestination, digest: Digest, signatures: Sequence[bytes]) -> None:
+        """Store `signatures` (simple and cosign alike) for `digest` at `dst`."""
+        simple, cosign = split_signatures(signatures)
+        ref = dst.ref.ref
+        if cosign:
+            attachments.write_attachments(dst.ref, digest, cosign)
+        if not simple:
+            return
+        if signatures_ext.supported(dst.client):
+            dst.put_signatures(digest, simple)
+            return
+        base = self.lookaside(ref, write=True)
+        lookaside.write_signatures(base, ref, digest, simple)
+
+
+def identity_of(ref: ImageReference) -> str | None:
+    """The Docker reference an image written to `ref` is signed as (None if it has none)."""
+    if isinstance(ref, RegistryReference):
+        return str(ref.ref)
+    if isinstance(ref, StoreReference) and ref.name:
+        try:
+            return str(Reference.parse(ref.name))
+        except InvalidInput:
+            return None
+    return None
+
+
+class SignedReference:
+    """An ImageReference whose sources and destinations read and write signatures where
+    users keep them, and whose destinations sign what they write (see the module doc)."""
+
+    def __init__(
+        self,
+        inner: ImageReference,
+        storage: SignatureStorage,
+        signers: Sequence[Signer] = (),
+        identity: str | None = None,
+    ) -> None:
+        self.inner = inner
+        self.storage = storage
+        self.signers = tuple(signers)
+        self.identity = identity
+
+    @property
+    def transport(self) -> str:
+        return self.inner.transport
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def new_source(self) -> ImageSource:
+        return SignedSource(self.inner.new_source(), self.storage)
+
+    def new_destination(self) -> ImageDestination:
+        identity = self.identity
+        if self.signers and identity is None:
+            identity = identity_of(self.inner)
+            if identity is None:
+                raise InvalidInput(
+                    f"signing {self.inner.describe()}: the destination has no Docker "
+                    "reference to sign the image as",
+                    code=ErrorCode.UNSUPPORTED,
+                    hint="give one with --sign-identity HOST/REPO:TAG",
+                )
+        return SigningDestination(
+            self.inner.new_destination(), self.storage, self.signers, identity
+        )
+
+
+class SignedSource:
+    """Delegates to the inner source; `signatures` adds lookaside and attachments."""
+
+    def __init__(self, inner: ImageSource, storage: SignatureStorage) -> None:
+        self.inner = inner
+        self.storage = storage
+        self._signatures: dict[Digest, list[bytes]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        return self.inner.get_manifest(digest)
+
+    def open_blob(self, desc: Descriptor) -> BinaryIO:
+        return self.inner.open_blob(desc)
+
+    def signatures(self, digest: Digest) -> list[bytes]:
+        found = self._signatures.get(digest)
+        if found is None:
+            if isinstance(self.inner, RegistrySource):
+                found = self.storage.read(self.inner, digest)
+            else:
+                found = self.inner.signatures(digest)
+            self._signatures[digest] = found
+        return list(found)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class SigningDestination:
+    """Delegates to the inner destination; signatures are stored at commit (after any new
+    ones are made), where users keep them."""
+
+    def __init__(
+        self,
+        inner: ImageDestination,
+        storage: SignatureStorage,
+        signers: Sequence[Signer],
+        identity: str | None,
+    ) -> None:
+        self.inner = inner
+        self.storage = storage
+        self.signers = tuple(signers)
+        self.identity = identity
+        self.top: bytes | None = None
+        self.pending: dict[Digest, list[bytes]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        return self.inner.has_blob(desc)
+
+    def put_blob(self, stream: BinaryIO, desc: Descriptor) -> None:
+        self.inner.put_blob(stream, desc)
+
+    def put_manifest(self, raw: bytes, media_type: str, *, instance: Digest | None = None) -> None:
+        self.inner.put_manifest(raw, media_type, instance=instance)
+        if instance is None:
+            self.top = raw
+
+    def put_signatures(self, digest: Digest, signatures: list[bytes]) -> None:
+        self.pending[digest] = list(signatures)
+
+    def commit(self) -> None:
+        if self.signers and self.top is not None and self.identity is not None:
+            digest = Digest.of_bytes(self.top)
+            sigs = self.pending.setdefault(digest, [])
+            sigs.extend(s.sign(self.top, self.identity) for s in self.signers)
+        for digest, sigs in self.pending.items():
+            if not sigs:
+                continue
+            if isinstance(self.inner, RegistryDestination):
+                self.storage.write(self.inner, digest, sigs)
+            else:
+                self.inner.put_signatures(digest, sigs)
+        self.inner.commit()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def signed(
+    ref: ImageReference,
+    storage: SignatureStorage,
+    signers: Sequence[Signer] = (),
+    identity: str | None = None,
+) -> SignedReference:
+    return SignedReference(ref, storage, signers, identity)
