@@ -167,7 +167,9 @@ async def _purge_loop(ctx: RegistryContext) -> None:
 
 def create_app(config: ServerConfig, context: RegistryContext | None = None) -> web.Application:
     """The registry as an aiohttp app. Storage opens at startup (after any fork)."""
-    app = web.Application(client_max_size=4 << 20)
+    drain = observe.Drain()
+    app = web.Application(client_max_size=4 << 20, middlewares=[drain.middleware])
+    app[observe.DRAIN] = drain
     app.router.add_route("*", "/v2{tail:.*}", dispatch)
     app.router.add_route("*", TOKEN_PATH, token)
     app.router.add_get("/healthz", observe.healthz)

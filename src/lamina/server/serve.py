@@ -20,6 +20,7 @@ from aiohttp import web
 
 from lamina.server.app import create_app
 from lamina.server.config import ServerConfig
+from lamina.server.observe import DRAIN, Observer
 from lamina.server.tokens import load_or_create_key
 
 log = logging.getLogger("lamina.server")
@@ -70,9 +71,16 @@ def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
 
 async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=log if config.access_log else None, read_bufsize=4 << 20)
+    # The Observer feeds /metrics and the JSON access log after each response is sent.
+    runner = web.AppRunner(
+        app,
+        access_log_class=Observer,
+        access_log=log,
+        read_bufsize=4 << 20,
+        shutdown_timeout=config.shutdown_timeout,
+    )
     await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=_ssl_context(config), shutdown_timeout=5.0)
+    site = web.SockSite(runner, sock, ssl_context=_ssl_context(config))
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -80,6 +88,11 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
+        # Graceful stop: no new connections, in-flight requests (uploads still receiving
+        # their body included) finish for up to shutdown_timeout, then connections close.
+        await site.stop()
+        if not await app[DRAIN].wait_idle(config.shutdown_timeout):
+            log.warning("shutdown: requests still running after %ss", config.shutdown_timeout)
     finally:
         await runner.cleanup()
 
