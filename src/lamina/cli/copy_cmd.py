@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
+
 if TYPE_CHECKING:
     from lamina.copy.progress import ProgressEvent
     from lamina.transports.registries_conf import RegistriesConfig
@@ -186,6 +188,8 @@ def options_for(
 @click.option("--retry-times", type=int, default=0, help="Retry a failed copy this many times.")
 @click.option("--digestfile", default=None, help="Write the manifest digest to this file.")
 @registries_conf_option
+@policy_flags
+@sign_flags
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing while copying.")
 @click.pass_context
 def copy(
@@ -236,6 +240,7 @@ def copy(
         ),
         retry_times=retry_times,
         registries=load_registries(registries_conf),
+        trust=trust_from(ctx),
     )
     with ProgressView(quiet) as view:
         shown = None if quiet else view

@@ -57,6 +57,20 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "delete": ("lamina.cli.registry_client_cmd", "delete", "Delete an image from a registry."),
     "sync": ("lamina.cli.sync_cmd", "sync", "Synchronise images between locations."),
     "build": ("lamina.cli.build_cmd", "build", "Build an image from a Containerfile."),
+    "sign": ("lamina.cli.trust_cmd", "sign", "Add a signature to an image."),
+    "verify": ("lamina.cli.trust_cmd", "verify", "Check an image's signatures under a policy."),
+    "standalone-sign": (
+        "lamina.cli.trust_cmd",
+        "standalone_sign",
+        "Sign a manifest file (skopeo's standalone-sign).",
+    ),
+    "standalone-verify": (
+        "lamina.cli.trust_cmd",
+        "standalone_verify",
+        "Verify a manifest file's signature (skopeo's standalone-verify).",
+    ),
+    "trust": ("lamina.cli.trust_cmd", "trust", "Show or set the trust policy."),
+    "key": ("lamina.cli.trust_cmd", "key", "Generate cosign signing keys."),
 }
 
 

@@ -15,6 +15,7 @@ from lamina.cli.copy_cmd import (
     tls_option,
 )
 from lamina.cli.output import echo_json
+from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
 
 @click.command(epilog="Example: echo s3cret | lamina login -u me --password-stdin 127.0.0.1:5000")
@@ -81,6 +82,7 @@ def logout(registry: str | None, all_: bool, authfile: str | None) -> None:
 @click.option("--retry-times", type=int, default=0, help="Retry a failed push this many times.")
 @click.option("--digestfile", default=None, help="Write the manifest digest to this file.")
 @registries_conf_option
+@sign_flags
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing while pushing.")
 @click.pass_context
 def push(
@@ -119,6 +121,7 @@ def push(
             ),
             retry_times=retry_times,
             progress=view,
+            trust=trust_from(ctx),
         )
     if digestfile:
         with open(digestfile, "w", encoding="utf-8") as f:
@@ -135,6 +138,7 @@ def push(
 @tls_option("tls-verify", "for the registry")
 @click.option("--retry-times", type=int, default=0, help="Retry a failed pull this many times.")
 @registries_conf_option
+@policy_flags
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
 @click.pass_context
 def pull(
@@ -166,6 +170,7 @@ def pull(
             all_tags=all_tags,
             retry_times=retry_times,
             progress=view,
+            trust=trust_from(ctx),
         )
     for p in pulled:
         click.echo(p.image_id)

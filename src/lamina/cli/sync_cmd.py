@@ -6,6 +6,7 @@ import click
 
 from lamina.cli.copy_cmd import load_registries, options_for, registries_conf_option, tls_option
 from lamina.cli.output import echo_json
+from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
 
 @click.command(
@@ -34,6 +35,8 @@ from lamina.cli.output import echo_json
 @tls_option("src-tls-verify", "for the source")
 @tls_option("dest-tls-verify", "for the destination")
 @registries_conf_option
+@policy_flags
+@sign_flags
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary.")
 @click.option(
     "--report-format",
@@ -91,6 +94,7 @@ def sync(
             dest_creds, dest_authfile or authfile, dest_tls_verify, dest_cert_dir
         ),
         registries=load_registries(registries_conf),
+        trust=trust_from(),
     )
     text = fmt == "table" and not quiet
 
