@@ -50,28 +50,6 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365} years"
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 timestamp from a config (nanoseconds tolerated)."""
-    if not text:
-        return None
-    t = text.strip()
-    if t.endswith("Z"):
-        t = t[:-1] + "+00:00"
-    main, dot, rest = t.partition(".")
-    if dot:
-        digits = ""
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            digits += rest[i]
-            i += 1
-        t = f"{main}.{digits[:6].ljust(6, '0')}{rest[i:]}"
-    try:
-        when = datetime.fromisoformat(t)
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def ago(when: datetime | None, now: datetime | None = None) -> str:
     if when is None:
         return ""
