@@ -8,6 +8,7 @@ replaces the system ones; otherwise `/etc/containers/certs.d/HOST[:PORT]/`,
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from pathlib import Path
@@ -49,13 +50,28 @@ def ssl_context(
     With `tls_verify=False` the server's certificate is not checked (client certificates are
     still offered).
     """
+    dirs = cert_dirs_for(host, cert_dir)
+    if not dirs:
+        # Loading the system CAs costs ~100 ms; a host without certs.d material shares one
+        # context per mode (clients never change a context after creating it).
+        return _plain_context(tls_verify)
+    ctx = _new_context(tls_verify)
+    for directory in dirs:
+        _load_dir(ctx, directory, verify=tls_verify)
+    return ctx
+
+
+def _new_context(tls_verify: bool) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     if not tls_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    for directory in cert_dirs_for(host, cert_dir):
-        _load_dir(ctx, directory, verify=tls_verify)
     return ctx
+
+
+@functools.cache
+def _plain_context(tls_verify: bool) -> ssl.SSLContext:
+    return _new_context(tls_verify)
 
 
 def _load_dir(ctx: ssl.SSLContext, directory: Path, *, verify: bool) -> None:
