@@ -288,9 +288,9 @@ def trust_set(
         if not key_files:
             raise InvalidInput("signedBy needs at least one key file (-f/--pubkeysfile)")
         if len(key_files) == 1:
-            req = SignedBy(key_type="GPGKeys", key_path=key_files[0])
+            req = SignedBy(key_type="GPGKeys", key_path=key_files[0], identity_given=False)
         else:
-            req = SignedBy(key_type="GPGKeys", key_paths=tuple(key_files))
+            req = SignedBy(key_type="GPGKeys", key_paths=tuple(key_files), identity_given=False)
     elif trust_type == "reject":
         req = Reject()
     else:

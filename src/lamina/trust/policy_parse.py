@@ -229,6 +229,7 @@ def _signed_by(o: dict[str, Any], path: str, what: str) -> SignedBy:
         key_paths=_str_list(o, "keyPaths", path, what),
         key_data=_bytes(o, "keyData", path, what),
         signed_identity=_signed_identity(o, path, what),
+        identity_given="signedIdentity" in o,
     )
 
 

@@ -45,6 +45,7 @@ class SignedBy:
     key_paths: tuple[str, ...] | None = None
     key_data: bytes | None = None
     signed_identity: SignedIdentity = field(default_factory=MatchRepoDigestOrExact)
+    identity_given: bool = field(default=True, compare=False)  # False: written without it
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "keyType": self.key_type}
@@ -54,7 +55,8 @@ class SignedBy:
             out["keyPaths"] = list(self.key_paths)
         if self.key_data is not None:
             out["keyData"] = b64(self.key_data)
-        out["signedIdentity"] = self.signed_identity.to_json()
+        if self.identity_given:
+            out["signedIdentity"] = self.signed_identity.to_json()
         return out
 
 
