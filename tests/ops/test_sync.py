@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 import subprocess
 import zlib
 from pathlib import Path
@@ -34,6 +35,12 @@ def _yaml(tmp_path: Path, body: str) -> Path:
 
 
 def _blob_gets(server: Server, repo: str) -> int:
+    """Blob GETs the registry logged for `repo` (JSON access log, or the text log)."""
+    access = server.storage.parent / "access.jsonl"
+    if access.exists() and access.stat().st_size:
+        rows = [json.loads(line) for line in access.read_text().splitlines() if line.strip()]
+        prefix = f"/v2/{repo}/blobs/"
+        return sum(r["method"] == "GET" and r["path"].startswith(prefix) for r in rows)
     return sum(f'"GET /v2/{repo}/blobs/' in line for line in server.log.read_text().splitlines())
 
 

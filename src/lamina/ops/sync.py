@@ -36,7 +36,14 @@ from lamina.transports.base import ImageReference
 from lamina.transports.directory import DirReference
 from lamina.transports.layout import LayoutReference
 from lamina.transports.registries_conf import RegistriesConfig
-from lamina.transports.registry import RegistryOptions, RegistryReference, RegistrySource
+from lamina.transports.registry import (
+    RegistryClient,
+    RegistryDestination,
+    RegistryOptions,
+    RegistryReference,
+    RegistrySource,
+    find_credentials,
+)
 
 SOURCES = ("docker", "dir", "yaml")
 DESTINATIONS = ("docker", "dir", "oci")
@@ -94,6 +101,68 @@ class SyncReport:
         )
 
 
+class _KeptClient(RegistryClient):
+    """A client shared by every source and destination of one sync: their `close` leaves
+    it open (connections stay alive); `_Clients.close` ends it."""
+
+    def close(self) -> None:
+        pass
+
+    def really_close(self) -> None:
+        super().close()
+
+
+class _Clients:
+    """One client per registry, options and credentials (namespaced auth entries can give
+    two repositories of one registry different credentials)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, RegistryOptions, object], _KeptClient] = {}
+
+    def for_ref(self, ref: RegistryReference) -> _KeptClient:
+        opts = ref.options
+        creds = (
+            None if opts.creds else find_credentials(ref.registry, ref.repository, opts.authfile)
+        )
+        key = (ref.registry, opts, creds)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = _KeptClient(ref.registry, opts, ref.repository)
+                self._clients[key] = client
+            return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.really_close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """A `docker://` reference whose sources and destinations use a shared client."""
+
+    ref: RegistryReference
+    clients: _Clients
+
+    @property
+    def transport(self) -> str:
+        return self.ref.transport
+
+    def describe(self) -> str:
+        return self.ref.describe()
+
+    def new_source(self) -> RegistrySource:
+        return RegistrySource(self.ref, self.clients.for_ref(self.ref))
+
+    def new_destination(self) -> RegistryDestination:
+        return RegistryDestination(self.ref, self.clients.for_ref(self.ref))
+
+
+def _shared(ref: ImageReference, clients: _Clients) -> ImageReference:
+    return _Shared(ref, clients) if isinstance(ref, RegistryReference) else ref
+
+
 @dataclass(frozen=True, slots=True)
 class _Pair:
     src: ImageReference
@@ -118,10 +187,25 @@ def sync(
         raise InvalidInput(
             "sync from dir to a directory is not supported", hint="use --dest docker"
         )
-    pairs = [
-        _Pair(src, _destination(destination, suffix, options))
-        for src, suffix in _sources(source, options)
-    ]
+    clients = _Clients()
+    try:
+        pairs = [
+            _Pair(
+                _shared(src, clients), _shared(_destination(destination, suffix, options), clients)
+            )
+            for src, suffix in _sources(source, options)
+        ]
+        return _run(pairs, options, on_item, progress)
+    finally:
+        clients.close()
+
+
+def _run(
+    pairs: list[_Pair],
+    options: SyncOptions,
+    on_item: Callable[[SyncItem], None] | None,
+    progress: ProgressCallback | None,
+) -> SyncReport:
     request = CopyRequest(
         copy=CopyOptions(
             multi_arch="all" if options.all else "system",
