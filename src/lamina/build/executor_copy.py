@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.build.context import SourceTree
-from lamina.build.isolation.spec import resolve_in_root
+from lamina.build.isolation.spec import resolve_in_root, resolve_user
 from lamina.build.rootfs.snapshot import copy_meta
 from lamina.content.layers import apply_layer
 from lamina.errors import BuildError, InvalidInput
@@ -81,33 +81,36 @@ def copy_sources(
         raise InvalidInput(
             "with more than one source file, the destination must be a directory ending in /"
         )
-    links: dict[tuple[int, int], Path] = {}
+    dir_owner = opts.owner or (0, 0)
     for rel in rels:
+        links: dict[tuple[int, int], Path] = {}  # hard links are kept within one source
         host = tree.host_path(rel)
         try:
             st = os.stat(host)
         except OSError as exc:
             raise InvalidInput(f"{rel}: {exc.strerror} in the {tree.name}") from None
         if stat.S_ISDIR(st.st_mode):
-            _make_dirs(root, target)
+            _make_dirs(root, target, dir_owner)
             for e in tree.walk(rel):
                 if e.rel == ".":
                     continue
                 out = target / e.rel
                 if not out.parent.is_dir():  # a re-included file below an ignored directory
-                    _make_dirs(root, out.parent)
+                    _make_dirs(root, out.parent, dir_owner)
                 _copy_entry(e.path, e.st, out, opts, links)
             continue
         if opts.extract and is_archive(host):
-            _make_dirs(root, target)
+            _make_dirs(root, target, dir_owner)
             _extract(host, target)
             continue
         out = target / posixpath.basename(rel) if into_dir else target
-        _make_dirs(root, out.parent)
+        _make_dirs(root, out.parent, dir_owner)
         _copy_entry(str(host), st, out, opts, links)
 
 
-def _make_dirs(root: Path, path: Path) -> None:
+def _make_dirs(root: Path, path: Path, owner: tuple[int, int]) -> None:
+    """Create the missing directories up to `path`, 0755 and owned by `owner` (as buildah
+    and BuildKit create a destination's parents with the --chown owner)."""
     missing: list[Path] = []
     cur = path
     while not os.path.lexists(cur) and cur != root:
@@ -116,6 +119,27 @@ def _make_dirs(root: Path, path: Path) -> None:
     for d in reversed(missing):
         d.mkdir(mode=0o755)
         os.chmod(d, 0o755)
+        if owner != (0, 0):
+            os.lchown(d, *owner)
+
+
+def chown_owner(root: Path, spec: str) -> tuple[int, int]:
+    """COPY --chown's `user[:group]` in the container at `root`. A user without a group
+    takes the user's primary group from /etc/passwd, or, for a number not found there,
+    the same number as the group (Docker's rule; resolve_user would give 0)."""
+    uid, gid, _ = resolve_user(root, spec)
+    name, sep, _ = spec.partition(":")
+    if not sep and name.isdigit() and not _in_passwd(root, name):
+        gid = uid
+    return uid, gid
+
+
+def _in_passwd(root: Path, number: str) -> bool:
+    try:
+        text = resolve_in_root(root, "/etc/passwd").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.split(":")[2:3] == [number] for line in text.splitlines())
 
 
 def _copy_entry(

@@ -27,12 +27,13 @@ from lamina.build.context import SourceTree
 from lamina.build.executor_config import CONFIG_INSTRUCTIONS, DEFAULT_SHELL, apply_instruction
 from lamina.build.executor_copy import (
     CopyOptions,
+    chown_owner,
     container_dest,
     copy_sources,
     fetch_url,
     temp_download_dir,
 )
-from lamina.build.isolation.spec import Network, resolve_user
+from lamina.build.isolation.spec import Network
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
 from lamina.errors import BuildError, ContainerfileError, LaminaError
@@ -406,8 +407,7 @@ class StageRunner:
             def action(b: Builder, root: Path) -> None:
                 owner: tuple[int, int] | None = (0, 0) if ref is None else None
                 if owner_spec:
-                    uid, gid, _ = resolve_user(root, owner_spec)
-                    owner = (uid, gid)
+                    owner = chown_owner(root, owner_spec)
                 opts = CopyOptions(owner=owner, mode=chmod, extract=isinstance(ins, Add))
                 copy_sources(tree, matched, root, dest, opts, many=len(matched) + len(urls) > 1)
                 for url in urls:
