@@ -193,7 +193,7 @@ def sync(
             _Pair(
                 _shared(src, clients), _shared(_destination(destination, suffix, options), clients)
             )
-            for src, suffix in _sources(source, options)
+            for src, suffix in _sources(source, options, clients)
         ]
         return _run(pairs, options, on_item, progress)
     finally:
@@ -307,16 +307,18 @@ def _existing_digest(ref: ImageReference) -> Digest | None:
 # -- naming sources and destinations -------------------------------------------------------
 
 
-def _sources(source: str, options: SyncOptions) -> list[tuple[ImageReference, str]]:
+def _sources(
+    source: str, options: SyncOptions, clients: _Clients
+) -> list[tuple[ImageReference, str]]:
     if options.src == "yaml":
-        return _yaml_sources(source, options)
+        return _yaml_sources(source, options, clients)
     if options.src == "dir":
         return _dir_sources(source)
     text = source.removeprefix("docker://")
     ref = registry_reference(f"//{text}", options.src_options, options.registries)
     if _names_tag(text):
         return [(ref, str(ref.ref))]
-    return [(r, str(r.ref)) for r in _all_tags(ref, options.src_options)]
+    return [(r, str(r.ref)) for r in _all_tags(ref, options.src_options, clients)]
 
 
 def _names_tag(text: str) -> bool:
@@ -324,8 +326,10 @@ def _names_tag(text: str) -> bool:
     return "@" in text or colon > slash
 
 
-def _all_tags(ref: RegistryReference, opts: RegistryOptions) -> list[RegistryReference]:
-    src = RegistrySource(ref)
+def _all_tags(
+    ref: RegistryReference, opts: RegistryOptions, clients: _Clients
+) -> list[RegistryReference]:
+    src = RegistrySource(ref, clients.for_ref(ref))
     try:
         tags = src.list_tags()
     finally:
@@ -350,7 +354,9 @@ def _dir_sources(source: str) -> list[tuple[ImageReference, str]]:
     return found
 
 
-def _yaml_sources(path: str, options: SyncOptions) -> list[tuple[ImageReference, str]]:
+def _yaml_sources(
+    path: str, options: SyncOptions, clients: _Clients
+) -> list[tuple[ImageReference, str]]:
     out: list[tuple[ImageReference, str]] = []
     for section in load_yaml(path):
         opts = options.src_options
@@ -368,7 +374,7 @@ def _yaml_sources(path: str, options: SyncOptions) -> list[tuple[ImageReference,
             if repo.tags:
                 refs = [_tagged(base, t, opts) for t in repo.tags]
             else:
-                refs = _all_tags(base, opts)
+                refs = _all_tags(base, opts, clients)
                 if repo.regex is not None:
                     pattern = re.compile(repo.regex)
                     refs = [r for r in refs if r.ref.tag and pattern.search(r.ref.tag)]
