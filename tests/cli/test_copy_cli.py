@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from lamina.cli.errors import EXIT_NOT_FOUND, EXIT_TRANSPORT, EXIT_USAGE
 from tests.cli.conftest import Run
 from tests.ops.conftest import (  # noqa: F401  (fixtures)
@@ -46,11 +44,9 @@ def test_copy_push_pull_list_inspect_delete(
         "copy", "--format", "v2s2", f"docker://{host}/cli/app:1", f"docker://{host}/cli/app:v2s2"
     )
     assert r.code == 0, r.err
-    from lamina.cli.images_cmd import inspect
-
-    with pytest.raises(SystemExit) as done:
-        inspect.main(["--raw", f"docker://{host}/cli/app:1"], prog_name="lamina inspect")
-    assert done.value.code == 0
+    r = lamina("inspect", "--raw", f"docker://{host}/cli/app:1")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["config"]["digest"] == str(img.manifest().config.digest)
     r = lamina("delete", f"docker://{host}/cli/app:v2s2")
     assert r.code == 0 and r.out.startswith("sha256:")
     r = lamina("pull", f"{host}/cli/app:v2s2")

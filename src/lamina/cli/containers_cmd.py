@@ -332,7 +332,10 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
     return target.main(argv, prog_name="lamina copy", standalone_mode=False, obj=ctx.obj)
 
 
-@click.command(epilog="Example: lamina inspect web  (or: lamina inspect --type image busybox)")
+@click.command(
+    epilog="Example: lamina inspect web  (or: lamina inspect --type image busybox)\n\n"
+    "Example: lamina inspect --raw docker://127.0.0.1:5000/app:1"
+)
 @click.argument("names", nargs=-1, required=True)
 @click.option(
     "-t",
@@ -343,12 +346,43 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
     show_default=True,
     help="What NAME is; auto: a working container if one has that name, else an image.",
 )
+@click.option("--raw", is_flag=True, help="For TRANSPORT:… locations: the raw manifest.")
+@click.option("--config", is_flag=True, help="For TRANSPORT:… locations: the image config.")
+@click.option("--creds", default=None, metavar="USER[:PASS]", help="Registry credentials.")
+@click.option("--authfile", default=None, help="Auth file to read.")
+@click.option(
+    "--tls-verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
+    help="Require HTTPS and verified certificates (loopback may use HTTP).",
+)  # fmt: skip
 @click.pass_context
-def inspect(ctx: click.Context, names: tuple[str, ...], kind: str) -> None:
-    """Show each working container (with its pending config) or image, as JSON."""
+def inspect(
+    ctx: click.Context,
+    names: tuple[str, ...],
+    kind: str,
+    raw: bool,
+    config: bool,
+    creds: str | None,
+    authfile: str | None,
+    tls_verify: bool | None,
+) -> None:
+    """Show each working container (with its pending config) or image, as JSON. A NAME
+    written TRANSPORT:… (docker://HOST/REPO:TAG, oci:DIR, …) is inspected where it is."""
+    from lamina.cli import images_cmd
     from lamina.ops import containers as cops
     from lamina.ops import images as iops
 
+    remote = raw or config or any(n.partition(":")[0] in _TRANSPORTS for n in names)
+    if remote and kind != "container":
+        ctx.invoke(
+            images_cmd.inspect,
+            images=names,
+            raw=raw,
+            config=config,
+            creds=creds,
+            authfile=authfile,
+            tls_verify=tls_verify,
+        )
+        return
     store = store_from(ctx)
     out: list[dict[str, object]] = []
     for name in names:
@@ -357,6 +391,9 @@ def inspect(ctx: click.Context, names: tuple[str, ...], kind: str) -> None:
         else:
             out.append(iops.inspect(store, name))
     echo_json(out)
+
+
+_TRANSPORTS = frozenset({"docker", "oci", "oci-archive", "docker-archive", "dir", "lamina"})
 
 
 @click.command(epilog="Example: lamina commit --rm --format docker web localhost/web:1")
