@@ -303,7 +303,6 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
     otherwise `lamina copy [OPTIONS] SRC-IMAGE DEST-IMAGE` (skopeo's form).
     """
     from lamina.errors import NotFound
-    from lamina.ops.containers import is_container
 
     argv = list(args)
     pos = _positionals(argv)
@@ -317,7 +316,7 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
             click.echo(image_copy.get_help(ctx))
         return 0
     container_form = len(pos) >= 3 and not any(_TRANSPORT.match(p) for p in pos)
-    if container_form and not is_container(store_from(ctx), pos[0]):
+    if container_form and not _is_container(ctx, pos[0]):
         # Image copy takes exactly two arguments: three or more can only mean a container.
         raise NotFound(
             f"working container {pos[0]!r} does not exist",
@@ -391,6 +390,13 @@ def inspect(
         else:
             out.append(iops.inspect(store, name))
     echo_json(out)
+
+
+def _is_container(ctx: click.Context, name: str) -> bool:
+    """Imported late: the container engine is heavy and image copy never needs it."""
+    from lamina.ops.containers import is_container
+
+    return is_container(store_from(ctx), name)
 
 
 _TRANSPORTS = frozenset({"docker", "oci", "oci-archive", "docker-archive", "dir", "lamina"})

@@ -20,18 +20,16 @@ import binascii
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, TrustError
 from lamina.oci.jsonio import dump
-from lamina.trust.cosign_keys import PrivateKey, PublicKey
 from lamina.trust.manifest_digest import docker_manifest_digest, manifest_matches_digest
 from lamina.trust.policy_parse import load_json, obj
+
+if TYPE_CHECKING:
+    from lamina.trust.cosign_keys import PrivateKey, PublicKey
 
 MIME_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 PAYLOAD_TYPE = "cosign container image signature"
@@ -128,6 +126,10 @@ class CosignPayload:
 
 
 def _verify_raw(key: PublicKey, signature: bytes, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
@@ -190,6 +192,9 @@ def sign_cosign(
             "timestamp": int(time.time()) if timestamp is None else timestamp,
         },
     ).to_bytes()
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
     if isinstance(key, ec.EllipticCurvePrivateKey):
         raw = key.sign(payload, ec.ECDSA(hashes.SHA256()))
     elif isinstance(key, rsa.RSAPrivateKey):

@@ -12,10 +12,7 @@ import base64
 import hashlib
 import json
 import os
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidInput, TrustError
 
@@ -24,8 +21,15 @@ SCRYPT_N_ALLOWED = (32768, 65536, 131072)
 SCRYPT_N_DEFAULT = 32768
 SCRYPT_R, SCRYPT_P = 8, 1
 
-PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+if TYPE_CHECKING:  # cryptography is imported only when a key is used (CLI start-up)
+    from typing import TypeAlias
+
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    PublicKey: TypeAlias = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+    PrivateKey: TypeAlias = (
+        ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    )
 
 
 def _scrypt(passphrase: bytes, salt: bytes, n: int) -> bytes:
@@ -42,6 +46,7 @@ def _pem(kind: str, der: bytes) -> str:
 
 def encrypt_private_key(key: PrivateKey, passphrase: bytes, *, n: int = SCRYPT_N_DEFAULT) -> bytes:
     """`key` as an encrypted cosign private key file (PEM bytes)."""
+    from cryptography.hazmat.primitives import serialization
     from nacl.secret import SecretBox
 
     der = key.private_bytes(
@@ -65,6 +70,9 @@ def encrypt_private_key(key: PrivateKey, passphrase: bytes, *, n: int = SCRYPT_N
 
 def generate_keypair(passphrase: bytes) -> tuple[bytes, bytes]:
     """A new ECDSA P-256 key pair as (cosign.key, cosign.pub) file contents."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = ec.generate_private_key(ec.SECP256R1())
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -88,6 +96,8 @@ def _pem_body(pem: bytes, what: str) -> tuple[str, bytes]:
 
 def load_private_key(pem: bytes, passphrase: bytes, what: str = "cosign.key") -> PrivateKey:
     """Decrypt a cosign private key file; TrustError for a wrong passphrase."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from nacl.exceptions import CryptoError
     from nacl.secret import SecretBox
 
@@ -121,6 +131,9 @@ def load_private_key(pem: bytes, passphrase: bytes, what: str = "cosign.key") ->
 
 
 def load_public_key(pem: bytes, what: str = "public key") -> PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError:

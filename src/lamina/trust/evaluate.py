@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lamina.errors import InvalidInput, LaminaError, TrustError
 from lamina.reference import Reference
 from lamina.trust import gpg
 from lamina.trust.cosign import CosignSignature, verify_cosign
-from lamina.trust.cosign_keys import PublicKey, load_public_keys
+from lamina.trust.cosign_keys import load_public_keys
 from lamina.trust.identity import SignedIdentity
 from lamina.trust.policy import Policy
 from lamina.trust.policy_scopes import DOCKER_LIKE
@@ -33,6 +33,9 @@ from lamina.trust.requirements import (
     SigstoreSigned,
 )
 from lamina.trust.simple import verify_simple
+
+if TYPE_CHECKING:
+    from lamina.trust.cosign_keys import PublicKey
 
 
 class AdmissionCheck(Protocol):

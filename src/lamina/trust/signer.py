@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lamina.errors import InvalidInput
 from lamina.trust.cosign import sign_cosign
-from lamina.trust.cosign_keys import PrivateKey, load_private_key
+from lamina.trust.cosign_keys import load_private_key
 from lamina.trust.simple import sign_simple
+
+if TYPE_CHECKING:
+    from lamina.trust.cosign_keys import PrivateKey
 
 
 class Signer(Protocol):
