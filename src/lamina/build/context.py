@@ -153,16 +153,20 @@ class SourceTree:
         the last component itself is followed too (COPY copies what a link names)."""
         return self._host(rel)
 
-    def walk(self, rel: str) -> Iterator[Entry]:
+    def walk(self, rel: str, exclude: IgnoreMatcher | None = None) -> Iterator[Entry]:
         """`rel` and, for a directory, everything below it that is not ignored, parents
-        before children, names sorted. Paths are relative to `rel`'s own directory."""
+        before children, names sorted. Paths are relative to `rel`'s own directory;
+        `exclude` (COPY --exclude) matches those relative paths."""
         top = self.host_path(rel)
         st = os.lstat(top)
         yield Entry(rel=".", path=str(top), st=st)
         if stat.S_ISDIR(st.st_mode):
-            yield from self._below(str(top), "" if rel == "." else rel, "")
+            extra = exclude if exclude else None
+            yield from self._below(str(top), "" if rel == "." else rel, "", extra)
 
-    def _below(self, host: str, ctx_rel: str, out_rel: str) -> Iterator[Entry]:
+    def _below(
+        self, host: str, ctx_rel: str, out_rel: str, extra: IgnoreMatcher | None = None
+    ) -> Iterator[Entry]:
         try:
             names = sorted(os.listdir(host))
         except OSError as exc:
@@ -175,19 +179,23 @@ class SourceTree:
             is_dir = stat.S_ISDIR(st.st_mode)
             if self.excluded(crel):
                 if is_dir and self.matcher.may_include_below(crel):
-                    yield from self._below(path, crel, orel)
+                    yield from self._below(path, crel, orel, extra)
+                continue
+            if extra is not None and extra.excluded(orel):
+                if is_dir and extra.may_include_below(orel):
+                    yield from self._below(path, crel, orel, extra)
                 continue
             yield Entry(rel=orel, path=path, st=st)
             if is_dir:
-                yield from self._below(path, crel, orel)
+                yield from self._below(path, crel, orel, extra)
 
-    def digest(self, rels: list[str]) -> str:
+    def digest(self, rels: list[str], exclude: IgnoreMatcher | None = None) -> str:
         """sha256 over every entry of `rels`: path, type, mode, uid, gid, xattrs, size,
         content and link target (mtime excluded)."""
         h = hashlib.sha256()
         for rel in rels:
             h.update(f"\0src {rel}\0".encode())
-            for e in self.walk(rel):
+            for e in self.walk(rel, exclude):
                 h.update(self.entry_digest(e).encode())
         return h.hexdigest()
 

@@ -7,6 +7,15 @@ symlink; links below it are copied as links, and hard links within one step stay
 links. Files from the context belong to root unless `--chown` says otherwise; files from a
 stage or image keep their owners. Modes and mtimes are kept; `--chmod` overrides modes.
 ADD extracts local tar archives (compression found from content) and downloads URLs.
+
+BuildKit's newer flags: `--parents` keeps each source's path (from the context's root, or
+from a `/./` pivot in the pattern) below a directory destination; `--exclude` patterns
+(ignore-file syntax, several allowed) drop matched sources and entries below a directory
+source, matched against paths relative to that source; `--link` is accepted and changes
+nothing: every step already makes its own layer from the files it copies, so the result
+is the same image as without it (BuildKit's independent-layer rebase has no equivalent to
+gain here). Heredoc sources (`COPY <<EOF /path`) are written by the stage runner into a
+temporary tree and copied from there like files.
 """
 
 from __future__ import annotations
@@ -21,11 +30,12 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.build.context import SourceTree
+from lamina.build.ignore import IgnoreMatcher
 from lamina.build.isolation.spec import resolve_in_root, resolve_user
 from lamina.build.rootfs.snapshot import copy_meta
 from lamina.content.layers import apply_layer
@@ -37,6 +47,23 @@ class CopyOptions:
     owner: tuple[int, int] | None  # None: keep the source's owners
     mode: int | None
     extract: bool = False
+    exclude: IgnoreMatcher | None = None  # COPY --exclude
+
+
+def split_pivot(src: str) -> tuple[str, str]:
+    """`--parents` source `a/./b/c` → ("a", "a/./b/c" cleaned); no pivot → ("", src)."""
+    head, sep, _ = src.partition("/./")
+    if not sep:
+        return "", src
+    pivot = posixpath.normpath(head.lstrip("/") or ".")
+    return ("" if pivot == "." else pivot), src
+
+
+def kept_path(rel: str, pivot: str) -> str:
+    """The part of a matched source `rel` that --parents keeps below the destination."""
+    if pivot and (rel == pivot or rel.startswith(pivot + "/")):
+        return rel[len(pivot) :].lstrip("/") or "."
+    return rel
 
 
 def container_dest(dest: str, workdir: str) -> str:
@@ -73,10 +100,12 @@ def copy_sources(
     opts: CopyOptions,
     *,
     many: bool,
+    kept: Mapping[str, str] | None = None,
 ) -> None:
-    """Copy the (already matched) sources `rels` of `tree` to container path `dest`."""
+    """Copy the (already matched) sources `rels` of `tree` to container path `dest`.
+    With `kept` (--parents), source `rel` lands at `dest/kept[rel]`."""
     target = resolve_in_root(root, dest)
-    into_dir = dest.endswith("/") or target.is_dir()
+    into_dir = dest.endswith("/") or target.is_dir() or kept is not None
     if many and not into_dir:
         raise InvalidInput(
             "with more than one source file, the destination must be a directory ending in /"
@@ -89,12 +118,15 @@ def copy_sources(
             st = os.stat(host)
         except OSError as exc:
             raise InvalidInput(f"{rel}: {exc.strerror} in the {tree.name}") from None
+        base = target
+        if kept is not None and kept[rel] != ".":
+            base = resolve_in_root(root, posixpath.join(dest, kept[rel]))
         if stat.S_ISDIR(st.st_mode):
-            _make_dirs(root, target, dir_owner)
-            for e in tree.walk(rel):
+            _make_dirs(root, base, dir_owner)
+            for e in tree.walk(rel, opts.exclude):
                 if e.rel == ".":
                     continue
-                out = target / e.rel
+                out = base / e.rel
                 if not out.parent.is_dir():  # a re-included file below an ignored directory
                     _make_dirs(root, out.parent, dir_owner)
                 _copy_entry(e.path, e.st, out, opts, links)
@@ -103,9 +135,10 @@ def copy_sources(
             _make_dirs(root, target, dir_owner)
             _extract(host, target)
             continue
-        out = target / posixpath.basename(rel) if into_dir else target
-        _make_dirs(root, out.parent, dir_owner)
-        _copy_entry(str(host), st, out, opts, links)
+        if kept is None:
+            base = target / posixpath.basename(rel) if into_dir else target
+        _make_dirs(root, base.parent, dir_owner)
+        _copy_entry(str(host), st, base, opts, links)
 
 
 def _make_dirs(root: Path, path: Path, owner: tuple[int, int]) -> None:
@@ -218,3 +251,19 @@ def fetch_url(url: str, into: Path, checksum: str | None, *, timeout: float = 30
 
 def temp_download_dir(parent: Path) -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(dir=parent, prefix="add-")
+
+
+def heredoc_name(src: str) -> str | None:
+    """The delimiter a COPY source `<<EOF` / `<<-"EOF"` names, or None for a path."""
+    if not src.startswith("<<"):
+        return None
+    return src[2:].lstrip("-").strip("'\"") or None
+
+
+def write_heredocs(into: Path, docs: Sequence[tuple[str, str]], mtime: int) -> None:
+    """Write each (name, content) as a 0664 file `into/name` (BuildKit's Mkfile mode)."""
+    for name, content in docs:
+        path = into / name
+        path.write_bytes(content.encode("utf-8"))
+        os.chmod(path, 0o664)
+        os.utime(path, (mtime, mtime))

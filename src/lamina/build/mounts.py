@@ -4,7 +4,10 @@
 environment (secret `env=`), and cache-key parts (content hashes of bind sources; ids of
 cache and secret mounts — never a secret's bytes). Nothing mounted reaches a layer: the
 isolation layer removes the mount points it created. Binds are read-only; an `rw` bind
-sees a throw-away copy, so its writes are discarded. Cache mounts persist under
+sees a throw-away copy, so its writes are discarded. A bind of a context directory honours
+the ignore file as COPY does: when the context has one, the RUN sees a view of the
+directory without its ignored entries (hard links to the context's files where the
+filesystem allows, else copies). Cache mounts persist under
 `<store>/build-cache/mounts/`.
 """
 
@@ -15,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -100,16 +104,26 @@ def prepare(
                 ro = ",ro" if kv.get("ro") in ("true", "1") else ""
                 out.mounts.append(f"type=bind,source={path},target={target}{ro}")
             elif kind == "bind":
+                viewed = False
                 ref = kv.get("from")
                 src = kv.get("source", ".")
+                rw = kv.get("rw") in ("true", "1")
                 if ref:
                     root, _ = stack.enter_context(open_tree(ref))
                     host = SourceTree(root=root, name=f"stage {ref}").host_path(src)
                 else:
-                    host = context.host_path(context.matches(src)[0])
+                    rel = context.matches(src)[0]
+                    host = context.host_path(rel)
+                    if context.matcher and host.is_dir():
+                        view = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-"))
+                        stack.callback(shutil.rmtree, view, True)
+                        host = _context_view(context, rel, view / "t", link=not rw)
+                        viewed = True
                 if not host.exists():
                     raise NotFound(f"--mount={spec}: source {src} does not exist")
-                if kv.get("rw") in ("true", "1"):
+                if rw and viewed:
+                    out.mounts.append(f"type=bind,source={host},target={target}")
+                elif rw:
                     copy = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-"))
                     stack.callback(shutil.rmtree, copy, True)
                     if host.is_dir():
@@ -125,6 +139,28 @@ def prepare(
                     f"--mount={spec}: type {kind!r} is not supported (bind, cache, tmpfs, secret)"
                 )
         yield out
+
+
+def _context_view(context: SourceTree, rel: str, into: Path, *, link: bool) -> Path:
+    """The context directory `rel` laid out at `into` without its ignored entries."""
+    for e in context.walk(rel):
+        out = into / e.rel if e.rel != "." else into
+        mode = stat.S_IFMT(e.st.st_mode)
+        if stat.S_ISDIR(e.st.st_mode):
+            out.mkdir(parents=True, exist_ok=True)
+            os.chmod(out, stat.S_IMODE(e.st.st_mode))
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)  # a re-included file's parents
+        if mode == stat.S_IFLNK:
+            os.symlink(os.readlink(e.path), out)
+        elif mode == stat.S_IFREG:
+            try:
+                if not link:
+                    raise OSError("copy wanted")
+                os.link(e.path, out)
+            except OSError:
+                shutil.copy2(e.path, out)
+    return into
 
 
 def _secret(
