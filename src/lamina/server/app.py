@@ -117,6 +117,33 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         )
 
 
+_HTTP_CODES = {
+    404: ErrorCode.NAME_UNKNOWN,
+    405: ErrorCode.UNSUPPORTED,
+    413: ErrorCode.SIZE_INVALID,
+    429: ErrorCode.TOOMANYREQUESTS,
+}
+
+
+@web.middleware
+async def spec_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own errors (unknown path, wrong method, body too large) as spec JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, ErrorCode.UNSUPPORTED)
+        return web.Response(
+            status=exc.status,
+            body=error_body(code, exc.reason),
+            content_type="application/json",
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
+
+
 async def _add_version_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
 
@@ -168,7 +195,7 @@ async def _purge_loop(ctx: RegistryContext) -> None:
 def create_app(config: ServerConfig, context: RegistryContext | None = None) -> web.Application:
     """The registry as an aiohttp app. Storage opens at startup (after any fork)."""
     drain = observe.Drain()
-    app = web.Application(client_max_size=4 << 20, middlewares=[drain.middleware])
+    app = web.Application(client_max_size=4 << 20, middlewares=[drain.middleware, spec_errors])
     app[observe.DRAIN] = drain
     app.router.add_route("*", "/v2{tail:.*}", dispatch)
     app.router.add_route("*", TOKEN_PATH, token)

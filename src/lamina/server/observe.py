@@ -190,19 +190,21 @@ class AccessLog:
 ACCESS_LOG = web.AppKey("lamina.access_log", AccessLog)
 
 
-class Observer(AbstractAccessLogger):
-    """aiohttp's access-logger hook, feeding Metrics and the AccessLog of the app."""
+def observer_for(app: web.Application) -> type[AbstractAccessLogger]:
+    """aiohttp's access-logger hook for `app`, feeding its Metrics and AccessLog. Bound to
+    the app (not found through the request) because a request aiohttp could not parse has
+    no app to reach."""
 
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        app = request.app if isinstance(request, web.Request) else None
-        if app is None:
-            return
-        metrics = app.get(METRICS)
-        if metrics is not None:
-            metrics.observe(request, response, time)
-        log = app.get(ACCESS_LOG)
-        if log is not None:
-            log.write(request, response, time)
+    class Observer(AbstractAccessLogger):
+        def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+            metrics = app.get(METRICS)
+            if metrics is not None:
+                metrics.observe(request, response, time)
+            log = app.get(ACCESS_LOG)
+            if log is not None:
+                log.write(request, response, time)
+
+    return Observer
 
 
 class Drain:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from lamina.server.app import create_app
 from lamina.server.config import ServerConfig
-from lamina.server.observe import DRAIN, Observer
+from lamina.server.observe import DRAIN, observer_for
 from lamina.server.tokens import load_or_create_key
 
 log = logging.getLogger("lamina.server")
@@ -74,7 +74,7 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     # The Observer feeds /metrics and the JSON access log after each response is sent.
     runner = web.AppRunner(
         app,
-        access_log_class=Observer,
+        access_log_class=observer_for(app),
         access_log=log,
         read_bufsize=4 << 20,
         shutdown_timeout=config.shutdown_timeout,
