@@ -13,13 +13,17 @@ from __future__ import annotations
 import email.utils
 import json
 import re
+import ssl
+import threading
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import InsecureRequestWarning, SSLError
 from urllib3.response import BaseHTTPResponse
@@ -27,7 +31,12 @@ from urllib3.response import BaseHTTPResponse
 from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryError, TransportError
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
-from lamina.transports.registry.tls import is_loopback, ssl_context
+from lamina.transports.registry.tls import (
+    cert_dirs_for,
+    is_loopback,
+    probe_context,
+    ssl_context,
+)
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -75,9 +84,8 @@ class RegistryClient:
         self.options = options
         insecure = options.insecure or not options.tls_verify
         self.allow_http = insecure or is_loopback(self.host)
-        verify = options.tls_verify and not options.insecure
-        ctx = ssl_context(self.host, tls_verify=verify, cert_dir=options.cert_dir)
-        if not verify:
+        self._verify = options.tls_verify and not options.insecure
+        if not self._verify:
             # The user chose not to verify this host: do not warn on every request.
             host_name = re.escape(self.host.rsplit(":", 1)[0].strip("[]"))
             warnings.filterwarnings(
@@ -85,13 +93,16 @@ class RegistryClient:
                 message=f"Unverified HTTPS request is being made to host '{host_name}'",
                 category=InsecureRequestWarning,
             )
-        self._pool = urllib3.PoolManager(
+        timeout = urllib3.Timeout(connect=options.timeout, read=options.timeout)
+        self._pool = _LazyTLSPoolManager(
+            lambda: ssl_context(self.host, tls_verify=self._verify, cert_dir=options.cert_dir),
             num_pools=4,
-            maxsize=8,
-            ssl_context=ctx,
+            maxsize=16,
             retries=False,
-            timeout=urllib3.Timeout(connect=options.timeout, read=options.timeout),
+            timeout=timeout,
         )
+        self._ping_lock = threading.Lock()
+        self._cert_dirs = bool(cert_dirs_for(self.host, options.cert_dir))
         if options.creds is not None:
             creds: Credentials | None = Credentials.parse(options.creds)
         else:
@@ -107,7 +118,9 @@ class RegistryClient:
     def base(self) -> str:
         """`https://host` or (for insecure/loopback hosts where TLS fails) `http://host`."""
         if self._base is None:
-            self.ping()
+            with self._ping_lock:  # threads sharing a client ping once
+                if self._base is None:
+                    self.ping()
         assert self._base is not None
         return self._base
 
@@ -116,6 +129,15 @@ class RegistryClient:
         schemes = ["https", "http"] if self.allow_http else ["https"]
         first_error: LaminaError | None = None
         for scheme in schemes:
+            if scheme == "https" and self.allow_http and self._verify and not self._cert_dirs:
+                # Ask whether the host speaks TLS at all before building a verifying
+                # context (loading the system CAs costs ~100 ms); plain-HTTP loopback
+                # registries then never need one.
+                try:
+                    self._probe_tls()
+                except TransportError as exc:
+                    first_error = exc
+                    continue
             try:
                 # With a plain-HTTP fallback, a failed TLS attempt is not worth retrying.
                 resp = self._send_with_retries(
@@ -145,6 +167,27 @@ class RegistryClient:
             return resp.status
         assert first_error is not None
         raise first_error
+
+    def _probe_tls(self) -> None:
+        """One TLS handshake that checks nothing (TransportError if it fails)."""
+        probe = urllib3.PoolManager(
+            num_pools=1,
+            ssl_context=probe_context(),
+            retries=False,
+            timeout=urllib3.Timeout(connect=self.options.timeout, read=self.options.timeout),
+        )
+        url = f"https://{self.host}/v2/"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                resp = probe.request("GET", url, preload_content=False, redirect=False)
+            release(resp)
+        except Urllib3Error as exc:
+            raise self.connection_error(
+                exc, "GET", url, f"checking registry {self.registry}"
+            ) from None
+        finally:
+            probe.clear()
 
     # -- requests ----------------------------------------------------------------------
 
@@ -312,6 +355,31 @@ class RegistryClient:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+class _LazyTLSPoolManager(urllib3.PoolManager):
+    """A PoolManager that builds its SSL context on the first https pool, so a client
+    that only ever speaks plain HTTP never loads CAs."""
+
+    def __init__(self, make_context: Callable[[], ssl.SSLContext], **kw: Any) -> None:
+        super().__init__(**kw)
+        self._make_context = make_context
+        self._context: ssl.SSLContext | None = None
+
+    def _new_pool(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        request_context: dict[str, Any] | None = None,
+    ) -> HTTPConnectionPool:
+        if scheme == "https":
+            if self._context is None:
+                self._context = self._make_context()
+            if request_context is None:
+                request_context = self.connection_pool_kw.copy()
+            request_context["ssl_context"] = self._context
+        return super()._new_pool(scheme, host, port, request_context)
 
 
 def _replayable(body: Body) -> bool:
