@@ -32,6 +32,9 @@ from tests.trust.fixture_files import FIXTURES, materialize, read
 KEY = str(FIXTURES / "cosign.pub")
 KEY2 = str(FIXTURES / "cosign2.pub")
 REPO = {"type": "matchRepository"}
+# the fixture's SET is from the real Rekor, whose key is not among the fixtures: a
+# throw-away Rekor key must refuse it
+OTHER_REKOR_KEY = base64.b64encode(generate_keypair(b"x")[1]).decode()
 
 # (image, extra requirement fields, docker reference used, error or None)
 CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
@@ -47,9 +50,9 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
     ("other-attachment", {"keyPath": KEY}, "192.168.64.2:5000/x:1", "MIME type"),
     (
         "key-rekor-valid",
-        {"keyPath": KEY2, "rekorPublicKeyData": "eA=="},
+        {"keyPath": KEY2, "rekorPublicKeyData": OTHER_REKOR_KEY},
         "192.168.64.2:5000/cosign-signed/key-1:1",
-        "unsupported offline",
+        "cryptographic verification of the SET failed",
     ),
     (
         "fulcio-rekor-valid",

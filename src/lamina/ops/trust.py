@@ -8,6 +8,14 @@ what is written, and where signatures are read and written (registries.d).
 calls before it reads any layer. The policy is found as podman finds it (`--policy`,
 `~/.config/containers/policy.json`, `/etc/containers/policy.json`); only
 `insecure_policy` skips the check (the CLI warns).
+
+Pulls through a registries.conf mirror pass `requested=` (the reference the user asked for)
+to `prepare`/`admission_for`: the policy scope and signed identity are then those of the
+requested name, whatever location the bytes come from (containers/image's logical
+reference). For an index, containers/image checks the top-level manifest and, for every
+instance it copies, that instance's own manifest and signatures: copy calls the same
+check per instance (`PolicyContext.needs_signatures` tells whether fetching an instance's
+signatures is needed at all).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 
 from lamina.copy.admission import AdmissionCheck
 from lamina.errors import ErrorCode, InvalidInput, NotFound
+from lamina.reference import Reference
 from lamina.store import Store
 from lamina.transports.base import ImageReference
 from lamina.trust.evaluate import PolicyContext
@@ -58,11 +67,15 @@ def load_policy(path: str | None = None) -> Policy:
     return Policy.load(found)
 
 
-def admission_for(options: TrustOptions) -> AdmissionCheck | None:
-    """The policy check a copy must pass (None only with `insecure_policy`)."""
+def admission_for(
+    options: TrustOptions, *, requested: Reference | None = None
+) -> AdmissionCheck | None:
+    """The policy check a copy must pass (None only with `insecure_policy`); with
+    `requested`, every source is judged as `docker://requested` (mirrors)."""
     if options.insecure_policy:
         return None
-    return PolicyContext(load_policy(options.policy))
+    context = PolicyContext(load_policy(options.policy))
+    return context if requested is None else context.as_requested(requested)
 
 
 def sigstore_passphrase(options: TrustOptions) -> bytes:
@@ -107,11 +120,16 @@ def storage_for(options: TrustOptions) -> SignatureStorage:
 
 
 def prepare(
-    src: ImageReference, dst: ImageReference, options: TrustOptions
+    src: ImageReference,
+    dst: ImageReference,
+    options: TrustOptions,
+    *,
+    requested: Reference | None = None,
 ) -> tuple[ImageReference, ImageReference, AdmissionCheck | None]:
-    """Wrap `src` and `dst` for signatures (and signing), and give the admission check.
-    Keys are loaded here, so a wrong passphrase fails before any byte moves."""
-    admission = admission_for(options)
+    """Wrap `src` and `dst` for signatures (and signing), and give the admission check
+    (judging the source as `requested` when given: a mirror of it). Keys are loaded here,
+    so a wrong passphrase fails before any byte moves."""
+    admission = admission_for(options, requested=requested)
     storage = storage_for(options)
     signers = signers_for(options)
     return (

@@ -24,7 +24,12 @@ from lamina.store import Store
 from lamina.store.transport import StoreReference
 from lamina.transports.registry import RegistryDestination, RegistryOptions, RegistryReference
 from lamina.trust import cosign_keys, gpg, simple
-from lamina.trust.evaluate import PolicyContext, split_description, split_signatures
+from lamina.trust.evaluate import (
+    PolicyContext,
+    split_bundles,
+    split_description,
+    split_signatures,
+)
 from lamina.trust.identity import MatchRepoDigestOrExact
 from lamina.trust.policy import Policy, find_policy_path
 from lamina.trust.requirements import (
@@ -153,9 +158,10 @@ def verify(
     verdicts = []
     for i, blob in enumerate(blobs, start=1):
         simple_sigs, cosign_sigs = split_signatures([blob])
-        kind = "simple" if simple_sigs else "sigstore"
+        bundles = split_bundles([blob])
+        kind = "simple" if simple_sigs else "sigstore" if cosign_sigs else "sigstore bundle"
         try:
-            decision = ctx.evaluate(transport, name, None, raw, simple_sigs, cosign_sigs)
+            decision = ctx.evaluate(transport, name, None, raw, simple_sigs, cosign_sigs, bundles)
             verdicts.append(
                 SignatureVerdict(
                     index=i, kind=kind, accepted=True, detail=", ".join(decision.accepted)
@@ -167,7 +173,9 @@ def verify(
             )
     simple_all, cosign_all = split_signatures(blobs)
     try:
-        decision = ctx.evaluate(transport, name, None, raw, simple_all, cosign_all)
+        decision = ctx.evaluate(
+            transport, name, None, raw, simple_all, cosign_all, split_bundles(blobs)
+        )
         accepted, why = (
             True,
             f"accepted by scope {decision.scope!r}: " + ", ".join(decision.accepted),

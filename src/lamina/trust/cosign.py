@@ -125,7 +125,7 @@ class CosignPayload:
         return CosignPayload(manifest_digest=digest, docker_reference=reference, optional=optional)
 
 
-def _verify_raw(key: PublicKey, signature: bytes, data: bytes) -> bool:
+def verify_raw(key: PublicKey, signature: bytes, data: bytes) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -159,7 +159,7 @@ def verify_cosign(
         raw_sig = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise TrustError(f"{what}: annotation {SIGNATURE_ANNOTATION} is not base64") from None
-    if not any(_verify_raw(k, raw_sig, sig.payload) for k in keys):
+    if not any(verify_raw(k, raw_sig, sig.payload) for k in keys):
         raise TrustError(f"{what}: cryptographic signature verification failed")
     try:
         payload = CosignPayload.parse(sig.payload, f"{what} payload")

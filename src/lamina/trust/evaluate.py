@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from lamina.errors import InvalidInput, LaminaError, TrustError
 from lamina.reference import Reference
 from lamina.trust import gpg
-from lamina.trust.cosign import CosignSignature, verify_cosign
-from lamina.trust.cosign_keys import load_public_keys
+from lamina.trust.bundle import Bundle
+from lamina.trust.cosign import CosignSignature
 from lamina.trust.identity import SignedIdentity
 from lamina.trust.policy import Policy
 from lamina.trust.policy_scopes import DOCKER_LIKE
@@ -32,10 +32,8 @@ from lamina.trust.requirements import (
     SignedBy,
     SigstoreSigned,
 )
+from lamina.trust.sigstore_check import check_sigstore
 from lamina.trust.simple import verify_simple
-
-if TYPE_CHECKING:
-    from lamina.trust.cosign_keys import PublicKey
 
 
 class AdmissionCheck(Protocol):
@@ -81,10 +79,13 @@ def split_description(description: str) -> tuple[str, str]:
 
 def split_signatures(blobs: Sequence[bytes]) -> tuple[list[bytes], list[CosignSignature]]:
     """Separate simple-signing blobs from sigstore ones (containers/image's on-disk forms).
-    A sigstore blob that cannot be parsed is kept out and never counts as a signature."""
+    A sigstore blob that cannot be parsed is kept out and never counts as a signature;
+    Sigstore bundles (see `split_bundles`) are in neither list."""
     simple: list[bytes] = []
     cosign: list[CosignSignature] = []
     for blob in blobs:
+        if Bundle.is_internal(blob):
+            continue
         if CosignSignature.is_internal(blob):
             try:
                 cosign.append(CosignSignature.from_internal(blob))
@@ -93,6 +94,18 @@ def split_signatures(blobs: Sequence[bytes]) -> tuple[list[bytes], list[CosignSi
         else:
             simple.append(blob)
     return simple, cosign
+
+
+def split_bundles(blobs: Sequence[bytes]) -> list[Bundle]:
+    """The Sigstore bundles among `blobs` (unparseable ones never count)."""
+    out: list[Bundle] = []
+    for blob in blobs:
+        if Bundle.is_internal(blob):
+            try:
+                out.append(Bundle.from_internal(blob))
+            except (InvalidInput, TrustError):
+                continue
+    return out
 
 
 class PolicyContext:
@@ -111,7 +124,23 @@ class PolicyContext:
     ) -> None:
         transport, name = split_description(src_ref_description)
         simple, cosign = split_signatures(signatures)
-        self.evaluate(transport, name, reference, manifest_raw, simple, cosign)
+        bundles = split_bundles(signatures)
+        self.evaluate(transport, name, reference, manifest_raw, simple, cosign, bundles)
+
+    def needs_signatures(self, src_ref_description: str) -> bool:
+        """Whether the requirements for this image look at signatures at all (so a caller
+        may skip fetching them, e.g. per index instance, as containers/image reads them
+        lazily)."""
+        transport, name = split_description(src_ref_description)
+        _, reqs = self.policy.requirements_for(transport, name)
+        return any(isinstance(r, SignedBy | SigstoreSigned) for r in reqs)
+
+    def as_requested(self, requested: Reference) -> AdmissionCheck:
+        """An admission check that judges whatever location is read (a registries.conf
+        mirror, a rewritten location) as the image the user asked for: policy scope and
+        identity come from `docker://requested`, as containers/image uses the logical
+        reference, not the physical one."""
+        return RequestedName(self, requested)
 
     def evaluate(
         self,
@@ -121,6 +150,7 @@ class PolicyContext:
         manifest_raw: bytes,
         simple_signatures: Sequence[bytes] = (),
         cosign_signatures: Sequence[CosignSignature] = (),
+        bundles: Sequence[Bundle] = (),
     ) -> Decision:
         """Accept the image `transport:name` or raise TrustError. For docker-like transports
         `reference` defaults to `name` parsed."""
@@ -138,7 +168,7 @@ class PolicyContext:
             try:
                 accepted.append(
                     self._requirement(
-                        req, reference, manifest_raw, simple_signatures, cosign_signatures
+                        req, reference, manifest_raw, simple_signatures, cosign_signatures, bundles
                     )
                 )
             except TrustError as exc:
@@ -152,6 +182,7 @@ class PolicyContext:
         manifest_raw: bytes,
         simple: Sequence[bytes],
         cosign: Sequence[CosignSignature],
+        bundles: Sequence[Bundle],
     ) -> str:
         if isinstance(req, InsecureAcceptAnything):
             return "insecureAcceptAnything"
@@ -161,7 +192,8 @@ class PolicyContext:
             raise TrustError("signedBaseLayer is not implemented (nor in containers/image)")
         if isinstance(req, SignedBy):
             return self._signed_by(req, reference, manifest_raw, simple)
-        return self._sigstore(req, reference, manifest_raw, cosign)
+        accept = _identity(req.signed_identity, reference)
+        return check_sigstore(req, self._keys, accept, manifest_raw, cosign, bundles)
 
     def _signed_by(
         self, req: SignedBy, reference: Reference | None, manifest_raw: bytes, sigs: Sequence[bytes]
@@ -186,41 +218,6 @@ class PolicyContext:
                     reasons.append(exc.message)
         raise TrustError("no signature was accepted: " + "; ".join(reasons))
 
-    def _sigstore(
-        self,
-        req: SigstoreSigned,
-        reference: Reference | None,
-        manifest_raw: bytes,
-        sigs: Sequence[CosignSignature],
-    ) -> str:
-        if req.fulcio is not None or req.pki is not None:
-            which = "fulcio" if req.fulcio is not None else "pki"
-            raise TrustError(f"{which} certificate verification is unsupported offline")
-        if req.uses_rekor:
-            raise TrustError("rekorPublicKey*: Rekor SET verification is unsupported offline")
-        blobs = self._keys(
-            req.key_path, req.key_paths, (req.key_data,) if req.key_data is not None else None
-        )
-        if req.key_datas is not None:
-            blobs = list(req.key_datas)
-        keys: list[PublicKey] = []
-        for blob in blobs:
-            try:
-                keys.extend(load_public_keys(blob, "sigstoreSigned key"))
-            except InvalidInput as exc:
-                raise TrustError(exc.message) from None
-        if not sigs:
-            raise TrustError("a signature was required, but no sigstore signature exists")
-        accept = _identity(req.signed_identity, reference)
-        reasons: list[str] = []
-        for i, sig in enumerate(sigs):
-            try:
-                verify_cosign(sig, keys, manifest_raw, accept, what=f"sigstore signature {i + 1}")
-                return "sigstoreSigned"
-            except TrustError as exc:
-                reasons.append(exc.message)
-        raise TrustError("no signature was accepted: " + "; ".join(reasons))
-
     def _keys(
         self,
         key_path: str | None,
@@ -232,6 +229,24 @@ class PolicyContext:
         if key_paths is not None:
             return [self._read(p) for p in key_paths]
         return list(key_data or ())
+
+
+class RequestedName:
+    """See `PolicyContext.as_requested`."""
+
+    def __init__(self, context: PolicyContext, requested: Reference) -> None:
+        self.context = context
+        self.requested = requested
+
+    def check(
+        self,
+        src_ref_description: str,
+        reference: Reference | None,
+        manifest_raw: bytes,
+        signatures: Sequence[bytes],
+    ) -> None:
+        del src_ref_description, reference  # the physical location: judged as requested
+        self.context.check(f"docker://{self.requested}", self.requested, manifest_raw, signatures)
 
 
 def _identity(rule: SignedIdentity, reference: Reference | None) -> Callable[[str], bool]:

@@ -6,10 +6,12 @@ store's table, a registry's signature extension). Registries usually have none, 
 
 - reading: the registry's signature extension if it advertises one, else the lookaside
   storage registries.d names (default `file:///var/lib/containers/sigstore` for root); plus
-  cosign signatures from `sha256-<hex>.sig` attachments where registries.d enables
-  `use-sigstore-attachments`;
+  cosign signatures from `sha256-<hex>.sig` attachments, and Sigstore bundles from OCI
+  referrers (`referrers`), where registries.d enables `use-sigstore-attachments`;
 - writing: cosign signatures to attachments; simple ones to the extension, else lookaside
-  (the `lookaside-staging` URL when set).
+  (the `lookaside-staging` URL when set). Bundles read from a source are kept only by
+  lamina's own store (other transports have no place for them, and `dir:` readers would
+  refuse an unknown signature format); they are not copied to registries.
 
 A wrapped destination can also sign: at commit, each `Signer` signs the top-level manifest
 as written, as `identity` (default: the destination's Docker reference), and the new
@@ -28,7 +30,7 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.oci import Descriptor
 from lamina.reference import Reference
-from lamina.store.transport import StoreReference
+from lamina.store.transport import StoreDestination, StoreReference
 from lamina.transports.base import ImageDestination, ImageReference, ImageSource
 from lamina.transports.registry import (
     RegistryDestination,
@@ -36,7 +38,8 @@ from lamina.transports.registry import (
     RegistrySource,
     signatures_ext,
 )
-from lamina.trust import attachments, lookaside
+from lamina.trust import attachments, lookaside, referrers
+from lamina.trust.bundle import INTERNAL_PREFIX as BUNDLE_PREFIX
 from lamina.trust.evaluate import split_signatures
 from lamina.trust.registries_d import RegistriesD, default_registries_d
 from lamina.trust.signer import Signer
@@ -79,6 +82,7 @@ class SignatureStorage:
             out = lookaside.read_signatures(self.lookaside(ref, write=False), ref, digest)
         if self.attachments(ref):
             out += [s.to_internal() for s in attachments.read_attachments(src, digest)]
+            out += [BUNDLE_PREFIX + b for b in referrers.read_bundles(src, digest)]
         return out
 
     def write(self, dst: RegistryDestination, digest: Digest, signatures: Sequence[bytes]) -> None:
@@ -228,6 +232,8 @@ class SigningDestination:
             sigs = self.pending.setdefault(digest, [])
             sigs.extend(s.sign(self.top, self.identity) for s in self.signers)
         for digest, sigs in self.pending.items():
+            if not isinstance(self.inner, StoreDestination):
+                sigs = [s for s in sigs if not s.startswith(BUNDLE_PREFIX)]
             if not sigs:
                 continue
             if isinstance(self.inner, RegistryDestination):
