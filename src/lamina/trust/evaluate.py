@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lamina.digest import Digest
 from lamina.errors import InvalidInput, LaminaError, TrustError
 from lamina.reference import Reference
 from lamina.trust import gpg
@@ -257,3 +258,30 @@ def _identity(rule: SignedIdentity, reference: Reference | None) -> Callable[[st
             return False
 
     return accept
+
+
+class InstanceSource(Protocol):
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]: ...
+
+    def signatures(self, digest: Digest) -> list[bytes]: ...
+
+
+def admit_instances(
+    check: AdmissionCheck,
+    src: InstanceSource,
+    src_ref_description: str,
+    reference: Reference | None,
+    instances: Sequence[Digest],
+) -> None:
+    """Check each index instance that will be copied, with its own manifest and its own
+    signatures, as containers/image's copySingleImage does for every instance (after the
+    top-level check on the index itself). Signatures are fetched only when the policy for
+    this image looks at them. Raises TrustError naming the first refused instance."""
+    fetch = not isinstance(check, PolicyContext) or check.needs_signatures(src_ref_description)
+    for digest in instances:
+        raw, _ = src.get_manifest(digest)
+        sigs = src.signatures(digest) if fetch else []
+        try:
+            check.check(src_ref_description, reference, raw, sigs)
+        except TrustError as exc:
+            raise TrustError(f"index instance {digest}: {exc.message}") from None
