@@ -1,0 +1,58 @@
+"""lamina build vs buildah bud --layers (chroot isolation), same run: a context of 50,000
+small files of which the ignore file excludes 90% (a vendored `node_modules/` and build
+output), and a Containerfile whose first step copies the context. Reported: the time until
+that first step is done (the whole build: FROM, then `COPY . /src`), and when the first
+step line appeared. Target (lamina/buildah): <= 0.5x.
+
+    python -m bench.build_context              # 50,000 files
+    python -m bench.build_context --scale 0.1  # 5,000 files
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.build_harness import args, row, setup, teardown
+
+CONTAINERFILE = "FROM localhost/busybox:latest\nCOPY . /src\n"
+IGNORE = "node_modules\nbuild/\n**/*.tmp\n"
+
+
+def make_context(ctx: Path, files: int) -> int:
+    """`files` files in all; 90% ignored. Returns how many are kept."""
+    kept = files // 10
+    ignored = files - kept
+    per_dir = 100
+    for n in range(ignored):
+        top = ("node_modules", "build")[n % 2] if n % 10 else "src"
+        d = ctx / top / f"pkg{n // per_dir}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{n}.tmp" if top == "src" else d / f"f{n}.js").write_text(f"ignored {n}\n")
+    for n in range(kept):
+        d = ctx / "src" / f"mod{n // per_dir}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"m{n}.py").write_text(f"kept = {n}\n")
+    (ctx / "Containerfile").write_text(CONTAINERFILE)
+    (ctx / ".containerignore").write_text(IGNORE)
+    return kept
+
+
+def main() -> None:
+    opts = args(__doc__)
+    tools = setup()
+    try:
+        ctx = tools.work / "ctx"
+        files = max(10, int(50_000 * opts.scale))
+        kept = make_context(ctx, files)
+        print(f"context: {files} files, {kept} kept by .containerignore; work dir {tools.work}")
+        ours = tools.lamina(ctx, "localhost/bench-ctx:latest", mark=r"STEP 2/2")
+        theirs = tools.buildah(ctx, "localhost/bench-ctx:latest", mark=r"STEP 2/2")
+        print(row("first step started (line shown)", ours, theirs, "0.5x", first=True))
+        print(row("first step done (FROM + COPY .)", ours, theirs, "0.5x"))
+    finally:
+        if not opts.keep:
+            teardown(tools)
+
+
+if __name__ == "__main__":
+    main()
