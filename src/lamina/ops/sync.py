@@ -29,7 +29,7 @@ from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
 from lamina.oci import ImageIndex, parse_any
 from lamina.ops.copying import CopyRequest, copy_refs
 from lamina.ops.locations import registry_reference
-from lamina.ops.sync_yaml import load_yaml, matches, parse_constraint
+from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constraint
 from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
 from lamina.transports.base import ImageReference
@@ -48,6 +48,8 @@ from lamina.transports.registry import (
 SOURCES = ("docker", "dir", "yaml")
 DESTINATIONS = ("docker", "dir", "oci")
 IMAGE_WORKERS = 4
+CHECK_WORKERS = 8
+TAG_WORKERS = 8
 
 COPIED, SKIPPED, FAILED, WOULD_COPY = "copied", "skipped", "failed", "would-copy"
 
@@ -119,12 +121,11 @@ class _Clients:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, RegistryOptions, object], _KeptClient] = {}
+        self._creds: dict[tuple[str, str, str | None], object] = {}
 
     def for_ref(self, ref: RegistryReference) -> _KeptClient:
         opts = ref.options
-        creds = (
-            None if opts.creds else find_credentials(ref.registry, ref.repository, opts.authfile)
-        )
+        creds = None if opts.creds else self._credentials(ref)
         key = (ref.registry, opts, creds)
         with self._lock:
             client = self._clients.get(key)
@@ -132,6 +133,16 @@ class _Clients:
                 client = _KeptClient(ref.registry, opts, ref.repository)
                 self._clients[key] = client
             return client
+
+    def _credentials(self, ref: RegistryReference) -> object:
+        # Auth files (or a credential helper) are read once per repository, not per image.
+        key = (ref.registry, ref.repository, ref.options.authfile)
+        with self._lock:
+            if key in self._creds:
+                return self._creds[key]
+        found = find_credentials(ref.registry, ref.repository, ref.options.authfile)
+        with self._lock:
+            return self._creds.setdefault(key, found)
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -220,10 +231,7 @@ def _run(
     items: list[SyncItem] = []
     stop = threading.Event()
 
-    def one(pair: _Pair) -> None:
-        if stop.is_set():
-            return
-        item = _sync_one(pair, request, options, progress)
+    def record(item: SyncItem) -> None:
         with lock:
             items.append(item)
             if on_item is not None:
@@ -231,11 +239,30 @@ def _run(
         if item.status == FAILED and not options.keep_going:
             stop.set()
 
+    def check(pair: _Pair) -> _Pair | None:
+        if stop.is_set():
+            return None
+        item = _check_one(pair, options)
+        if item is None:
+            return pair
+        record(item)
+        return None
+
+    def one(pair: _Pair) -> None:
+        if not stop.is_set():
+            record(_copy_one(pair, request, progress))
+
+    # Up-to-date checks are two small requests each: many at a time, on kept-alive
+    # connections. Copies move blobs (each copy has its own blob pool): a few at a time.
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(CHECK_WORKERS, len(pairs))), thread_name_prefix="lamina-check"
+    ) as pool:
+        todo = [p for p in pool.map(check, pairs) if p is not None]
     # Images of one OCI layout share its index.json: write them one at a time.
     limit = 1 if options.dest == "oci" else options.image_workers
-    workers = max(1, min(limit, len(pairs)))
+    workers = max(1, min(limit, len(todo)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-sync") as pool:
-        list(pool.map(one, pairs))
+        list(pool.map(one, todo))
     order = {p.src.describe(): i for i, p in enumerate(pairs)}
     report = SyncReport(items=tuple(sorted(items, key=lambda i: order.get(i.source, 0))))
     if report.failed and not options.keep_going:
@@ -248,9 +275,8 @@ def _run(
     return report
 
 
-def _sync_one(
-    pair: _Pair, request: CopyRequest, options: SyncOptions, progress: ProgressCallback | None
-) -> SyncItem:
+def _check_one(pair: _Pair, options: SyncOptions) -> SyncItem | None:
+    """SKIPPED (up to date), WOULD_COPY (dry run) or FAILED; None: copy it."""
     src, dst = pair.src.describe(), pair.dst.describe()
     try:
         expected = None if options.manifest_format else _expected_digest(pair.src, options.all)
@@ -259,6 +285,14 @@ def _sync_one(
         if options.dry_run:
             shown = str(expected) if expected else None
             return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
+    except LaminaError as err:
+        return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
+    return None
+
+
+def _copy_one(pair: _Pair, request: CopyRequest, progress: ProgressCallback | None) -> SyncItem:
+    src, dst = pair.src.describe(), pair.dst.describe()
+    try:
         if isinstance(pair.dst, DirReference | LayoutReference):
             Path(pair.dst.path).parent.mkdir(parents=True, exist_ok=True)
         digest = copy_refs(pair.src, pair.dst, request, progress)
@@ -272,8 +306,12 @@ def _expected_digest(ref: ImageReference, all_platforms: bool) -> Digest | None:
     the host platform's child. None when it cannot be known cheaply."""
     source = ref.new_source()
     try:
-        if isinstance(source, RegistrySource) and all_platforms:
-            return source.manifest_digest()
+        if isinstance(source, RegistrySource):
+            if all_platforms:
+                return source.manifest_digest()
+            digest, media_type = source.head_manifest()
+            if digest is not None and media_type in mt.MANIFEST_TYPES:
+                return digest  # a single image: a copy writes it as it is
         raw, media_type = source.get_manifest()
         if media_type in mt.INDEX_TYPES and not all_platforms:
             index = parse_any(raw, media_type, ref.describe())
@@ -357,7 +395,7 @@ def _dir_sources(source: str) -> list[tuple[ImageReference, str]]:
 def _yaml_sources(
     path: str, options: SyncOptions, clients: _Clients
 ) -> list[tuple[ImageReference, str]]:
-    out: list[tuple[ImageReference, str]] = []
+    wanted: list[tuple[RegistryReference, RegistryOptions, RepoSelection]] = []
     for section in load_yaml(path):
         opts = options.src_options
         if section.username is not None:
@@ -370,19 +408,28 @@ def _yaml_sources(
             base = registry_reference(
                 f"//{section.registry}/{repo.repository}", opts, options.registries
             )
-            refs: list[RegistryReference]
-            if repo.tags:
-                refs = [_tagged(base, t, opts) for t in repo.tags]
-            else:
-                refs = _all_tags(base, opts, clients)
-                if repo.regex is not None:
-                    pattern = re.compile(repo.regex)
-                    refs = [r for r in refs if r.ref.tag and pattern.search(r.ref.tag)]
-                elif repo.semver is not None:
-                    constraint = parse_constraint(repo.semver, f"{path}: {repo.repository}")
-                    refs = [r for r in refs if r.ref.tag and matches(r.ref.tag, constraint)]
-            out += [(r, str(r.ref)) for r in refs]
-    return out
+            wanted.append((base, opts, repo))
+
+    def refs_of(
+        entry: tuple[RegistryReference, RegistryOptions, RepoSelection],
+    ) -> list[RegistryReference]:
+        base, opts, repo = entry
+        if repo.tags:
+            return [_tagged(base, t, opts) for t in repo.tags]
+        refs = _all_tags(base, opts, clients)
+        if repo.regex is not None:
+            pattern = re.compile(repo.regex)
+            return [r for r in refs if r.ref.tag and pattern.search(r.ref.tag)]
+        if repo.semver is not None:
+            constraint = parse_constraint(repo.semver, f"{path}: {repo.repository}")
+            return [r for r in refs if r.ref.tag and matches(r.ref.tag, constraint)]
+        return refs
+
+    # Tag lists are one small request per repository: fetch them concurrently.
+    workers = max(1, min(TAG_WORKERS, len(wanted)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-tags") as pool:
+        listed = list(pool.map(refs_of, wanted))
+    return [(r, str(r.ref)) for refs in listed for r in refs]
 
 
 def _tagged(base: RegistryReference, tag: str, opts: RegistryOptions) -> RegistryReference:

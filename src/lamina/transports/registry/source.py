@@ -89,20 +89,27 @@ class RegistrySource:
         """The digest of the reference's manifest (by HEAD; GET and hash if not given)."""
         if self.ref.ref.digest is not None:
             return self.ref.ref.digest
-        ref_text = self._ref_text(None)
+        header, _ = self.head_manifest()
+        if header is not None:
+            return header
+        raw, _ = self.get_manifest()
+        return Digest.of_bytes(raw)
+
+    def head_manifest(self) -> tuple[Digest | None, str]:
+        """HEAD the reference's manifest: the registry's Docker-Content-Digest (None if it
+        sent none) and media type ("" if unknown). NotFound when there is no manifest."""
         resp = self.client.request(
             "HEAD",
-            f"/v2/{self.repo}/manifests/{quote(ref_text)}",
+            f"/v2/{self.repo}/manifests/{quote(self._ref_text(None))}",
             scopes=self._pull,
             what=f"resolving {self.ref.ref}",
             headers={"Accept": MANIFEST_ACCEPT},
         )
         header = resp.headers.get("Docker-Content-Digest")
+        content_type = resp.headers.get("Content-Type", "").partition(";")[0].strip()
         release(resp)
-        if header and Digest.is_valid(header):
-            return Digest.parse(header)
-        raw, _ = self.get_manifest()
-        return Digest.of_bytes(raw)
+        digest = Digest.parse(header) if header and Digest.is_valid(header) else None
+        return digest, content_type if content_type in mt.ALL_MANIFEST_TYPES else ""
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         what = f"pulling blob {desc.digest} from {self.ref.ref.name}"
