@@ -30,7 +30,9 @@ def test_walkthrough_runs(tmp_path: Path) -> None:
     out = proc.stdout
     assert "Loaded image: localhost/hello:1.0" in out
     assert "srv/index.html" in out
-    if "registry" in out:
-        assert '{"repositories":["demo/hello"]}' in out
-        assert '"tags":["1.0"]' in out
+    assert '{"repositories":["demo/hello"]}' in out
+    assert '"tags":["1.0"]' in out
+    for n in range(1, 11):
+        assert f"== {n}. " in out, f"step {n} missing"
+    assert "must be refused" in out and "ERROR: the policy accepted it" not in out
     assert (tmp_path / "store").is_dir()
