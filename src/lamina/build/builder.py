@@ -165,7 +165,9 @@ class Builder:
             if not lowers:
                 (self.dir / "empty").mkdir(exist_ok=True)
                 lowers = [self.dir / "empty"]
-            overlay.mount_overlay(lowers, self.dir / "upper", self.dir / "work", merged)
+            overlay.mount_overlay(
+                lowers, self.dir / "upper", self.dir / "work", merged, volatile=True
+            )
         if not self.record.mounted:
             self.record.mounted = True
             try:
