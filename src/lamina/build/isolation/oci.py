@@ -226,7 +226,10 @@ def run_oci(
             raise
         return code if code >= 0 else 128 - code
     finally:
-        subprocess.run([*base, "delete", "-f", cid], capture_output=True, check=False)
+        # `runc run` deletes the container when its process exits; only a kill, or a
+        # failure to start, can leave its state behind.
+        if (state / cid).exists():
+            subprocess.run([*base, "delete", "-f", cid], capture_output=True, check=False)
         points.cleanup()
 
 
