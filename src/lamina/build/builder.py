@@ -27,7 +27,6 @@ from lamina.build.container import (
     new_id,
     short_name,
 )
-from lamina.build.isolation.choose import choose
 from lamina.build.isolation.mountpoints import write_run_files
 from lamina.build.isolation.spec import (
     DEFAULT_PATH,
@@ -40,11 +39,6 @@ from lamina.build.isolation.spec import (
     resolve_user,
 )
 from lamina.build.rootfs import overlay
-from lamina.build.rootfs.copyin import copy_into
-from lamina.build.rootfs.diff import TreeRecord, tree_changes, upper_changes
-from lamina.build.rootfs.lowers import overlay_lowers
-from lamina.build.rootfs.snapshot import materialise
-from lamina.content.layers import pack_dir
 from lamina.errors import BuildError, InvalidInput, NotFound
 from lamina.image import Image
 from lamina.image.mutate import (
@@ -60,6 +54,8 @@ from lamina.image.mutate import (
 from lamina.oci import History
 from lamina.store import Store, StoredImage
 
+# What only some verbs need (isolation, layer diffing and packing: tar, isal, zstandard) is
+# imported where used: each CLI call is a new process, and `from` needs none of it (~60 ms).
 log = logging.getLogger("lamina.build")
 _said_copy = False
 
@@ -118,6 +114,9 @@ class Builder:
             for d in ("upper", "work", "merged"):
                 (b.dir / d).mkdir()
             if record.mode == "copy":
+                from lamina.build.rootfs.diff import TreeRecord
+                from lamina.build.rootfs.snapshot import materialise
+
                 materialise(b._lowers(), b.dir / "rootfs")
                 TreeRecord.of(b.dir / "rootfs").save(b.dir / "tree.json")
         except BaseException:
@@ -138,6 +137,8 @@ class Builder:
         self._containers.save(self.record)
 
     def _lowers(self) -> list[Path]:
+        from lamina.build.rootfs.lowers import overlay_lowers
+
         if self.record.image_id is None:
             return []
         stored = self.store.get(self.record.image_id)
@@ -227,6 +228,8 @@ class Builder:
             if not wd.exists():
                 wd.mkdir(parents=True, mode=0o755)
             find_executable(root, argv[0], env_list)
+            from lamina.build.isolation.choose import choose
+
             chosen = choose(isolation)
             all_mounts = tuple(parse_volume(v) for v in volumes)
             all_mounts += tuple(parse_mount(m) for m in mounts)
@@ -277,6 +280,8 @@ class Builder:
                     mode = int(chmod, 8)
                 except ValueError:
                     raise InvalidInput(f"copy: chmod {chmod!r} is not an octal mode") from None
+            from lamina.build.rootfs.copyin import copy_into
+
             return copy_into(
                 root, srcs, dest, uid=uid, gid=gid, mode=mode, extract_archives=extract_archives
             )
@@ -314,6 +319,9 @@ class Builder:
         if epoch is None and os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
             epoch = int(os.environ["SOURCE_DATE_EPOCH"])
         when = datetime.fromtimestamp(epoch, UTC) if epoch is not None else datetime.now(UTC)
+        from lamina.build.rootfs.diff import TreeRecord, tree_changes, upper_changes
+        from lamina.content.layers import pack_dir
+
         was_mounted = self.is_mounted()
         root = self.mount()
         try:
