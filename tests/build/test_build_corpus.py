@@ -83,9 +83,12 @@ def test_corpus_matches_buildah(case: Case, corpus_store: Store, tmp_path: Path)
     try:
         if case.parent:
             assert case.parent_tag, "a case with a parent names its parent_tag"
-            made.append(case.parent_tag)
-            lamina_build(store, ctx / case.parent, case, case.parent_tag)
-            buildah_build(ctx / case.parent, case, case.parent_tag)
+            # a name of this session's own: concurrent runs share containers-storage
+            parent = f"{case.parent_tag.rsplit(':', 1)[0]}:{tmp_path.name[-8:].lower()}"
+            case.build_args = {**case.build_args, "PARENT": parent}
+            made.append(parent)
+            lamina_build(store, ctx / case.parent, case, parent)
+            buildah_build(ctx / case.parent, case, parent)
         image_id = lamina_build(store, ctx, case)
         buildah_build(ctx, case, tag, case.buildah_file)
         ours_cfg, ours_tree = lamina_result(store, image_id)
@@ -93,7 +96,7 @@ def test_corpus_matches_buildah(case: Case, corpus_store: Store, tmp_path: Path)
     finally:
         buildah_rmi(*made)
     if case.parent_tag:
-        store.untag(case.parent_tag)
+        store.untag(made[1])
     assert config_fields(ours_cfg, case.diff_config) == config_fields(theirs_cfg, case.diff_config)
     for key, value in case.lamina_config.items():
         assert ours_cfg.get(key) == value, key
