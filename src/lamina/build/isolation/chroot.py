@@ -19,7 +19,6 @@ import fcntl
 import os
 import select
 import signal
-import socket
 import struct
 import subprocess
 from pathlib import Path
@@ -166,11 +165,23 @@ def _to_json(spec: RunSpec) -> dict[str, Any]:
 # -- the children: the keeper, and PID 1 of the new namespaces ---------------------------
 
 
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return rc
+
+
+# libc's socket() and sethostname(): the socket module costs ~5-10 ms to import.
 def _lo_up() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC (which is O_CLOEXEC)
+    s = _check(libc().socket(2, 2 | os.O_CLOEXEC, 0), "socket")
+    try:
         req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH14x", b"lo", flags | 1))
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))  # SIOCSIFFLAGS, UP
+    finally:
+        os.close(s)
 
 
 def _bind(src: str, dst: str, *, ro: bool = False, rec: bool = True) -> None:
@@ -216,7 +227,8 @@ def _setup(cfg: dict[str, Any]) -> None:
             sys_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV | ro, ",".join(opts) or None)
         else:
             _bind(m["source"], dst, ro="ro" in m["options"])
-    socket.sethostname(cfg["hostname"])
+    name = cfg["hostname"].encode()
+    _check(libc().sethostname(name, len(name)), "sethostname")
     os.chroot(root)
     os.chdir(cfg["cwd"])
     os.setgroups(cfg["groups"])
@@ -241,9 +253,7 @@ def _keeper(cfg: dict[str, Any], flags: int, fds: list[int | None]) -> None:
             if fd is not None:
                 os.dup2(fd, n)
                 os.close(fd)
-        if libc().unshare(flags) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"unshare: {os.strerror(err)}")
+        _check(libc().unshare(flags), "unshare")
         alive_r, alive_w = os.pipe()
         pid = os.fork()
         if pid == 0:
