@@ -71,6 +71,25 @@ def test_exit_code_and_output(iso: Isolation, root: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.root
+def test_stdin_fds_and_missing_command(iso: Isolation, root: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    src = tmp_path / "in.txt"
+    src.write_text("from stdin\n")
+    out = tmp_path / "o.txt"
+    spec = RunSpec(argv=("sh", "-c", "cat; ls /proc/self/fd | wc -l"), rootfs=root, env=ENV)
+    with open(src, "rb") as i, open(out, "wb") as o:
+        assert iso.run(spec, bundle, stdin=i, stdout=o, stderr=subprocess.STDOUT) == 0
+    # stdin, stdout, stderr and the fd `ls` reads: nothing else of this process leaks in.
+    assert out.read_text().split("\n")[:2] == ["from stdin", "4"]
+    if iso.kind == "chroot":
+        spec = RunSpec(argv=("/bin/nonesuch",), rootfs=root, env=ENV)
+        with open(out, "wb") as o:
+            assert iso.run(spec, bundle, stdout=o, stderr=o) == 127
+        assert "nonesuch" in out.read_text()
+
+
+@pytest.mark.root
 def test_cannot_see_host_processes(iso: Isolation, root: Path, tmp_path: Path) -> None:
     marker = subprocess.Popen(["sleep", "30.123"])
     try:

@@ -199,3 +199,27 @@ def test_overlay_options_order_and_limits(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput):
         overlay.overlay_options([tmp_path / "x:y"], tmp_path / "u", tmp_path / "w")
     assert tree(tmp_path) == {}
+
+
+@pytest.mark.root
+def test_volatile_overlay_mounts_again(tmp_path: Path) -> None:
+    lower, upper, work, merged = (tmp_path / d for d in ("l", "u", "w", "m"))
+    for p in (lower, upper, work, merged):
+        p.mkdir()
+    for volatile in (True, True, False):
+        overlay.mount_overlay([lower], upper, work, merged, volatile=volatile)
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8") as f:
+                opts = next(ln for ln in f if ln.split(" ", 5)[4] == str(merged)).split()[-1]
+            assert bool({"volatile", "fsync=volatile"} & set(opts.split(","))) == volatile, opts
+            (merged / f"f{len(os.listdir(merged))}").write_text("x")
+        finally:
+            overlay.unmount(merged)
+    assert sorted(os.listdir(upper)) == ["f0", "f1", "f2"]
+    # A mark left from before a reboot is cleared too (with a warning).
+    overlay.mount_overlay([lower], upper, work, merged, volatile=True)
+    overlay.unmount(merged)
+    (work / "lamina-boot-id").write_text("another-boot")
+    overlay.mount_overlay([lower], upper, work, merged)
+    overlay.unmount(merged)
+    assert not (work / "work" / "incompat" / "volatile").exists()
