@@ -53,7 +53,7 @@ CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
 # Destinations known to verify every blob against its descriptor before it is visible
 # (registry uploads, the store's BlobStore, `oci:` and `dir:` via store_verified).
 SELF_VERIFYING = frozenset({"docker", "lamina", "oci", "dir"})
-DEFAULT_WORKERS = 4
+DEFAULT_WORKERS = 6  # as containers/image (skopeo): a 5-layer image moves at once
 _PROGRESS_STEP = 4 << 20
 
 
@@ -145,9 +145,13 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(b))
-        n = len(data)
-        b[:n] = data
+        readinto = getattr(self._inner, "readinto", None)
+        if readinto is not None:
+            n: int = readinto(b)  # no copy through an intermediate bytes object
+        else:
+            data = self._inner.read(len(b))
+            n = len(data)
+            b[:n] = data
         self._done += n
         if self._done >= self._next or (n == 0 and self._done):
             self._next = self._done + _PROGRESS_STEP

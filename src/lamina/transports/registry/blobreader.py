@@ -7,6 +7,7 @@ across the resume, because the bytes it sees are one continuous stream).
 from __future__ import annotations
 
 import io
+from http.client import HTTPException, HTTPResponse
 
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.response import BaseHTTPResponse
@@ -82,19 +83,28 @@ class ResumingBlobReader(io.RawIOBase):
             if self._resp is None:
                 return 0
             try:
-                data = self._resp.read(len(view), decode_content=False)
-            except Urllib3Error as exc:
+                n = self._read_into(self._resp, view)
+            except (Urllib3Error, HTTPException, OSError) as exc:
                 self._resume(exc)
                 continue
-            if not data and self._size is not None and self._offset < self._size:
+            if not n and self._size is not None and self._offset < self._size:
                 self._resume(None)
                 continue
-            n = len(data)
-            view[:n] = data
             self._offset += n
-            if not data:
+            if not n:
                 self._release()
             return n
+
+    @staticmethod
+    def _read_into(resp: BaseHTTPResponse, view: memoryview) -> int:
+        """Receive straight into `view` (no intermediate bytes object) from the
+        http.client stream under urllib3's response; either way the bytes are undecoded."""
+        fp = getattr(resp, "_fp", None)
+        if isinstance(fp, HTTPResponse):
+            return fp.readinto(view)
+        data = resp.read(len(view), decode_content=False)
+        view[: len(data)] = data
+        return len(data)
 
     def _resume(self, exc: Exception | None) -> None:
         self._release(broken=True)

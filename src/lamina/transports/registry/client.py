@@ -19,7 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -45,7 +45,7 @@ MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
-Body = bytes | Iterable[bytes] | None
+Body = bytes | Iterable[bytes] | Iterable[memoryview] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +111,8 @@ class RegistryClient:
         self.auth = Authenticator(registry, creds, self._fetch_token, hint=self.hint)
         self._base: str | None = None
         self.supports_signatures = False  # X-Registry-Supports-Signatures, learnt by ping()
+        # Whether `POST ?digest=` with the body stores a blob (None: not tried yet).
+        self.single_post_uploads: bool | None = None
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -263,7 +265,8 @@ class RegistryClient:
                     method,
                     url,
                     headers=headers,
-                    body=body,
+                    # urllib3 sends any bytes-like piece (its annotation says bytes | str).
+                    body=cast(Any, body),
                     preload_content=False,
                     redirect=False,
                     retries=False,
