@@ -15,6 +15,7 @@ from lamina.content import BlobStore
 from lamina.errors import ErrorCode, LaminaError
 from lamina.reference import validate_repository
 from lamina.server import (
+    body,
     observe,
     routes_blobs,
     routes_listing,
@@ -205,6 +206,7 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
         app.router.add_get("/metrics", observe.metrics)
     routes_signatures.install(app)
     app.on_response_prepare.append(_add_version_header)
+    app.on_response_prepare.append(body.close_if_taken)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         ctx = context or make_context(config)

@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from lamina.content import BlobStore
+from lamina.server.body import bytes_in
 from lamina.server.context import CTX
 
 _BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -65,7 +66,7 @@ class Metrics:
     def observe(self, request: web.BaseRequest, response: web.StreamResponse, secs: float) -> None:
         route = route_of(request.path)
         self.requests[(route, request.method, response.status)] += 1
-        self.bytes_in[route] += request.content.total_bytes
+        self.bytes_in[route] += bytes_in(request)
         self.bytes_out[route] += sent_bytes(request, response)
         carries_data = request.method in ("PATCH", "PUT") or "digest" in request.query
         if route == "uploads" and carries_data:
@@ -174,7 +175,7 @@ class AccessLog:
             "path": request.path,
             "route": route_of(request.path),
             "status": response.status,
-            "bytes_in": request.content.total_bytes,
+            "bytes_in": bytes_in(request),
             "bytes_out": sent_bytes(request, response),
             "duration_ms": round(secs * 1000, 3),
             "user": request.get("lamina.user"),

@@ -9,10 +9,10 @@ import time
 
 from aiohttp import web
 
-from lamina.content import CHUNK
 from lamina.digest import Digest
 from lamina.errors import ErrorCode
 from lamina.reference import validate_repository
+from lamina.server import body
 from lamina.server.auth import Access
 from lamina.server.context import RegistryContext, new_upload_id, upload_headers
 from lamina.server.errors import RegistryHTTPError
@@ -71,20 +71,13 @@ async def _monolithic(
     ctx: RegistryContext, request: web.Request, name: str, digest: Digest
 ) -> web.Response:
     loop = asyncio.get_running_loop()
-    with ctx.blobs.writer(digest.algorithm) as w:
-        pending: asyncio.Future[int] | None = None
-        try:
-            async for chunk in request.content.iter_chunked(CHUNK):
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, w.write, chunk)
-            if pending is not None:
-                await pending
-                pending = None
-        finally:
-            if pending is not None:
-                await asyncio.wait([pending])
-        await loop.run_in_executor(None, w.commit, digest, request.content_length)
+    appender, temp = ctx.uploads.ingest(digest.algorithm)
+    try:
+        await body.receive(request, appender)
+    except BaseException:
+        ctx.uploads.abandon(appender, temp)
+        raise
+    await loop.run_in_executor(None, ctx.uploads.publish, appender, temp, digest)
     ctx.meta.link_blob(name, digest)
     return _created(name, digest)
 
@@ -115,20 +108,9 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
             )
     loop = asyncio.get_running_loop()
     appender = await loop.run_in_executor(None, ctx.uploads.open_append, session.id, session.offset)
-    pending: asyncio.Future[None] | None = None
     try:
-        # Hash and write each chunk in a thread while the next one is read from the socket
-        # (hashlib and os.write release the GIL): reading and hashing overlap.
-        async for chunk in request.content.iter_chunked(CHUNK):
-            if pending is not None:
-                await pending
-            pending = loop.run_in_executor(None, appender.write, chunk)
-        if pending is not None:
-            await pending
-            pending = None
+        await body.receive(request, appender)
     finally:
-        if pending is not None:
-            await asyncio.wait([pending])
         appender.close()
     if expected_len is not None and appender.offset - session.offset != expected_len:
         raise RegistryHTTPError(

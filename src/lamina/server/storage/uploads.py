@@ -12,13 +12,19 @@ from the file, which is always correct. Completing with a digest of another algo
 (sha512) re-hashes the file once with that algorithm.
 
 The upload file is fsynced only when it is completed, just before its rename into the blob
-store: until then a lost tail is caught by the digest check.
+store: until then a lost tail is caught by the digest check. So that this one fsync does not
+wait for the whole file to reach the disk, the appender asks the kernel to start writing
+back every `WRITEBACK` bytes as it goes (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`: a
+hint that does not wait and promises nothing; the fsync is still what makes it durable).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import sys
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -28,27 +34,65 @@ from lamina.errors import ErrorCode, IntegrityError, NotFound
 
 _DEFAULT_ALGORITHM = "sha256"
 _MAX_CACHED = 4096
+WRITEBACK = 8 << 20
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def _load_sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_sync_file_range = _load_sync_file_range()
 
 
 class Appender:
-    """Appends to an upload file from `offset`, hashing as it writes. Not thread-safe."""
+    """Appends to an upload file from `offset`, hashing as it writes. Not thread-safe, but
+    `hash` and `store` may each run in their own thread (one caller each, same bytes)."""
 
     def __init__(self, fd: int, offset: int, hasher: Hash) -> None:
         self._fd = fd
         self.offset = offset
         self.hasher = hasher
+        self._flushed = offset  # writeback started up to here
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        self.hasher.update(view)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+    def write(self, data: bytes | memoryview) -> None:
+        self.hash(data)
+        self.store(data)
+
+    def hash(self, data: bytes | memoryview) -> None:
+        self.hasher.update(data)
+
+    def store(self, data: bytes | memoryview) -> None:
+        """Write at the end; `hash` must see the same bytes (maybe from another thread)."""
+        n = os.write(self._fd, data)
+        if n < len(data):
+            view = memoryview(data)[n:]
+            while view:
+                view = view[os.write(self._fd, view) :]
         self.offset += len(data)
+        if _sync_file_range is not None and self.offset - self._flushed >= WRITEBACK:
+            _sync_file_range(
+                self._fd, self._flushed, self.offset - self._flushed, _SYNC_FILE_RANGE_WRITE
+            )
+            self._flushed = self.offset
+
+    @property
+    def fd(self) -> int:
+        return self._fd
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
 
 
 class UploadFiles:
@@ -129,6 +173,36 @@ class UploadFiles:
         # middle of being collected, and a rename is as cheap as a check.
         os.replace(path, final)
         self._hashes.pop(upload_id, None)
+
+    def ingest(self, algorithm: str) -> tuple[Appender, Path]:
+        """A fresh temp file in the blob store's ingest dir (swept by `clean_ingest` if a
+        worker dies) for a monolithic upload; `publish` or `abandon` it."""
+        fd, name = tempfile.mkstemp(dir=self.blobs.ingest_dir, prefix="upload-")
+        return Appender(fd, 0, new_hash(algorithm)), Path(name)
+
+    def publish(self, appender: Appender, temp: Path, expected: Digest) -> None:
+        """Verify an `ingest` file against `expected`, fsync it and rename it into the blob
+        store (blocking). Closes the appender. Raises IntegrityError(DIGEST_INVALID)."""
+        try:
+            got = Digest.from_hash(appender.hasher, expected.algorithm)
+            if got != expected:
+                raise IntegrityError(
+                    f"uploaded content has digest {got}, expected {expected}",
+                    code=ErrorCode.DIGEST_INVALID,
+                )
+            os.fsync(appender.fd)
+        except BaseException:
+            self.abandon(appender, temp)
+            raise
+        appender.close()
+        final = self.blobs.path(expected)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, final)
+
+    def abandon(self, appender: Appender, temp: Path) -> None:
+        appender.close()
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
 
     def discard(self, upload_id: str) -> None:
         self._hashes.pop(upload_id, None)

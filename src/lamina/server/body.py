@@ -1,0 +1,257 @@
+"""Upload request bodies, hashed and written to a file off the event loop.
+
+Two ways in, the same bytes out (`Sink.write` hashes and writes; the caller verifies):
+
+- **direct**: a plain-HTTP body with a Content-Length and no Content-Encoding. The handler
+  takes what aiohttp has buffered, pauses the transport and hands a dup of the socket to one
+  thread that loops `recv_into` → hash → `os.write` over one reused buffer. Each step releases
+  the GIL, no Python object is made per chunk and the event loop stays free (measured: the
+  event loop's recv + parser copy + StreamReader join, and the GIL hand-offs between it and a
+  hashing thread, were the upload ceiling). The HTTP parser never sees the rest of the body,
+  so the connection is closed after the response (`Connection: close`); clients reconnect.
+- **streamed**: otherwise (TLS, chunked transfer encoding, a small rest, all direct threads
+  busy): chunks from aiohttp's StreamReader, unjoined, go in batches of `BATCH` bytes to a
+  thread that hashes and writes them while the next batch is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from aiohttp import web
+
+from lamina.errors import ErrorCode
+from lamina.server.errors import RegistryHTTPError
+
+BATCH = 8 << 20
+BUFFER = 512 << 10  # direct path: one receive (MSG_WAITALL) fills one buffer
+BUFFERS = 8  # direct path: buffers in flight between receiving, hashing and writing
+DIRECT_MIN = 1 << 20  # a smaller rest is not worth closing the connection for
+IDLE_TIMEOUT = 120.0  # seconds a direct read waits for the client's next bytes
+DIRECT_THREADS = 32  # concurrent direct reads; beyond this, bodies are streamed
+BYTES_IN = "lamina.bytes_in"  # request key: body bytes read past aiohttp (for observe)
+CLOSE = "lamina.close"  # request key: the response must close the connection
+
+_pool = ThreadPoolExecutor(DIRECT_THREADS, thread_name_prefix="lamina-body")
+_busy = 0  # direct reads in flight (touched only on the event loop)
+
+
+class Sink(Protocol):
+    """Where a body goes: `hash` and `store` see every byte in order, `hash` from one
+    thread and `store` from one (maybe another); `write` does both."""
+
+    def hash(self, data: bytes | memoryview) -> None: ...
+    def store(self, data: bytes | memoryview) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
+
+
+async def receive(request: web.Request, sink: Sink) -> int:
+    """Feed the whole request body to `sink` (called in worker threads, one at a time, in
+    order); returns the byte count. A body cut short raises BLOB_UPLOAD_INVALID."""
+    global _busy
+    sock = _direct_socket(request)
+    if sock is None:
+        return await _streamed(request, sink)
+    content = request.content
+    head: list[bytes] = []
+    while chunk := content.read_nowait(-1):  # may re-enter the parser: loop until dry
+        head.append(chunk)
+    rest = (request.content_length or 0) - content.total_bytes
+    request[CLOSE] = True
+    # EOF so that aiohttp does not wait to drain a body it will never see; feed_eof resumes
+    # reading, so pause after it (through the protocol, whose flag keeps it paused).
+    content.feed_eof()
+    request.protocol.pause_reading()
+    loop = asyncio.get_running_loop()
+    _busy += 1
+    future = loop.run_in_executor(_pool, _pump, sock, head, rest, sink)
+    try:
+        got = await asyncio.shield(future)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wake the thread; the connection is done
+        await asyncio.wait([future])
+        raise
+    finally:
+        _busy -= 1
+    request[BYTES_IN] = rest
+    return sum(map(len, head)) + got
+
+
+def _direct_socket(request: web.Request) -> socket.socket | None:
+    transport = request.transport
+    rest = (request.content_length or 0) - request.content.total_bytes
+    if (
+        _busy >= DIRECT_THREADS
+        or rest < DIRECT_MIN
+        or transport is None
+        or request.headers.get("Transfer-Encoding")
+        or request.headers.get("Content-Encoding")
+        or transport.get_extra_info("sslcontext") is not None
+        or not hasattr(transport, "pause_reading")
+    ):
+        return None
+    raw = transport.get_extra_info("socket")
+    if raw is None:
+        return None
+    return socket.socket(fileno=os.dup(raw.fileno()))
+
+
+def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
+    """Worker thread: the buffered head, then exactly `rest` bytes from the socket.
+
+    Three stages over `BUFFERS` reused buffers: this thread receives into a free buffer,
+    a hashing thread and a writing thread each take every filled buffer in order, and a
+    buffer is free again once both are done with it. Each stage spends its time in a call
+    that releases the GIL, so receiving, hashing (the slowest, ~1 GB/s) and writing overlap.
+    """
+    count = BUFFERS if rest > BUFFER else 1
+    buffers = [bytearray(min(BUFFER, max(rest, 1))) for _ in range(count)]
+    to_hash: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    to_write: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    done: queue.SimpleQueue[int] = queue.SimpleQueue()  # buffer index, or -1: a stage failed
+    failed: list[BaseException] = []
+
+    def stage(
+        inbox: queue.SimpleQueue[tuple[int, int] | None],
+        head_step: Callable[[bytes], None],
+        step: Callable[[memoryview], None],
+    ) -> None:
+        try:
+            for chunk in head:
+                head_step(chunk)
+            while (item := inbox.get()) is not None:
+                i, n = item
+                step(memoryview(buffers[i])[:n])
+                done.put(i)
+        except BaseException as exc:  # handed to the receiving thread, which raises it
+            failed.append(exc)
+            done.put(-1)
+
+    threads = [
+        threading.Thread(target=stage, args=(to_hash, sink.hash, sink.hash), name="lamina-hash"),
+        threading.Thread(
+            target=stage, args=(to_write, sink.store, sink.store), name="lamina-write"
+        ),
+    ]
+    for t in threads:
+        t.start()
+    idle = list(range(count))
+    uses = [0] * count
+    left = rest
+    # Blocking reads with MSG_WAITALL fill a buffer in one system call (one GIL release)
+    # instead of one per arriving segment; SO_RCVTIMEO bounds the wait. The flags belong
+    # to the connection's socket, paused in the event loop meanwhile; both are restored.
+    sock.setblocking(True)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(IDLE_TIMEOUT))
+    try:
+        while left and not failed:
+            while not idle:
+                i = done.get()
+                if i < 0:
+                    break
+                uses[i] -= 1
+                if uses[i] == 0:
+                    idle.append(i)
+            if not idle:
+                break
+            i = idle.pop()
+            view = memoryview(buffers[i])
+            n = 0
+            want = min(len(view), left)
+            while n < want:
+                try:
+                    got = sock.recv_into(view[n:want], 0, socket.MSG_WAITALL)
+                except (TimeoutError, BlockingIOError):
+                    raise _short(rest - left + n, rest, "the client went quiet") from None
+                if got == 0:
+                    raise _short(rest - left + n, rest, "the client closed the connection")
+                n += got
+            uses[i] = 2
+            to_hash.put((i, n))
+            to_write.put((i, n))
+            left -= n
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(0))
+            sock.setblocking(False)
+        sock.close()
+        to_hash.put(None)
+        to_write.put(None)
+        for t in threads:
+            t.join()
+    if failed:
+        raise failed[0]
+    return rest
+
+
+def _timeval(seconds: float) -> bytes:
+    return struct.pack("@ll", int(seconds), int(seconds % 1 * 1e6))
+
+
+def _short(got: int, want: int, why: str) -> RegistryHTTPError:
+    return RegistryHTTPError(
+        400, ErrorCode.BLOB_UPLOAD_INVALID, f"request body ended after {got} of {want} bytes: {why}"
+    )
+
+
+async def _streamed(request: web.Request, sink: Sink) -> int:
+    loop = asyncio.get_running_loop()
+    content = request.content
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    size = total = 0
+    try:
+        while True:
+            # readchunk hands over each received piece as is (readany/iter_chunked join).
+            chunk, boundary = await content.readchunk()
+            if chunk:
+                batch.append(chunk)
+                size += len(chunk)
+            elif not boundary or content.at_eof():  # (aiohttp's empty body says boundary)
+                break
+            if size >= BATCH:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, _write_all, sink, batch)
+                total += size
+                batch, size = [], 0
+        if pending is not None:
+            await pending
+            pending = None
+        if batch:
+            await loop.run_in_executor(None, _write_all, sink, batch)
+            total += size
+    finally:
+        if pending is not None:
+            await asyncio.wait([pending])
+    return total
+
+
+def _write_all(sink: Sink, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        sink.write(chunk)
+
+
+async def close_if_taken(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: a connection whose body was read past aiohttp's parser must
+    not be reused (the parser still expects that body)."""
+    if request.get(CLOSE):
+        response.force_close()
+        # The hook runs after aiohttp chose the headers, so say it too.
+        response.headers["Connection"] = "close"
+
+
+def bytes_in(request: web.BaseRequest) -> int:
+    """Request body bytes received, both ways."""
+    extra: int = request.get(BYTES_IN, 0)
+    return request.content.total_bytes + extra

@@ -1,0 +1,131 @@
+"""Upload bodies read past aiohttp's parser (the direct path of `lamina.server.body`) and
+through it (chunked transfer encoding): right bytes, digest checked, nothing partial visible,
+the connection not reused, the byte counters right."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lamina.digest import Digest
+from lamina.server.body import DIRECT_MIN
+from tests.server.client import Client, sha256
+from tests.server.servers import Server, start_lamina
+
+# More than aiohttp buffers ahead (2 x read_bufsize = 8 MiB) plus the direct threshold, so
+# the handler always takes over the socket; not a whole number of buffers.
+SIZE = (8 << 20) + 2 * DIRECT_MIN + 12345
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = start_lamina(tmp_path_factory.mktemp("body") / "storage")
+    yield s
+    s.stop()
+
+
+def _blob_files(storage: Path) -> set[str]:
+    return {p.name for p in (storage / "blobs").rglob("*") if p.is_file()}
+
+
+def _raw(server: Server, head: str, body: bytes, *, shut: bool = False) -> bytes:
+    """Send a request on its own connection; return everything the server answers."""
+    host, port = server.host.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode() + body)
+        if shut:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_direct_put_stores_the_blob_and_closes_the_connection(server: Server) -> None:
+    data = os.urandom(SIZE)
+    client = Client(server.url)
+    location = client.start_upload("body/put")
+    r = client.request("PUT", location, data, digest=sha256(data))
+    assert r.status == 201, r.data
+    assert r.headers.get("Connection", "").lower() == "close"
+    r = client.request("GET", f"/v2/body/put/blobs/{sha256(data)}")  # a fresh connection
+    assert r.status == 200 and r.data == data
+
+
+def test_direct_patch_then_put_continues_the_hash(server: Server) -> None:
+    data = os.urandom(2 * SIZE)
+    client = Client(server.url)
+    location = client.start_upload("body/patch")
+    r = client.request("PATCH", location, data[:SIZE], {"Content-Range": f"0-{SIZE - 1}"})
+    assert r.status == 202 and r.headers["Range"] == f"0-{SIZE - 1}"
+    r = client.request("PUT", str(r.headers["Location"]), data[SIZE:], digest=sha256(data))
+    assert r.status == 201, r.data
+    assert client.request("GET", f"/v2/body/patch/blobs/{sha256(data)}").data == data
+
+
+def test_body_cut_short_commits_nothing(server: Server) -> None:
+    data = os.urandom(SIZE)
+    client = Client(server.url)
+    location = client.start_upload("body/short")
+    answer = _raw(
+        server,
+        f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\nContent-Length: {SIZE}\r\n\r\n",
+        data[: SIZE // 2],
+        shut=True,
+    )
+    assert answer.startswith(b"HTTP/1.1 400") and b"BLOB_UPLOAD_INVALID" in answer
+    r = client.request("GET", location)
+    assert r.status == 204 and r.headers["Range"] == "0-0"  # nothing committed
+    r = client.request("PUT", location, data, digest=sha256(data))  # the session still works
+    assert r.status == 201, r.data
+
+
+def test_monolithic_post_checks_the_digest_and_leaves_nothing(server: Server) -> None:
+    data = os.urandom(SIZE)
+    client = Client(server.url)
+    wrong = sha256(data[:-1])
+    r = client.request("POST", "/v2/body/mono/blobs/uploads/", data, digest=wrong)
+    assert r.status == 400 and b"DIGEST_INVALID" in r.data
+    assert Digest.parse(wrong).hex not in _blob_files(server.storage)
+    assert not list((server.storage / "ingest").iterdir())
+    r = client.request("POST", "/v2/body/mono/blobs/uploads/", data, digest=sha256(data))
+    assert r.status == 201, r.data
+    assert client.request("GET", f"/v2/body/mono/blobs/{sha256(data)}").data == data
+    assert not list((server.storage / "ingest").iterdir())
+
+
+def test_chunked_transfer_encoding_is_streamed(server: Server) -> None:
+    data = os.urandom(SIZE)
+    client = Client(server.url)
+    location = client.start_upload("body/chunked")
+    parts = (data[i : i + 100_000] for i in range(0, SIZE, 100_000))
+    r = client.pool.request(
+        "PUT",
+        client.url(location) + f"&digest={sha256(data)}".replace("&", "?", "?" not in location),
+        body=parts,
+        chunked=True,
+        redirect=False,
+    )
+    assert r.status == 201, r.data
+    assert r.headers.get("Connection", "").lower() != "close"  # parsed by aiohttp: reusable
+    assert client.request("GET", f"/v2/body/chunked/blobs/{sha256(data)}").data == data
+
+
+def test_metrics_count_direct_bytes(server: Server) -> None:
+    def received() -> int:
+        text = Client(server.url).request("GET", "/metrics").data.decode()
+        for line in text.splitlines():
+            if line.startswith('lamina_registry_received_bytes_total{route="uploads"}'):
+                return int(line.split()[-1])
+        return 0
+
+    before = received()
+    data = os.urandom(SIZE)
+    client = Client(server.url)
+    r = client.request("PUT", client.start_upload("body/metrics"), data, digest=sha256(data))
+    assert r.status == 201
+    assert received() - before == SIZE
