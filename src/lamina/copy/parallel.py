@@ -53,6 +53,8 @@ CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
 # Destinations known to verify every blob against its descriptor before it is visible
 # (registry uploads, the store's BlobStore, `oci:` and `dir:` via store_verified).
 SELF_VERIFYING = frozenset({"docker", "lamina", "oci", "dir"})
+# Destinations where blobs of one image may start uploading all at once.
+CONCURRENT_UPLOADS = frozenset({"docker"})
 DEFAULT_WORKERS = 6  # as containers/image (skopeo): a 5-layer image moves at once
 _PROGRESS_STEP = 4 << 20
 
@@ -337,9 +339,11 @@ class _Copier:
                     hint="drop the conversion, or pass --remove-signatures",
                 )
         config_plan = LayerPlan(manifest.config, manifest.config.media_type, None)
-        # The small config goes first, alone: destinations create their directories then.
+        # The small config goes first, alone, where destinations create directories then;
+        # a registry needs no such order (one round trip less per image).
         config = self._submit(config_plan)
-        wait([config])
+        if self.dst_transport not in CONCURRENT_UPLOADS:
+            wait([config])
         futures = [config, *(self._submit(p) for p in plans)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:

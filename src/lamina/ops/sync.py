@@ -20,14 +20,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lamina import media_types as mt
-from lamina.copy.parallel import CopyOptions
 from lamina.copy.progress import ProgressCallback
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
 from lamina.oci import ImageIndex, parse_any
-from lamina.ops.copying import CopyRequest, copy_refs
 from lamina.ops.locations import registry_reference
 from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constraint
 from lamina.ops.trust import TrustOptions
@@ -45,9 +44,12 @@ from lamina.transports.registry import (
     find_credentials,
 )
 
+if TYPE_CHECKING:
+    from lamina.ops.copying import CopyRequest
+
 SOURCES = ("docker", "dir", "yaml")
 DESTINATIONS = ("docker", "dir", "oci")
-IMAGE_WORKERS = 4
+IMAGE_WORKERS = 8
 CHECK_WORKERS = 8
 TAG_WORKERS = 8
 
@@ -151,10 +153,12 @@ class _Clients:
 
 @dataclass(frozen=True, slots=True)
 class _Shared:
-    """A `docker://` reference whose sources and destinations use a shared client."""
+    """A `docker://` reference whose sources and destinations use a shared client; with
+    `manifest`, its sources return that (already checked) manifest instead of asking again."""
 
     ref: RegistryReference
     clients: _Clients
+    manifest: tuple[bytes, str] | None = None
 
     @property
     def transport(self) -> str:
@@ -164,10 +168,26 @@ class _Shared:
         return self.ref.describe()
 
     def new_source(self) -> RegistrySource:
-        return RegistrySource(self.ref, self.clients.for_ref(self.ref))
+        return _Preloaded(self.ref, self.clients.for_ref(self.ref), self.manifest)
 
     def new_destination(self) -> RegistryDestination:
         return RegistryDestination(self.ref, self.clients.for_ref(self.ref))
+
+
+class _Preloaded(RegistrySource):
+    """A RegistrySource that already holds the reference's manifest (verified when the
+    up-to-date check fetched it), so the copy does not GET it a second time."""
+
+    def __init__(
+        self, ref: RegistryReference, client: RegistryClient, manifest: tuple[bytes, str] | None
+    ) -> None:
+        super().__init__(ref, client)
+        self._manifest = manifest
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None and self._manifest is not None:
+            return self._manifest
+        return super().get_manifest(digest)
 
 
 def _shared(ref: ImageReference, clients: _Clients) -> ImageReference:
@@ -217,16 +237,6 @@ def _run(
     on_item: Callable[[SyncItem], None] | None,
     progress: ProgressCallback | None,
 ) -> SyncReport:
-    request = CopyRequest(
-        copy=CopyOptions(
-            multi_arch="all" if options.all else "system",
-            preserve_digests=options.preserve_digests,
-            manifest_format=options.manifest_format,
-            remove_signatures=options.remove_signatures,
-        ),
-        retry_times=options.retry_times,
-        trust=options.trust,
-    )
     lock = threading.Lock()
     items: list[SyncItem] = []
     stop = threading.Event()
@@ -242,15 +252,11 @@ def _run(
     def check(pair: _Pair) -> _Pair | None:
         if stop.is_set():
             return None
-        item = _check_one(pair, options)
-        if item is None:
-            return pair
-        record(item)
+        checked = _check_one(pair, options)
+        if isinstance(checked, _Pair):
+            return checked
+        record(checked)
         return None
-
-    def one(pair: _Pair) -> None:
-        if not stop.is_set():
-            record(_copy_one(pair, request, progress))
 
     # Up-to-date checks are two small requests each: many at a time, on kept-alive
     # connections. Copies move blobs (each copy has its own blob pool): a few at a time.
@@ -258,11 +264,8 @@ def _run(
         max_workers=max(1, min(CHECK_WORKERS, len(pairs))), thread_name_prefix="lamina-check"
     ) as pool:
         todo = [p for p in pool.map(check, pairs) if p is not None]
-    # Images of one OCI layout share its index.json: write them one at a time.
-    limit = 1 if options.dest == "oci" else options.image_workers
-    workers = max(1, min(limit, len(todo)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-sync") as pool:
-        list(pool.map(one, todo))
+    if todo:
+        _copy_all(todo, options, progress, stop, record)
     order = {p.src.describe(): i for i, p in enumerate(pairs)}
     report = SyncReport(items=tuple(sorted(items, key=lambda i: order.get(i.source, 0))))
     if report.failed and not options.keep_going:
@@ -275,11 +278,48 @@ def _run(
     return report
 
 
-def _check_one(pair: _Pair, options: SyncOptions) -> SyncItem | None:
-    """SKIPPED (up to date), WOULD_COPY (dry run) or FAILED; None: copy it."""
+def _copy_all(
+    todo: list[_Pair],
+    options: SyncOptions,
+    progress: ProgressCallback | None,
+    stop: threading.Event,
+    record: Callable[[SyncItem], None],
+) -> None:
+    # Imported here: a sync with everything up to date never loads the copy machinery.
+    from lamina.copy.parallel import CopyOptions
+    from lamina.ops.copying import CopyRequest
+
+    request = CopyRequest(
+        copy=CopyOptions(
+            multi_arch="all" if options.all else "system",
+            preserve_digests=options.preserve_digests,
+            manifest_format=options.manifest_format,
+            remove_signatures=options.remove_signatures,
+        ),
+        retry_times=options.retry_times,
+        trust=options.trust,
+    )
+
+    def one(pair: _Pair) -> None:
+        if not stop.is_set():
+            record(_copy_one(pair, request, progress))
+
+    # Images of one OCI layout share its index.json: write them one at a time.
+    limit = 1 if options.dest == "oci" else options.image_workers
+    workers = max(1, min(limit, len(todo)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-sync") as pool:
+        list(pool.map(one, todo))
+
+
+def _check_one(pair: _Pair, options: SyncOptions) -> SyncItem | _Pair:
+    """SKIPPED (up to date), WOULD_COPY (dry run) or FAILED; else the pair to copy (its
+    source holding the manifest the check fetched)."""
     src, dst = pair.src.describe(), pair.dst.describe()
     try:
-        expected = None if options.manifest_format else _expected_digest(pair.src, options.all)
+        if options.manifest_format:
+            expected, manifest = None, None
+        else:
+            expected, manifest = _expected_digest(pair.src, options.all)
         if expected is not None and _existing_digest(pair.dst) == expected:
             return SyncItem(source=src, destination=dst, status=SKIPPED, digest=str(expected))
         if options.dry_run:
@@ -287,7 +327,9 @@ def _check_one(pair: _Pair, options: SyncOptions) -> SyncItem | None:
             return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
     except LaminaError as err:
         return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
-    return None
+    if manifest is not None and isinstance(pair.src, _Shared):
+        return _Pair(replace(pair.src, manifest=manifest), pair.dst)
+    return pair
 
 
 def _copy_one(pair: _Pair, request: CopyRequest, progress: ProgressCallback | None) -> SyncItem:
@@ -295,32 +337,30 @@ def _copy_one(pair: _Pair, request: CopyRequest, progress: ProgressCallback | No
     try:
         if isinstance(pair.dst, DirReference | LayoutReference):
             Path(pair.dst.path).parent.mkdir(parents=True, exist_ok=True)
+        from lamina.ops.copying import copy_refs
+
         digest = copy_refs(pair.src, pair.dst, request, progress)
         return SyncItem(source=src, destination=dst, status=COPIED, digest=str(digest))
     except LaminaError as err:
         return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
 
 
-def _expected_digest(ref: ImageReference, all_platforms: bool) -> Digest | None:
-    """The digest a plain copy of `ref` writes: its own, or for an index without `all`
-    the host platform's child. None when it cannot be known cheaply."""
+def _expected_digest(
+    ref: ImageReference, all_platforms: bool
+) -> tuple[Digest | None, tuple[bytes, str]]:
+    """The digest a plain copy of `ref` writes (its own, or for an index without `all`
+    the host platform's child; None when unknown), and the manifest it was read from."""
     source = ref.new_source()
     try:
-        if isinstance(source, RegistrySource):
-            if all_platforms:
-                return source.manifest_digest()
-            digest, media_type = source.head_manifest()
-            if digest is not None and media_type in mt.MANIFEST_TYPES:
-                return digest  # a single image: a copy writes it as it is
         raw, media_type = source.get_manifest()
-        if media_type in mt.INDEX_TYPES and not all_platforms:
-            index = parse_any(raw, media_type, ref.describe())
-            assert isinstance(index, ImageIndex)
-            desc = index.for_platform(Platform.host())
-            return desc.digest if desc is not None else None
-        return Digest.of_bytes(raw)
     finally:
         source.close()
+    if media_type in mt.INDEX_TYPES and not all_platforms:
+        index = parse_any(raw, media_type, ref.describe())
+        assert isinstance(index, ImageIndex)
+        desc = index.for_platform(Platform.host())
+        return (desc.digest if desc is not None else None), (raw, media_type)
+    return Digest.of_bytes(raw), (raw, media_type)
 
 
 def _existing_digest(ref: ImageReference) -> Digest | None:
