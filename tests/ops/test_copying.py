@@ -194,3 +194,28 @@ def test_a_corrupt_source_blob_never_lands(any_host: str, repo: str, tmp_path: P
     assert not (tmp_path / "d").exists()
     with pytest.raises(NotFound):
         copy(f"docker://{any_host}/{repo}:bad", f"oci:{tmp_path}/o2:x", None)
+
+
+def test_same_registry_other_repository_mounts_blobs(
+    any_host: str, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, img = image_layout(tmp_path, "src", seed=11)
+    copy(f"oci:{layout}:v1", f"docker://{any_host}/{repo}:v1", None)
+    from lamina.transports.registry import RegistrySource
+
+    def no_reads(*_: object) -> None:
+        raise AssertionError("a blob was read: it should have been mounted")
+
+    monkeypatch.setattr(RegistrySource, "open_blob", no_reads)
+    events: list[ProgressEvent] = []
+    digest = copy(
+        f"docker://{any_host}/{repo}:v1",
+        f"docker://{any_host}/{repo}-mounted:v1",
+        None,
+        progress=events.append,
+    )
+    assert digest == img.digest()
+    assert sum(isinstance(e, BlobSkipped) for e in events) == 2
+    monkeypatch.undo()
+    raw, _ = _load(f"docker://{any_host}/{repo}-mounted:v1")
+    assert raw == img.raw_manifest()

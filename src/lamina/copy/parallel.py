@@ -43,10 +43,11 @@ from lamina.copy.progress import (
     ProgressEvent,
 )
 from lamina.digest import Digest
-from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
+from lamina.errors import AuthError, ErrorCode, IntegrityError, InvalidInput, NotFound
 from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
 from lamina.platform import Platform
 from lamina.transports.base import ImageDestination, ImageReference, ImageSource
+from lamina.transports.registry.reference import RegistryReference
 
 MULTI_ARCH = ("system", "all", "index-only")
 CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
@@ -122,6 +123,17 @@ def copy_with(
     return digest
 
 
+def _mount_source(src: ImageSource, dst: ImageDestination) -> str | None:
+    """The source's repository when source and destination are repositories of one
+    registry reached with the same options (blobs can then be mounted, not copied)."""
+    s, d = getattr(src, "ref", None), getattr(dst, "ref", None)
+    if not isinstance(s, RegistryReference) or not isinstance(d, RegistryReference):
+        return None
+    if s.registry != d.registry or s.options != d.options or s.repository == d.repository:
+        return None
+    return s.repository
+
+
 def _locked(progress: ProgressCallback | None) -> ProgressCallback | None:
     if progress is None:
         return None
@@ -182,6 +194,7 @@ class _Copier:
         self.lock = threading.Lock()
         self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
         self.admission: AdmissionCheck | None = None
+        self.mount_from = _mount_source(src, dst)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -393,7 +406,7 @@ class _Copier:
         if mt.is_non_distributable(desc.media_type) and desc.urls:
             self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="foreign"))
             return out
-        if self.dst.has_blob(out):
+        if self.dst.has_blob(out) or self._mounted(out):
             self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
             return out
         self._emit(BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type))
@@ -417,6 +430,17 @@ class _Copier:
                 reader.read_all_chunks()
         self._emit(BlobDone(digest=desc.digest, size=desc.size))
         return out
+
+    def _mounted(self, desc: Descriptor) -> bool:
+        """Link the blob from the source repository when both ends are one registry
+        (no byte moves; the registry already verified it). False if it will not."""
+        if self.mount_from is None:
+            return False
+        mount = getattr(self.dst, "mount_blob", None)
+        try:
+            return mount is not None and bool(mount(desc, self.mount_from))
+        except (AuthError, NotFound):
+            return False  # no pull access there for these credentials: copy the bytes
 
     def _recompressed(self, plan: LayerPlan) -> Descriptor:
         desc = plan.source
