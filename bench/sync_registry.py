@@ -1,5 +1,5 @@
 """lamina sync vs skopeo sync, same machine, same run: N small repositories with 3 tags each
-(50 by default) from one local lamina registry to another (a fresh one per tool), then a
+(50 by default) from one local lamina registry to another (a fresh one per tool), then
 incremental runs of each (the median of --again N, 3 by default).
 
     python -m bench.sync_registry            # 50 repositories x 3 tags
