@@ -1,9 +1,14 @@
-"""Upload throughput: a 300 MB blob by POST + monolithic PUT and by 16 MB chunked PATCHes,
-then server peak RSS during a 1 GB upload. `python -m bench.registry_upload [--size-mb N]`."""
+"""Upload throughput: a 300 MB blob by POST + monolithic PUT, by monolithic POST ?digest=
+(lamina only: Distribution 2.8 ignores the body), and by 16 MB chunked PATCHes, then server
+peak RSS during a 1 GB upload. Rounds alternate lamina and Distribution; medians are shown,
+with the load average before and after (other work on the machine skews single runs).
+`python -m bench.registry_upload [--size-mb N] [--rounds N]`."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 from functools import partial
 from pathlib import Path
@@ -31,50 +36,86 @@ def monolithic(server: Server, repo: str, path: Path, digest: str) -> None:
          with_query(url, digest=digest))  # fmt: skip
 
 
-def chunked(server: Server, repo: str, path: Path, digest: str, workdir: Path) -> None:
-    url = start_upload(server, repo)
-    size = path.stat().st_size
+def split(path: Path, workdir: Path) -> list[Path]:
+    """The chunk files, made once outside the timed part (the client's work is not measured)."""
+    parts: list[Path] = []
     with path.open("rb") as f:
-        for start in range(0, size, CHUNK):
-            part = workdir / "part"
-            data = f.read(CHUNK)
+        while data := f.read(CHUNK):
+            part = workdir / f"part-{len(parts)}"
             part.write_bytes(data)
-            headers = curl(
-                "-X", "PATCH", "-T", str(part), "-D", "-", "-o", "/dev/null",
-                "-H", f"Content-Range: {start}-{start + len(data) - 1}",
-                "-H", "Content-Type: application/octet-stream", url,
-            )  # fmt: skip
-            for line in headers.splitlines():
-                if line.lower().startswith("location:"):
-                    loc = line.split(":", 1)[1].strip()
-                    url = loc if loc.startswith("http") else server.url + loc
+            parts.append(part)
+    return parts
+
+
+def chunked(server: Server, repo: str, parts: list[Path], digest: str) -> None:
+    url = start_upload(server, repo)
+    start = 0
+    for part in parts:
+        size = part.stat().st_size
+        headers = curl(
+            "-X", "PATCH", "-T", str(part), "-D", "-", "-o", "/dev/null",
+            "-H", f"Content-Range: {start}-{start + size - 1}",
+            "-H", "Content-Type: application/octet-stream", url,
+        )  # fmt: skip
+        start += size
+        for line in headers.splitlines():
+            if line.lower().startswith("location:"):
+                loc = line.split(":", 1)[1].strip()
+                url = loc if loc.startswith("http") else server.url + loc
     curl("-X", "PUT", "-o", "/dev/null", with_query(url, digest=digest))
+
+
+def post(server: Server, repo: str, path: Path, digest: str) -> None:
+    curl("-X", "POST", "-T", str(path), "-o", "/dev/null",
+         "-H", "Content-Type: application/octet-stream",
+         with_query(f"{server.url}/v2/{repo}/blobs/uploads", digest=digest))  # fmt: skip
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mb", type=int, default=300)
     parser.add_argument("--rss-size-mb", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lamina-bench-", dir="/dev/shm") as tmp:
         work = Path(tmp)
         blob, digest = random_file(work, args.size_mb * MB)
-        mono: dict[str, float] = {}
-        chunk: dict[str, float] = {}
+        parts = split(blob, work)
+        runs: dict[str, dict[str, list[float]]] = {"mono": {}, "post": {}, "chunk": {}}
         rss: dict[str, float] = {}
+        print(f"load average before: {load()}")
         with servers() as (lamina, dist):
-            for server in (lamina, dist):
-                seconds = timed(partial(monolithic, server, "bench/mono", blob, digest))
-                mono[server.kind] = args.size_mb / seconds
-                seconds = timed(partial(chunked, server, "bench/chunked", blob, digest, work))
-                chunk[server.kind] = args.size_mb / seconds
+            for r in range(args.rounds):
+                for server in (lamina, dist) if r % 2 == 0 else (dist, lamina):
+                    repo = f"bench/r{r}"
+                    for kind, fn in (
+                        ("mono", partial(monolithic, server, repo + "m", blob, digest)),
+                        ("chunk", partial(chunked, server, repo + "c", parts, digest)),
+                        ("post", partial(post, server, repo + "p", blob, digest)),
+                    ):
+                        if kind == "post" and server.kind != "lamina":
+                            continue
+                        runs[kind].setdefault(server.kind, []).append(args.size_mb / timed(fn))
+            print(f"load average after uploads: {load()}")
             big, big_digest = random_file(work, args.rss_size_mb * MB)
             for server in (lamina, dist):
                 monolithic(server, "bench/big", big, big_digest)
                 rss[server.kind] = peak_rss_mb(server)
-        report(f"upload {args.size_mb} MB, POST + PUT", mono, "MB/s")
-        report(f"upload {args.size_mb} MB, 16 MB PATCH chunks", chunk, "MB/s")
+        med = {k: {s: statistics.median(v) for s, v in d.items()} for k, d in runs.items()}
+        report(
+            f"upload {args.size_mb} MB, POST + PUT (median of {args.rounds})", med["mono"], "MB/s"
+        )
+        report(f"upload {args.size_mb} MB, 16 MB PATCH chunks", med["chunk"], "MB/s")
+        print(f"upload {args.size_mb} MB, POST ?digest= (lamina)      lamina "
+              f"{med['post']['lamina']:9.1f} MB/s")  # fmt: skip
         report(f"peak RSS after {args.rss_size_mb} MB upload", rss, "MB", higher_is_better=False)
+        for kind, d in runs.items():
+            for name, values in d.items():
+                print(f"  {kind:5} {name:12} " + " ".join(f"{v:7.1f}" for v in values))
 
 
 if __name__ == "__main__":

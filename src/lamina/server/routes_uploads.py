@@ -120,6 +120,9 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
             f"{expected_len}",
         )
     if appender.offset == session.offset:
+        # Nothing appended (the usual empty PUT that completes a chunked upload): hand the
+        # hash state back, or completing would re-hash the whole file.
+        ctx.uploads.committed(session.id, appender)
         return session.offset
     if not ctx.meta.advance_upload(session.id, session.offset, appender.offset, time.time()):
         raise RegistryHTTPError(
