@@ -207,7 +207,7 @@ def _short(got: int, want: int, why: str) -> RegistryHTTPError:
 async def _streamed(request: web.Request, sink: Sink) -> int:
     loop = asyncio.get_running_loop()
     content = request.content
-    pending: asyncio.Future[None] | None = None
+    pending: list[asyncio.Future[None]] = []
     batch: list[bytes] = []
     size = total = 0
     try:
@@ -220,26 +220,30 @@ async def _streamed(request: web.Request, sink: Sink) -> int:
             elif not boundary or content.at_eof():  # (aiohttp's empty body says boundary)
                 break
             if size >= BATCH:
-                if pending is not None:
-                    await pending
-                pending = loop.run_in_executor(None, _write_all, sink, batch)
+                if pending:
+                    await asyncio.gather(*pending)
+                # Hashing and writing a batch run side by side, while the next is read.
+                pending = [
+                    loop.run_in_executor(None, _each, sink.hash, batch),
+                    loop.run_in_executor(None, _each, sink.store, batch),
+                ]
                 total += size
                 batch, size = [], 0
-        if pending is not None:
-            await pending
-            pending = None
+        if pending:
+            await asyncio.gather(*pending)
+            pending = []
         if batch:
-            await loop.run_in_executor(None, _write_all, sink, batch)
+            await loop.run_in_executor(None, _each, sink.write, batch)
             total += size
     finally:
-        if pending is not None:
-            await asyncio.wait([pending])
+        if pending:
+            await asyncio.wait(pending)
     return total
 
 
-def _write_all(sink: Sink, chunks: list[bytes]) -> None:
+def _each(step: Callable[[bytes], None], chunks: list[bytes]) -> None:
     for chunk in chunks:
-        sink.write(chunk)
+        step(chunk)
 
 
 async def close_if_taken(request: web.Request, response: web.StreamResponse) -> None:
