@@ -3,12 +3,14 @@ lamina (`--workers 2`) against Distribution (a Go process using both cores: like
 Rounds alternate the two servers; medians are shown with the load average, and the server's
 own CPU seconds per round (curl's receive copy bounds the throughput on loopback, so the CPU
 figure is the one that shows the server's cost).
-`python -m bench.registry_download [--size-mb N] [--rounds N] [--workers N]`."""
+`--client splice` uses a client that splices the body to /dev/null (no copy to user space).
+`python -m bench.registry_download [--size-mb N] [--rounds N] [--workers N] [--client C]`."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import tempfile
 import time
@@ -29,10 +31,55 @@ from bench.registry_harness import (
 )
 
 
-def fetch(server: Server, repo: str, digest: str, clients: int) -> None:
+def fetch(server: Server, repo: str, digest: str, clients: int, thin: bool = False) -> None:
     url = f"{server.url}/v2/{repo}/blobs/{digest}"
+    get = (
+        (lambda _: splice_get(server, f"/v2/{repo}/blobs/{digest}"))
+        if thin
+        else (lambda _: curl("-o", "/dev/null", url))
+    )
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(lambda _: curl("-o", "/dev/null", url), range(clients)))
+        list(pool.map(get, range(clients)))
+
+
+def splice_get(server: Server, path: str) -> int:
+    """A GET whose body the kernel moves from the socket to /dev/null with splice(2), never
+    copying it to user space: the thinnest client, so the server's cost shows."""
+    host, port = server.host.split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096, socket.MSG_PEEK)[len(head) :] or b""
+            if not head:
+                raise RuntimeError("no answer")
+        head = head[: head.index(b"\r\n\r\n") + 4]
+        sock.recv(len(head))  # consume exactly the header
+        status = head.split(b" ", 2)[1]
+        length = int(
+            next(
+                line.split(b":", 1)[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+        )
+        if status != b"200":
+            raise RuntimeError(f"GET {path}: {head[:200]!r}")
+        r, w = os.pipe()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            left = length
+            while left:
+                n = os.splice(sock.fileno(), w, min(left, 1 << 20))
+                if n == 0:
+                    raise RuntimeError(f"GET {path}: closed with {left} bytes to go")
+                left -= n
+                while n:
+                    n -= os.splice(r, null, n)
+        finally:
+            for fd in (r, w, null):
+                os.close(fd)
+        return length
 
 
 def cpu_seconds(server: Server) -> float:
@@ -55,13 +102,14 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--client", choices=("curl", "splice"), default="curl")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lamina-bench-", dir="/dev/shm") as tmp:
         blob, digest = random_file(Path(tmp), args.size_mb * MB)
         speed: dict[int, dict[str, list[float]]] = {1: {}, 4: {}}
         cpu: dict[int, dict[str, list[float]]] = {1: {}, 4: {}}
         rss: dict[str, float] = {}
-        print(f"load average before: {load()}")
+        print(f"load average before: {load()}; client: {args.client}")
         with servers(args.workers) as (lamina, dist):
             for server in (lamina, dist):
                 url = start_upload(server, "bench/dl")
@@ -73,7 +121,7 @@ def main() -> None:
                 for server in (lamina, dist) if r % 2 == 0 else (dist, lamina):
                     for clients in (1, 4):
                         before, start = cpu_seconds(server), time.perf_counter()
-                        fetch(server, "bench/dl", digest, clients)
+                        fetch(server, "bench/dl", digest, clients, args.client == "splice")
                         seconds = time.perf_counter() - start
                         speed[clients].setdefault(server.kind, []).append(
                             clients * args.size_mb / seconds
