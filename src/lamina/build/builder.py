@@ -39,6 +39,7 @@ from lamina.build.isolation.spec import (
     resolve_user,
 )
 from lamina.build.rootfs import overlay
+from lamina.digest import Digest
 from lamina.errors import BuildError, InvalidInput, NotFound
 from lamina.image import Image
 from lamina.image.mutate import (
@@ -322,6 +323,10 @@ class Builder:
         from lamina.build.rootfs.diff import TreeRecord, tree_changes, upper_changes
         from lamina.content.layers import pack_dir
 
+        # Removed afterwards, an overlay container's upper dir (exactly the new layer's
+        # content) becomes the layer's snapshot instead of being deleted now and the layer
+        # extracted again by the next container over this image.
+        adopt = rm and not squash and self.record.mode == "overlay"
         was_mounted = self.is_mounted()
         root = self.mount()
         try:
@@ -340,11 +345,20 @@ class Builder:
                 img = self._image(layer, blobs, when, squash, format)
                 stored = self.store.put_image(img, [image_name] if image_name else [])
         finally:
-            if not was_mounted:
+            if not was_mounted or adopt:
                 self.umount()
+        if adopt:
+            self._adopt_upper(layer.diff_id, epoch)
         if rm:
             self.remove()
         return stored
+
+    def _adopt_upper(self, diff_id: Digest, epoch: int | None) -> None:
+        """Offer the unmounted upper dir to the store as the snapshot of `diff_id`."""
+        try:
+            self.store.adopt_snapshot(diff_id, self.dir / "upper", source_date_epoch=epoch)
+        except OSError as exc:  # only a shortcut: the layer is stored; extract it later
+            log.debug("keeping no snapshot of %s from %s: %s", diff_id, self.dir, exc)
 
     def _image(self, layer: Any, blobs: Any, when: datetime, squash: bool, fmt: str) -> Image:
         rec = self.record

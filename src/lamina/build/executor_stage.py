@@ -250,8 +250,8 @@ class StageRunner:
             self.pending.append(History(created=self._stamp(), created_by=created_by))
             return False
         b.set_config(created_by=created_by)
-        stored = b.commit(None, format=r.options.format, timestamp=r.timestamp)
-        b.remove()
+        # rm: its upper dir may become the new layer's snapshot (no extraction next step)
+        stored = b.commit(None, format=r.options.format, timestamp=r.timestamp, rm=True)
         self.builder = None
         self.image_id, self.changed = stored.id, False
         self.cfg = r.store.image(stored).config()

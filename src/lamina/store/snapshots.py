@@ -77,6 +77,37 @@ def ensure(conn: sqlite3.Connection, blobs: BlobStore, paths: StorePaths, diff_i
     return final
 
 
+def adopt(
+    conn: sqlite3.Connection, paths: StorePaths, diff_id: Digest, directory: Path, epoch: int | None
+) -> bool:
+    """Make `directory` (an overlay upper dir holding exactly the layer `diff_id`, see
+    `lamina.store.adopt`) that layer's snapshot; False, leaving it untouched, if a snapshot
+    exists already, no stored image has the layer, this is not root, or the dir is on
+    another file system (caller holds the shared gc lock)."""
+    final = paths.snapshot(diff_id.hex)
+    if os.geteuid() != 0 or _ready(conn, final, diff_id):
+        return False
+    row = conn.execute(
+        "SELECT 1 FROM image_layers WHERE diff_id = ? LIMIT 1", (str(diff_id),)
+    ).fetchone()
+    if row is None or os.stat(directory).st_dev != os.stat(paths.snapshots).st_dev:
+        return False
+    from lamina.store.adopt import make_standalone
+
+    with snapshot_lock(paths.locks, diff_id.hex):
+        if _ready(conn, final, diff_id):
+            return False
+        rmtree(final)  # a crash's leftover: renamed but never recorded
+        found = make_standalone(directory, epoch)
+        os.rename(directory, final)
+        with transaction(conn):
+            conn.execute(
+                "INSERT OR REPLACE INTO snapshots (diff_id, whiteouts, created) VALUES (?, ?, ?)",
+                (str(diff_id), json.dumps(found), time.time()),
+            )
+    return True
+
+
 def _whiteouts(blobs: BlobStore, blob: Digest) -> list[str]:
     """The whiteout entry paths of a layer, in tar order (a second streamed pass)."""
     out: list[str] = []

@@ -349,6 +349,25 @@ class Store:
         """The image's snapshot dirs, lowest layer first (extracting as needed)."""
         return [self.snapshot(d) for d in self.layer_diff_ids(s)]
 
+    def adopt_snapshot(
+        self, diff_id: Digest, directory: Path, *, source_date_epoch: int | None = None
+    ) -> bool:
+        """Make `directory` the snapshot of layer `diff_id` instead of extracting the layer
+        later: it must be an overlay upper dir every entry of which was just packed into
+        that layer (`pack_dir(directory, changes=upper_changes(directory),
+        source_date_epoch=...)`, nothing squashed or left out) and must not change
+        meanwhile. It is converted in place to a snapshot's stand-alone form (see
+        `lamina.store.adopt`) and moved; True if adopted. False (untouched; the caller
+        deletes it) if the layer has a snapshot already, no stored image has the layer, not
+        running as root, or `directory` is on another file system. If the conversion
+        fails, it raises and `directory` is left half converted: delete it."""
+        from lamina.store import snapshots  # imported late: heavy
+
+        with self._gc_lock.shared():
+            return snapshots.adopt(
+                self._conn(), self.paths, diff_id, Path(directory), source_date_epoch
+            )
+
     def whiteouts(self, diff_id: Digest) -> list[str]:
         """The whiteout entries of a snapshotted layer (see `lamina.store.snapshots`)."""
         from lamina.store import snapshots  # imported late: heavy
