@@ -168,25 +168,27 @@ class SourceTree:
         self, host: str, ctx_rel: str, out_rel: str, extra: IgnoreMatcher | None = None
     ) -> Iterator[Entry]:
         try:
-            names = sorted(os.listdir(host))
+            with os.scandir(host) as it:
+                found = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             raise InvalidInput(f"reading {host}: {exc.strerror}") from None
-        for name in names:
+        for entry in found:
+            name = entry.name
             path = f"{host}/{name}"
             crel = f"{ctx_rel}/{name}" if ctx_rel else name
             orel = f"{out_rel}/{name}" if out_rel else name
-            st = os.lstat(path)
-            is_dir = stat.S_ISDIR(st.st_mode)
+            # Ignored entries are never stat'ed: the directory entry's type is enough.
             if self.excluded(crel):
-                if is_dir and self.matcher.may_include_below(crel):
+                if self.matcher.may_include_below(crel) and entry.is_dir(follow_symlinks=False):
                     yield from self._below(path, crel, orel, extra)
                 continue
             if extra is not None and extra.excluded(orel):
-                if is_dir and extra.may_include_below(orel):
+                if extra.may_include_below(orel) and entry.is_dir(follow_symlinks=False):
                     yield from self._below(path, crel, orel, extra)
                 continue
+            st = os.lstat(path)
             yield Entry(rel=orel, path=path, st=st)
-            if is_dir:
+            if stat.S_ISDIR(st.st_mode):
                 yield from self._below(path, crel, orel, extra)
 
     def digest(self, rels: list[str], exclude: IgnoreMatcher | None = None) -> str:

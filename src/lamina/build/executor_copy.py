@@ -123,13 +123,17 @@ def copy_sources(
             base = resolve_in_root(root, posixpath.join(dest, kept[rel]))
         if stat.S_ISDIR(st.st_mode):
             _make_dirs(root, base, dir_owner)
+            copied = {"."}  # directories copied so far: their children need no check
             for e in tree.walk(rel, opts.exclude):
                 if e.rel == ".":
                     continue
                 out = base / e.rel
-                if not out.parent.is_dir():  # a re-included file below an ignored directory
-                    _make_dirs(root, out.parent, dir_owner)
+                parent = e.rel.rpartition("/")[0] or "."
+                if parent not in copied and not out.parent.is_dir():
+                    _make_dirs(root, out.parent, dir_owner)  # re-included below an ignored dir
                 _copy_entry(e.path, e.st, out, opts, links)
+                if stat.S_ISDIR(e.st.st_mode):
+                    copied.add(e.rel)
             continue
         if opts.extract and is_archive(host):
             _make_dirs(root, target, dir_owner)
@@ -175,17 +179,36 @@ def _in_passwd(root: Path, number: str) -> bool:
     return any(line.split(":")[2:3] == [number] for line in text.splitlines())
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_SKIP_XATTR = ("trusted.overlay.", "user.overlay.")
+
+
 def _copy_entry(
     src: str, st: os.stat_result, dst: Path, opts: CopyOptions, links: dict[tuple[int, int], Path]
 ) -> None:
     kind = stat.S_IFMT(st.st_mode)
+    key = (st.st_dev, st.st_ino)
+    if kind == stat.S_IFREG and not (st.st_nlink > 1 and key in links):
+        # The common case, a new file, on descriptors: in a container root every path
+        # lookup goes through overlayfs, which looks in each lower layer for a new name.
+        try:
+            fd = os.open(dst, _CREATE, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            try:
+                _write_file(src, fd, st, opts)
+            finally:
+                os.close(fd)
+            if st.st_nlink > 1:
+                links[key] = dst
+            return
     if os.path.lexists(dst):
         if dst.is_dir() and not dst.is_symlink():
             if kind != stat.S_IFDIR:
                 raise InvalidInput(f"cannot overwrite directory {dst.name} with a non-directory")
         else:
             dst.unlink()
-    key = (st.st_dev, st.st_ino)
     if kind == stat.S_IFREG and st.st_nlink > 1 and key in links:
         os.link(links[key], dst)
         return
@@ -212,6 +235,41 @@ def _copy_entry(
     elif kind != stat.S_IFLNK and opts.owner is not None:
         os.chmod(dst, stat.S_IMODE(st.st_mode))  # chown may have cleared set-id bits
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _write_file(src: str, fd: int, st: os.stat_result, opts: CopyOptions) -> None:
+    """Content and metadata of `src` into the new file `fd`, ending as the slow path of
+    `_copy_entry` does: owner (--chown or the source's), xattrs (a --chown owner is set
+    after them, clearing a file capability as chown does), mode, times."""
+    with open(src, "rb", buffering=0) as fi:
+        left = st.st_size
+        offset = 0
+        while left > 0:
+            n = os.sendfile(fd, fi.fileno(), offset, left)
+            if n == 0:
+                break  # the source shrank: copy what there is, as the slow path does
+            offset += n
+            left -= n
+        fi.seek(offset)  # sendfile with an offset leaves the file position alone
+        while chunk := fi.read(1 << 20):  # and if it grew
+            os.write(fd, chunk)
+    if opts.owner is None:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    try:
+        names = os.listxattr(src, follow_symlinks=False)
+    except OSError:
+        names = []
+    for name in names:
+        if name.startswith(_SKIP_XATTR):
+            continue
+        try:
+            os.setxattr(fd, name, os.getxattr(src, name, follow_symlinks=False))
+        except OSError:
+            continue
+    if opts.owner is not None:
+        os.fchown(fd, *opts.owner)
+    os.fchmod(fd, opts.mode if opts.mode is not None else stat.S_IMODE(st.st_mode))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _extract(archive: Path, target: Path) -> None:

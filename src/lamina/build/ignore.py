@@ -125,21 +125,38 @@ class IgnoreMatcher:
             p = go_clean(p)
             self.patterns.append(_Pattern(p, exclusion, _regex(p)))
         self.has_exceptions = any(p.exclusion for p in self.patterns)
+        # Per parent directory: whether each pattern matches it or one of its parents
+        # (a walk asks about every file of a directory: its parents are matched once).
+        self._parent_hits: dict[str, tuple[bool, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
     def excluded(self, path: str) -> bool:
         """patternmatcher's MatchesOrParentMatches for `path` ("a/b/c")."""
-        path = go_clean(path)
+        if path.startswith((".", "/")) or path.endswith("/") or "//" in path or "/." in path:
+            path = go_clean(path)  # else it is clean already (no ".", "..", "" parts)
+            if path.startswith("/"):
+                return self._excluded_rooted(path)
+        parent = path.rpartition("/")[0]
+        parent_hits = self._hits_at_or_above(parent) if parent not in ("", ".") else None
+        matched = False
+        for i, pat in enumerate(self.patterns):
+            if pat.exclusion != matched:
+                continue
+            if (parent_hits is not None and parent_hits[i]) or pat.regex.match(path):
+                matched = not pat.exclusion
+        return matched
+
+    def _excluded_rooted(self, path: str) -> bool:
         parent = posixpath.dirname(path)
-        parent_dirs = parent.split("/") if parent else []
+        parent_dirs = parent.split("/")
         matched = False
         for pat in self.patterns:
             if pat.exclusion != matched:
                 continue
             hit = pat.regex.match(path) is not None
-            if not hit and parent not in ("", "."):
+            if not hit:
                 for i in range(len(parent_dirs)):
                     if pat.regex.match("/".join(parent_dirs[: i + 1])):
                         hit = True
@@ -147,6 +164,22 @@ class IgnoreMatcher:
             if hit:
                 matched = not pat.exclusion
         return matched
+
+    def _hits_at_or_above(self, directory: str) -> tuple[bool, ...]:
+        """For each pattern, whether it matches `directory` or one of its parents."""
+        got = self._parent_hits.get(directory)
+        if got is not None:
+            return got
+        up = directory.rpartition("/")[0]
+        above = self._hits_at_or_above(up) if up else None
+        got = tuple(
+            (above is not None and above[i]) or pat.regex.match(directory) is not None
+            for i, pat in enumerate(self.patterns)
+        )
+        if len(self._parent_hits) > 100_000:
+            self._parent_hits.clear()
+        self._parent_hits[directory] = got
+        return got
 
     def may_include_below(self, directory: str) -> bool:
         """Whether something under an excluded `directory` could be re-included by an
