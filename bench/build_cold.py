@@ -6,13 +6,24 @@ one-file <= 1.0x.
 
     python -m bench.build_cold              # full size
     python -m bench.build_cold --scale 0.1  # 20 MB, 1,000 files
+    python -m bench.build_cold --rounds 3   # medians of 3 (fresh stores each)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.build_harness import args, row, setup, teardown, write_random
+from bench.build_harness import (
+    Timed,
+    alternate,
+    args,
+    load_average,
+    median,
+    row,
+    setup,
+    teardown,
+    write_random,
+)
 
 CONTAINERFILE = """\
 FROM localhost/busybox:latest AS data
@@ -50,30 +61,48 @@ def make_context(ctx: Path, scale: float) -> Path:
 
 def main() -> None:
     opts = args(__doc__)
-    tools = setup()
-    try:
-        ctx = tools.work / "ctx"
-        source = make_context(ctx, opts.scale)
-        print(
-            f"context: {opts.scale * 200:.0f} MB in 20 files + 50 sources; "
-            f"RUN makes {max(1, int(10_000 * opts.scale))} files; work dir {tools.work}"
-        )
-        results = []
-        for label, target, change in (
-            ("cold build (4 stages)", "1.0x", None),
-            ("rebuild, nothing changed", "0.5x", None),
-            ("rebuild, one source edited", "1.0x", source),
-        ):
-            if change is not None:
-                with change.open("a") as f:
-                    f.write("# edited\n")
-            ours = tools.lamina(ctx, "localhost/bench-cold:latest")
-            theirs = tools.buildah(ctx, "localhost/bench-cold:latest")
-            results.append(row(label, ours, theirs, target))
-            print(results[-1], flush=True)
-    finally:
-        if not opts.keep:
-            teardown(tools)
+    cases = (
+        ("cold build (4 stages)", "1.0x"),
+        ("rebuild, nothing changed", "0.5x"),
+        ("rebuild, one source edited", "1.0x"),
+    )
+    ours: list[list[Timed]] = [[] for _ in cases]
+    theirs: list[list[Timed]] = [[] for _ in cases]
+    for n in range(opts.rounds):
+        tools = setup()
+        try:
+            ctx = tools.work / "ctx"
+            source = make_context(ctx, opts.scale)
+            if n == 0:
+                print(
+                    f"context: {opts.scale * 200:.0f} MB in 20 files + 50 sources; "
+                    f"RUN makes {max(1, int(10_000 * opts.scale))} files; {opts.rounds} rounds"
+                )
+            for i, (label, target) in enumerate(cases):
+                if i == 2:
+                    with source.open("a") as f:
+                        f.write("# edited\n")
+                a, b = alternate(n, tools, ctx, "localhost/bench-cold:latest")
+                ours[i].append(a)
+                theirs[i].append(b)
+                if opts.rounds == 1:
+                    print(row(label, a, b, target), flush=True)
+            print(
+                f"  round {n + 1}: "
+                + ", ".join(
+                    f"{ours[i][-1].seconds:.2f}/{theirs[i][-1].seconds:.2f}s" for i in range(3)
+                )
+                + f" (lamina/buildah); {load_average()}",
+                flush=True,
+            )
+        finally:
+            if not opts.keep:
+                teardown(tools)
+    if opts.rounds > 1:
+        print("medians:")
+        for i, (label, target) in enumerate(cases):
+            print(row(label, median(ours[i]), median(theirs[i]), target))
+    print(load_average())
 
 
 if __name__ == "__main__":

@@ -6,13 +6,14 @@ step line appeared. Target (lamina/buildah): <= 0.5x.
 
     python -m bench.build_context              # 50,000 files
     python -m bench.build_context --scale 0.1  # 5,000 files
+    python -m bench.build_context --rounds 5   # medians of 5 (fresh stores each)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.build_harness import args, row, setup, teardown
+from bench.build_harness import Timed, alternate, args, load_average, median, row, setup, teardown
 
 CONTAINERFILE = "FROM localhost/busybox:latest\nCOPY . /src\n"
 IGNORE = "node_modules\nbuild/\n**/*.tmp\n"
@@ -39,19 +40,32 @@ def make_context(ctx: Path, files: int) -> int:
 
 def main() -> None:
     opts = args(__doc__)
-    tools = setup()
-    try:
-        ctx = tools.work / "ctx"
-        files = max(10, int(50_000 * opts.scale))
-        kept = make_context(ctx, files)
-        print(f"context: {files} files, {kept} kept by .containerignore; work dir {tools.work}")
-        ours = tools.lamina(ctx, "localhost/bench-ctx:latest", mark=r"STEP 2/2")
-        theirs = tools.buildah(ctx, "localhost/bench-ctx:latest", mark=r"STEP 2/2")
-        print(row("first step started (line shown)", ours, theirs, "0.5x", first=True))
-        print(row("first step done (FROM + COPY .)", ours, theirs, "0.5x"))
-    finally:
-        if not opts.keep:
-            teardown(tools)
+    files = max(10, int(50_000 * opts.scale))
+    ours: list[Timed] = []
+    theirs: list[Timed] = []
+    for n in range(opts.rounds):
+        tools = setup()
+        try:
+            ctx = tools.work / "ctx"
+            kept = make_context(ctx, files)
+            if n == 0:
+                print(
+                    f"context: {files} files, {kept} kept by .containerignore; {opts.rounds} rounds"
+                )
+            a, b = alternate(n, tools, ctx, "localhost/bench-ctx:latest", r"STEP 2/2")
+            ours.append(a)
+            theirs.append(b)
+            print(
+                f"  round {n + 1}: lamina {a.seconds:.2f}s buildah {b.seconds:.2f}s; "
+                f"{load_average()}"
+            )
+        finally:
+            if not opts.keep:
+                teardown(tools)
+    a, b = median(ours), median(theirs)
+    print(row("first step started (line shown)", a, b, "0.5x", first=True))
+    print(row("first step done (FROM + COPY .)", a, b, "0.5x"))
+    print(load_average())
 
 
 if __name__ == "__main__":

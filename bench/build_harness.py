@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,12 @@ def args(doc: str | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=doc)
     p.add_argument("--scale", type=float, default=1.0, help="shrink sizes (0.1 = a tenth)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat with fresh stores, alternating who goes first; report medians",
+    )
     return p.parse_args()
 
 
@@ -123,3 +130,29 @@ def write_random(path: Path, size: int) -> None:
             n = min(chunk, left)
             f.write(os.urandom(n))
             left -= n
+
+
+def median(runs: list[Timed]) -> Timed:
+    """The median wall time (and first-line time) of `runs`, with the largest RSS."""
+    firsts = [r.first for r in runs if r.first is not None]
+    return Timed(
+        statistics.median(r.seconds for r in runs),
+        max(r.rss_mb for r in runs),
+        statistics.median(firsts) if firsts else None,
+    )
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def alternate(
+    round_no: int, tools: Tools, ctx: Path, tag: str, mark: str | None = None
+) -> tuple[Timed, Timed]:
+    """(lamina, buildah) timings of building `ctx`: lamina first in even rounds, buildah
+    first in odd ones."""
+    if round_no % 2 == 0:
+        a = tools.lamina(ctx, tag, mark)
+        return a, tools.buildah(ctx, tag, mark)
+    b = tools.buildah(ctx, tag, mark)
+    return tools.lamina(ctx, tag, mark), b
