@@ -138,7 +138,11 @@ class RegistryDestination:
         self.client.single_post_uploads = False
         location = self._location(resp.headers.get("Location"))
         self._open_uploads.add(location)
-        self._put_small(location, desc, data)
+        # A registry that kept the body as the session's first chunk says so in Range
+        # (`0-LAST`); then only the closing PUT is left.
+        kept = resp.headers.get("Range", "").removeprefix("bytes=")
+        whole = len(data) > 1 and kept == f"0-{len(data) - 1}"
+        self._put_small(location, desc, b"" if whole else data)
 
     def _put_small(self, location: str, desc: Descriptor, data: bytes) -> None:
         try:
