@@ -23,16 +23,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lamina.copy.admission import AdmissionCheck
 from lamina.errors import ErrorCode, InvalidInput, NotFound
-from lamina.reference import Reference
-from lamina.store import Store
-from lamina.transports.base import ImageReference
-from lamina.trust.evaluate import PolicyContext
-from lamina.trust.policy import Policy, find_policy_path
-from lamina.trust.signed_refs import SignatureStorage, SignedReference
-from lamina.trust.signer import Signer, SigstoreSigner, SimpleSigner
+
+if TYPE_CHECKING:  # the trust stack is imported by the functions that use it (start-up time)
+    from lamina.copy.admission import AdmissionCheck
+    from lamina.reference import Reference
+    from lamina.store import Store
+    from lamina.transports.base import ImageReference
+    from lamina.trust.policy import Policy
+    from lamina.trust.signed_refs import SignatureStorage
+    from lamina.trust.signer import Signer
 
 PASSPHRASE_ENV = "COSIGN_PASSWORD"
 
@@ -56,6 +58,8 @@ class TrustOptions:
 
 def load_policy(path: str | None = None) -> Policy:
     """The policy at `path`, else the user's, else the system one; NotFound with a hint."""
+    from lamina.trust.policy import Policy, find_policy_path
+
     found = find_policy_path(path)
     if not found.exists():
         raise NotFound(
@@ -74,6 +78,8 @@ def admission_for(
     `requested`, every source is judged as `docker://requested` (mirrors)."""
     if options.insecure_policy:
         return None
+    from lamina.trust.evaluate import PolicyContext
+
     context = PolicyContext(load_policy(options.policy))
     return context if requested is None else context.as_requested(requested)
 
@@ -98,6 +104,8 @@ def sigstore_passphrase(options: TrustOptions) -> bytes:
 
 
 def signers_for(options: TrustOptions) -> list[Signer]:
+    from lamina.trust.signer import SigstoreSigner, SimpleSigner
+
     signers: list[Signer] = []
     if options.sign_by:
         passphrase_file = options.sign_passphrase_file if not options.sign_by_sigstore_key else None
@@ -116,6 +124,8 @@ def signers_for(options: TrustOptions) -> list[Signer]:
 
 
 def storage_for(options: TrustOptions) -> SignatureStorage:
+    from lamina.trust.signed_refs import SignatureStorage
+
     return SignatureStorage.load(options.registries_d)
 
 
@@ -129,6 +139,8 @@ def prepare(
     """Wrap `src` and `dst` for signatures (and signing), and give the admission check
     (judging the source as `requested` when given: a mirror of it). Keys are loaded here,
     so a wrong passphrase fails before any byte moves."""
+    from lamina.trust.signed_refs import SignedReference
+
     admission = admission_for(options, requested=requested)
     storage = storage_for(options)
     signers = signers_for(options)
