@@ -28,7 +28,10 @@ class CountingProxy:
                     proxy.requests.append((self.command, self.path))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                headers: dict[str, str] = {}
+                for k, v in self.headers.items():
+                    if k.lower() not in _HOP:  # repeated fields (Go sends several Accept)
+                        headers[k] = f"{headers[k]}, {v}" if k in headers else v
                 headers["Host"] = proxy.upstream
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 try:

@@ -1,17 +1,22 @@
 """The admission seam: what `copy` asks before it reads any layer or config blob.
 
 `copy` knows nothing of policies or crypto; a caller hands it an `AdmissionCheck`
-(`lamina.trust.evaluate.PolicyContext` is one) and copy calls it exactly once per copy, with
-the source's top-level manifest and the signatures the source holds for it, right after
-reading them and before any blob is opened. A check that raises stops the copy; the
-destination is then closed without commit, so nothing is stored.
+(`lamina.trust.evaluate.PolicyContext` is one) and copy calls it once per copy with the
+source's top-level manifest and the signatures the source holds for it, right after reading
+them and before any blob is opened. When the top-level manifest is an index, copy then
+judges every instance it is about to copy (each with its own manifest and its own
+signatures, as containers/image's copySingleImage does), all of them before the first blob
+of any instance is read: through `InstanceCheck` when the check has it, else by calling
+`check` again per instance. A check that raises stops the copy; the destination is then
+closed without commit, so nothing is stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from lamina.digest import Digest
 from lamina.reference import Reference
 
 
@@ -28,3 +33,47 @@ class AdmissionCheck(Protocol):
         manifest_raw: bytes,
         signatures: Sequence[bytes],
     ) -> None: ...
+
+
+@runtime_checkable
+class InstanceCheck(Protocol):
+    """Optional capability of an AdmissionCheck: judging one instance of an index.
+    `needs_signatures` says whether the instance's signatures matter at all for this source
+    (copy fetches them only then: one request per instance saved on a registry);
+    `check_instance` raises (a TrustError naming `instance`) to refuse it."""
+
+    def needs_signatures(self, src_ref_description: str) -> bool: ...
+
+    def check_instance(
+        self,
+        src_ref_description: str,
+        reference: Reference | None,
+        instance: Digest,
+        manifest_raw: bytes,
+        signatures: Sequence[bytes],
+    ) -> None: ...
+
+
+class _SignatureSource(Protocol):
+    def signatures(self, digest: Digest) -> list[bytes]: ...
+
+
+def admit_instance(
+    check: AdmissionCheck,
+    src: _SignatureSource,
+    src_ref_description: str,
+    instance: Digest,
+    manifest_raw: bytes,
+) -> list[bytes] | None:
+    """Judge one index instance (`manifest_raw`, already checked against its descriptor).
+    Returns the signatures fetched for it (None when the check did not need them)."""
+    if isinstance(check, InstanceCheck):
+        if not check.needs_signatures(src_ref_description):
+            check.check_instance(src_ref_description, None, instance, manifest_raw, [])
+            return None
+        signatures = src.signatures(instance)
+        check.check_instance(src_ref_description, None, instance, manifest_raw, signatures)
+        return signatures
+    signatures = src.signatures(instance)
+    check.check(src_ref_description, None, manifest_raw, signatures)
+    return signatures

@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from lamina import media_types as mt
 from lamina.content import VerifyingReader
-from lamina.copy.admission import AdmissionCheck
+from lamina.copy.admission import AdmissionCheck, admit_instance
 from lamina.copy.progress import (
     BlobDone,
     BlobProgress,
@@ -52,7 +52,7 @@ def copy_image(
     written. For an index: every child when `all_platforms` and no `platform` is given,
     else only the child for `platform` (the host's by default), written as a single image.
     `admission` is asked about the top-level manifest and its signatures before any blob
-    is read."""
+    is read, then about each index instance that will be copied, before any of its blobs."""
     src = src_ref.new_source()
     try:
         dst = dst_ref.new_destination()
@@ -131,8 +131,20 @@ class _Copier:
                     code=ErrorCode.UNSUPPORTED,
                     hint="copy one platform (all_platforms=False, or give a platform)",
                 )
+        self._admit_all(parsed)
         self._copy_index(raw, parsed, instance=None)
         return parsed.digest
+
+    def _admit_all(self, index: ImageIndex) -> None:
+        """Judge every instance (nested ones too) before any blob of any of them moves."""
+        if self.admission is None:
+            return
+        for desc in index.manifests:
+            raw = self._child(desc)
+            admit_instance(self.admission, self.src, self.src.describe(), desc.digest, raw)
+            if desc.media_type in mt.INDEX_TYPES:
+                what = f"{self.src.describe()}@{desc.digest}"
+                self._admit_all(ImageIndex.parse(raw, desc.media_type, what))
 
     def _child(self, desc: Descriptor) -> bytes:
         raw, _ = self.src.get_manifest(desc.digest)
@@ -151,6 +163,8 @@ class _Copier:
                 code=ErrorCode.MANIFEST_UNKNOWN,
             )
         raw = self._child(desc)
+        if self.admission is not None:
+            admit_instance(self.admission, self.src, self.src.describe(), desc.digest, raw)
         manifest = ImageManifest.parse(raw, desc.media_type, f"{self.src.describe()}@{desc.digest}")
         self._copy_image(raw, manifest, instance=None)
         return desc.digest

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from lamina import media_types as mt
 from lamina.content import VerifyingReader
-from lamina.copy.admission import AdmissionCheck
+from lamina.copy.admission import AdmissionCheck, admit_instance
 from lamina.copy.convert import (
     FORMATS,
     INDEX_FOR,
@@ -86,7 +86,8 @@ def copy_with(
 ) -> Digest:
     """Copy `src_ref` to `dst_ref` as `options` say; return the top manifest's digest as
     written. The destination is committed only if everything succeeded. `admission` is
-    asked about the top-level manifest and its signatures before any blob is read."""
+    asked about the top-level manifest and its signatures before any blob is read, then
+    (for an index) about every instance that will be copied, before any of their blobs."""
     opts = options or CopyOptions()
     if opts.multi_arch not in MULTI_ARCH:
         raise InvalidInput(
@@ -195,6 +196,9 @@ class _Copier:
         self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
         self.admission: AdmissionCheck | None = None
         self.mount_from = _mount_source(src, dst)
+        # Child manifests and signatures read by the admission pass, reused by the copy.
+        self.manifests: dict[Digest, bytes] = {}
+        self.signatures: dict[Digest, list[bytes]] = {}
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -208,7 +212,7 @@ class _Copier:
     def run(self) -> Digest:
         raw, media_type = self.src.get_manifest()
         if self.admission is not None:
-            signatures = self.src.signatures(Digest.of_bytes(raw))
+            signatures = self._signatures(Digest.of_bytes(raw))
             self.admission.check(self.src.describe(), None, raw, signatures)
         parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
         if isinstance(parsed, ImageManifest):
@@ -228,7 +232,33 @@ class _Copier:
             self._check_index_format(parsed)
             self._put_manifest(raw, parsed.media_type, None)
             return parsed.digest
+        self._admit_all(parsed)
         return self._index(raw, parsed, child=False).digest
+
+    def _signatures(self, digest: Digest) -> list[bytes]:
+        found = self.signatures.get(digest)
+        if found is None:
+            found = self.signatures[digest] = self.src.signatures(digest)
+        return found
+
+    def _admit(self, digest: Digest, raw: bytes) -> None:
+        if self.admission is None:
+            return
+        sigs = admit_instance(self.admission, self.src, self.src.describe(), digest, raw)
+        if sigs is not None:
+            self.signatures[digest] = sigs
+
+    def _admit_all(self, index: ImageIndex) -> None:
+        """Judge every instance `_index` will copy (nested indexes and their children too)
+        before the first blob of any of them is read."""
+        if self.admission is None:
+            return
+        for desc in index.manifests:
+            raw = self._child(desc)
+            self._admit(desc.digest, raw)
+            if desc.media_type in mt.INDEX_TYPES:
+                what = f"{self.src.describe()}@{desc.digest}"
+                self._admit_all(ImageIndex.parse(raw, desc.media_type, what))
 
     def _check_index_format(self, index: ImageIndex) -> None:
         fmt = self.options.manifest_format
@@ -241,11 +271,15 @@ class _Copier:
             )
 
     def _child(self, desc: Descriptor) -> bytes:
+        cached = self.manifests.get(desc.digest)
+        if cached is not None:
+            return cached
         raw, _ = self.src.get_manifest(desc.digest)
         if len(raw) != desc.size or Digest.of_bytes(raw, desc.digest.algorithm) != desc.digest:
             raise IntegrityError(
                 f"{self.src.describe()}: manifest {desc.digest} does not match its descriptor"
             )
+        self.manifests[desc.digest] = raw
         return raw
 
     def _one_platform(self, index: ImageIndex, wanted: Platform) -> Digest:
@@ -258,6 +292,7 @@ class _Copier:
                 hint="choose one with --platform OS/ARCH, or copy all with --all",
             )
         raw = self._child(desc)
+        self._admit(desc.digest, raw)
         what = f"{self.src.describe()}@{desc.digest}"
         manifest = ImageManifest.parse(raw, desc.media_type, what)
         return self._image(raw, manifest, child=False).digest
@@ -345,7 +380,7 @@ class _Copier:
         changed = changes_digest(manifest, target, plans)
         if changed:
             self._refuse_change(what)
-            if self.src.signatures(manifest.digest) and not self.options.remove_signatures:
+            if self._signatures(manifest.digest) and not self.options.remove_signatures:
                 raise InvalidInput(
                     f"{what} is signed and converting it would invalidate its signatures",
                     code=ErrorCode.UNSUPPORTED,
@@ -383,7 +418,7 @@ class _Copier:
         self._emit(ManifestWritten(digest=digest, media_type=media_type, instance=bool(instance)))
         if changed or self.options.remove_signatures:
             return
-        signatures = self.src.signatures(digest)
+        signatures = self._signatures(digest)
         if signatures:
             self.dst.put_signatures(digest, signatures)
 

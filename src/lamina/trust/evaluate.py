@@ -6,7 +6,9 @@ least one signature passes it). Rejection raises TrustError naming the scope and
 signature, why it failed.
 
 `PolicyContext` also satisfies `AdmissionCheck`, the small protocol `copy` calls after it has
-read the manifest and the signatures and before it reads any layer.
+read the manifest and the signatures and before it reads any layer, and copy's optional
+`InstanceCheck` (`needs_signatures`, `check_instance`), which copy uses for every instance of
+an index it copies.
 """
 
 from __future__ import annotations
@@ -136,6 +138,21 @@ class PolicyContext:
         _, reqs = self.policy.requirements_for(transport, name)
         return any(isinstance(r, SignedBy | SigstoreSigned) for r in reqs)
 
+    def check_instance(
+        self,
+        src_ref_description: str,
+        reference: Reference | None,
+        instance: Digest,
+        manifest_raw: bytes,
+        signatures: Sequence[bytes],
+    ) -> None:
+        """`check` for one index instance (its own manifest and signatures); the error
+        names the instance."""
+        try:
+            self.check(src_ref_description, reference, manifest_raw, signatures)
+        except TrustError as exc:
+            raise TrustError(f"index instance {instance}: {exc.message}") from None
+
     def as_requested(self, requested: Reference) -> AdmissionCheck:
         """An admission check that judges whatever location is read (a registries.conf
         mirror, a rewritten location) as the image the user asked for: policy scope and
@@ -249,6 +266,23 @@ class RequestedName:
         del src_ref_description, reference  # the physical location: judged as requested
         self.context.check(f"docker://{self.requested}", self.requested, manifest_raw, signatures)
 
+    def needs_signatures(self, src_ref_description: str) -> bool:
+        del src_ref_description
+        return self.context.needs_signatures(f"docker://{self.requested}")
+
+    def check_instance(
+        self,
+        src_ref_description: str,
+        reference: Reference | None,
+        instance: Digest,
+        manifest_raw: bytes,
+        signatures: Sequence[bytes],
+    ) -> None:
+        del src_ref_description, reference
+        self.context.check_instance(
+            f"docker://{self.requested}", self.requested, instance, manifest_raw, signatures
+        )
+
 
 def _identity(rule: SignedIdentity, reference: Reference | None) -> Callable[[str], bool]:
     def accept(signed: str) -> bool:
@@ -276,11 +310,16 @@ def admit_instances(
     """Check each index instance that will be copied, with its own manifest and its own
     signatures, as containers/image's copySingleImage does for every instance (after the
     top-level check on the index itself). Signatures are fetched only when the policy for
-    this image looks at them. Raises TrustError naming the first refused instance."""
-    fetch = not isinstance(check, PolicyContext) or check.needs_signatures(src_ref_description)
+    this image looks at them. Raises TrustError naming the first refused instance.
+    (`copy` does the same through `PolicyContext.check_instance`.)"""
+    judge = check if isinstance(check, PolicyContext | RequestedName) else None
+    fetch = judge is None or judge.needs_signatures(src_ref_description)
     for digest in instances:
         raw, _ = src.get_manifest(digest)
         sigs = src.signatures(digest) if fetch else []
+        if judge is not None:
+            judge.check_instance(src_ref_description, reference, digest, raw, sigs)
+            continue
         try:
             check.check(src_ref_description, reference, raw, sigs)
         except TrustError as exc:
