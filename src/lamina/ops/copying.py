@@ -18,6 +18,7 @@ from lamina.digest import Digest
 from lamina.errors import LaminaError
 from lamina.ops.locations import StoreOpener, parse_location
 from lamina.ops.trust import TrustOptions, prepare
+from lamina.reference import Reference
 from lamina.store import Store
 from lamina.transports.base import ImageReference
 from lamina.transports.registries_conf import RegistriesConfig
@@ -72,8 +73,12 @@ def copy_refs(
     dst_ref: ImageReference,
     request: CopyRequest,
     progress: ProgressCallback | None = None,
+    *,
+    requested: Reference | None = None,
 ) -> Digest:
-    src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust)
+    """Copy under the trust options of `request`; with `requested` (a pull from a mirror or
+    a rewritten location) the source is judged by the policy as `docker://requested`."""
+    src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust, requested=requested)
     return with_retries(
         request.retry_times,
         lambda: copy_with(src_ref, dst_ref, request.copy, progress, admission=admission),

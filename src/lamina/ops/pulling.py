@@ -3,7 +3,9 @@
 Pull resolves what the user typed as podman does: a short name through registries.conf
 aliases, then each unqualified-search registry in order; each candidate is tried at its
 mirrors first, then at its own location (rewritten by `[[registry]]`); a blocked registry is
-refused. The image is stored under the candidate's name, wherever it came from.
+refused. The image is stored under the candidate's name, wherever it came from, and judged
+by the policy as that name (containers/image's logical reference): a mirror's location never
+picks the policy scope or the signed identity.
 """
 
 from __future__ import annotations
@@ -109,8 +111,9 @@ def _pull_one(
     last: LaminaError | None = None
     for source in sources:
         src = _source_ref(source, opts)
+        moved = source.mirror or source.ref != candidate
         try:
-            digest = copy_refs(src, dst, request, progress)
+            digest = copy_refs(src, dst, request, progress, requested=candidate if moved else None)
         except (NotFound, TransportError) as err:
             last = err
             if source.mirror:
