@@ -58,6 +58,8 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         subprocess.run([*lamina, "base"], env=env, check=True, stdout=subprocess.DEVNULL)
         rows = []
+        base_med, base_best, base_rss = timed([lamina[0], "-c", "pass"], args.runs, env)
+        rows.append(("python -c pass", base_med, base_best, base_rss))
         for label, argv in (
             ("lamina --help", [*lamina, "--help"]),
             ("lamina images", [*lamina, "images"]),
@@ -73,7 +75,8 @@ def main() -> None:
         ratio = f"{med / ref_med:.2f}x" if ref_med and label.startswith("lamina") else "-"
         target = "< 150 ms" if label.startswith("lamina") else ""
         print(f"{label:<16} {med * 1000:>10.1f} {best * 1000:>9.1f} {ratio:>7}  {target}")
-    print("(ratio = lamina median / podman images median; interpreter start included)")
+    print("(ratio = lamina median / podman images median; interpreter start included —")
+    print(" the `python -c pass` row is the interpreter and site start-up alone on this machine)")
 
 
 if __name__ == "__main__":

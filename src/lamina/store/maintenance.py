@@ -19,7 +19,6 @@ from lamina import media_types as mt
 from lamina.content import BlobStore
 from lamina.digest import Digest
 from lamina.errors import Conflict, InvalidInput, LaminaError, NotFound
-from lamina.oci import ImageIndex, ImageManifest, parse_any
 from lamina.store.db import transaction
 from lamina.store.names import parse_query
 from lamina.store.paths import StorePaths
@@ -252,6 +251,8 @@ def _check_manifest(
     known: set[str],
 ) -> list[str]:
     out: list[str] = []
+    from lamina.oci import ImageIndex, ImageManifest, parse_any
+
     where = f"image {image_id[:12]}"
     try:
         parsed = parse_any(blobs.read_bytes(Digest.parse(mdigest)))

@@ -22,17 +22,15 @@ from lamina import media_types as mt
 from lamina.content import BlobStore
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, NotFound
-from lamina.image import Image, ImageIndexView
-from lamina.image.model import BlobSourceImage, BlobSourceIndex
 from lamina.store import db, maintenance
 from lamina.store.locks import GCLock
 from lamina.store.names import normalize_new_name
 from lamina.store.paths import StorePaths, default_root
 from lamina.store.records import IMAGE_COLUMNS, GCReport, HistoryEntry, StoredImage, image_from_row
 from lamina.store.resolve import resolve
-from lamina.store.view import StoreBlobSource
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the image model is imported when an image is opened, not for listings
+    from lamina.image import Image, ImageIndexView
     from lamina.store import ingest
 
 
@@ -200,6 +198,9 @@ class Store:
                 code=ErrorCode.MANIFEST_INVALID,
                 hint="use Store.index() and pick a platform",
             )
+        from lamina.image.model import BlobSourceImage
+        from lamina.store.view import StoreBlobSource
+
         source = StoreBlobSource(self.blobs)
         raw, media_type = source.get_manifest(s.manifest_digest)
         return BlobSourceImage(raw, source, media_type)
@@ -207,6 +208,9 @@ class Store:
     def index(self, s: StoredImage) -> ImageIndexView:
         if not s.is_index:
             raise InvalidInput(f"{s.short_id} is an image, not a multi-platform index")
+        from lamina.image.model import BlobSourceIndex
+        from lamina.store.view import StoreBlobSource
+
         source = StoreBlobSource(self.blobs)
         raw, media_type = source.get_manifest(s.manifest_digest)
         return BlobSourceIndex(raw, source, media_type)
