@@ -22,7 +22,7 @@ from lamina import media_types as mt
 from lamina.content import BlobStore
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, NotFound
-from lamina.store import db, maintenance
+from lamina.store import db
 from lamina.store.locks import GCLock
 from lamina.store.names import normalize_new_name
 from lamina.store.paths import StorePaths, default_root
@@ -161,6 +161,8 @@ class Store:
         if added:
             with self._gc_lock.exclusive(blocking=False) as got:
                 if got:
+                    from lamina.store import maintenance
+
                     maintenance.delete_unreferenced(self._conn(), self.blobs, added)
 
     # -- reading ---------------------------------------------------------------------------
@@ -217,6 +219,8 @@ class Store:
 
     def history(self, name_or_id: str) -> list[HistoryEntry]:
         """`podman history` rows, newest first."""
+        from lamina.store import maintenance
+
         return maintenance.history(self._conn(), self, self.lookup(name_or_id))
 
     def layers_by_diff_id(self, diff_id: Digest) -> list[StoredImage]:
@@ -295,6 +299,8 @@ class Store:
 
     def untag(self, name: str) -> StoredImage:
         """Remove one name; the entry stays (dangling if it was the last)."""
+        from lamina.store import maintenance
+
         return maintenance.untag(self._conn(), self, name)
 
     # -- removal and maintenance -----------------------------------------------------------
@@ -303,12 +309,16 @@ class Store:
         """`podman rmi`: lines `Untagged: NAME` / `Deleted: ID`. By a name of an image with
         other names, only that name goes. Refuses (Conflict) an image pinned in `holds`
         unless `force`, and an index child always (remove the index)."""
+        from lamina.store import maintenance
+
         out = maintenance.remove(self._conn(), name_or_id, force=force)
         self.gc(blocking=False)
         return out
 
     def prune(self, *, all: bool = False) -> list[StoredImage]:
         """Remove dangling entries (or, with `all`, every entry nothing holds)."""
+        from lamina.store import maintenance
+
         out = maintenance.prune(self._conn(), all_unused=all)
         self.gc(blocking=False)
         return out
@@ -333,11 +343,15 @@ class Store:
         with self._gc_lock.exclusive(blocking=blocking) as got:
             if not got:
                 return GCReport()
+            from lamina.store import maintenance
+
             return maintenance.sweep(self._conn(), self.blobs, self.paths, temp_grace)
 
     def check(self) -> list[str]:
         """Consistency problems, one line each; empty means every referenced blob is present
         and verifies and no reference dangles."""
+        from lamina.store import maintenance
+
         return maintenance.check(self._conn(), self.blobs)
 
     # -- snapshots -------------------------------------------------------------------------
