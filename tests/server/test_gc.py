@@ -180,7 +180,7 @@ def _push(client: Client, repo: str, i: int) -> tuple[str, bytes]:
 
 @pytest.mark.slow
 def test_gc_in_a_loop_during_pushes(server: Server) -> None:
-    pushes = int(os.environ.get("LAMINA_GC_PUSHES", "40"))
+    pushes = int(os.environ.get("LAMINA_GC_PUSHES", "200"))  # the issue asks for 200
     grace = 2.0  # far longer than one push takes here
     stop = threading.Event()
     reports = []

@@ -34,12 +34,18 @@ def _blob_files(storage: Path) -> set[str]:
     return {p.name for p in (storage / "blobs").rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_kill_9_during_upload_then_resume_after_restart(tmp_path: Path) -> None:
+    """kill -9 in the middle of a 200 MB push, 20 times (LAMINA_KILL9_ROUNDS/_MB to change)."""
     storage = tmp_path / "storage"
+    rounds = int(os.environ.get("LAMINA_KILL9_ROUNDS", "20"))
+    size = int(os.environ.get("LAMINA_KILL9_MB", "200")) << 20
+    base = bytearray(os.urandom(size))
     server = start_lamina(storage)
     try:
-        for iteration in range(3):
-            data = os.urandom(24 << 20)
+        for iteration in range(rounds):
+            base[:8] = iteration.to_bytes(8, "big")  # a different blob every round
+            data = bytes(base)
             half = len(data) // 2
             client = Client(server.url)
             location = _patch(client, client.start_upload(f"fault/r{iteration}"), data[:half], 0)
