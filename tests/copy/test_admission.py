@@ -1,6 +1,9 @@
-"""The admission seam from copy's side: the top-level check, then every index instance
-(with its own manifest and signatures) before any blob is read; an `InstanceCheck` decides
-whether instance signatures are fetched at all."""
+"""The admission seam from copy's side, judging what containers/image's copy.Image judges:
+a single image's manifest (copySingleImage(unparsedToplevel)); for an index, each image
+instance copied with its own manifest and signatures (copyMultipleImages → copySingleImage
+per instance; one platform: copySingleImage(UnparsedInstance)), never the index itself; all
+before any blob is read. An `InstanceCheck` decides whether instance signatures are fetched
+at all."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pytest
 
 from lamina.copy.admission import InstanceCheck
 from lamina.copy.alltransports import parse
+from lamina.copy.copier import copy_image
 from lamina.copy.parallel import CopyOptions, copy_with
 from lamina.digest import Digest
 from lamina.errors import TrustError
@@ -113,8 +117,45 @@ def test_every_instance_is_judged_before_any_blob(tmp_path: Path) -> None:
     plain = Plain()
     src = Spied(LayoutReference(str(layout), "v1"))
     copy_with(src, parse(f"oci:{tmp_path / 'ok'}:x"), ALL, admission=plain)
-    assert plain.seen == [index.digest, first, second]
+    assert plain.seen == [first, second]  # the index is not judged (copyMultipleImages)
     assert src.blobs
+
+
+def test_the_index_itself_is_not_judged(tmp_path: Path) -> None:
+    """Mirrors containers/image copy.Image: copyMultipleImages and the one-platform branch
+    call IsRunningImageAllowed (in copySingleImage) for instances only, so a policy that
+    would refuse the index manifest does not stop the copy."""
+    layout, index, _ = index_layout(tmp_path, "src", seed=9)
+    amd64 = Platform(os="linux", architecture="amd64")
+    for i, options in enumerate((ALL, CopyOptions(platform=amd64))):
+        check = Plain(index.digest)
+        copy_with(
+            LayoutReference(str(layout), "v1"),
+            parse(f"oci:{tmp_path / f'p{i}'}:x"),
+            options,
+            admission=check,
+        )
+        assert index.digest not in check.seen and check.seen
+    for i, everything in enumerate((True, False)):
+        check = Plain(index.digest)
+        out = tmp_path / f"c{i}"
+        copy_image(
+            LayoutReference(str(layout), "v1"),
+            parse(f"oci:{out}:x"),
+            all_platforms=everything,
+            platform=None if everything else amd64,
+            admission=check,
+        )
+        expected = (
+            [d.digest for d in index.manifests] if everything else [index.manifests[0].digest]
+        )
+        assert check.seen == expected
+    # the plain copier refuses an instance before any blob, as the parallel one does
+    src = Spied(LayoutReference(str(layout), "v1"))
+    second = index.manifests[1].digest
+    with pytest.raises(TrustError, match=str(second)):
+        copy_image(src, parse(f"oci:{tmp_path / 'no'}:x"), admission=Plain(second))
+    assert src.blobs == []
 
 
 def test_instance_signatures_are_fetched_only_when_the_check_needs_them(tmp_path: Path) -> None:
@@ -125,7 +166,7 @@ def test_instance_signatures_are_fetched_only_when_the_check_needs_them(tmp_path
     src = Spied(LayoutReference(str(layout), "v1"))
     dst = parse(f"oci:{tmp_path / 'a'}:x")
     copy_with(src, dst, ALL, admission=quiet)
-    assert quiet.seen == [index.digest]  # the top level through `check`
+    assert quiet.seen == []  # the index is not judged; instances go through check_instance
     assert quiet.instances == [(first, 0), (second, 0)]
     # asked once each (to copy them along), never twice: the admission pass fetched none
     assert sorted(src.sigs) == sorted([index.digest, first, second])
@@ -145,7 +186,9 @@ def test_one_platform_of_an_index_is_judged_too(tmp_path: Path) -> None:
     with pytest.raises(TrustError, match=str(amd64)):
         copy_with(src, parse(f"oci:{tmp_path / 'one'}:x"), options, admission=check)
     assert src.blobs == []
-    # index-only copies no instance: only the index is judged
+    assert check.seen == [] and check.instances == [(amd64, 0)]  # the instance alone
+    # index-only copies no instance: containers/image then judges nothing at all; lamina
+    # judges the index, the one manifest that moves
     only = Instances(amd64)
     copy_with(
         Spied(LayoutReference(str(layout), "v1")),
@@ -153,4 +196,4 @@ def test_one_platform_of_an_index_is_judged_too(tmp_path: Path) -> None:
         CopyOptions(multi_arch="index-only"),
         admission=only,
     )
-    assert only.instances == []
+    assert only.instances == [] and only.seen == [index.digest]

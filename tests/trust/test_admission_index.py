@@ -1,7 +1,8 @@
 """Admission of an index copied whole (`--all`): as containers/image does (a policy check in
-copySingleImage for every instance), each instance must pass the policy with its own
-signatures, not only the index. lamina judges every instance before the first blob of any of
-them is requested; a refused copy stores nothing."""
+copySingleImage for every instance, none for the list in copyMultipleImages), each instance
+must pass the policy with its own signatures; the index's own do not matter. lamina judges
+every instance before the first blob of any of them is requested; a refused copy stores
+nothing."""
 
 from __future__ import annotations
 
@@ -131,12 +132,13 @@ def test_index_with_an_unsigned_instance_is_refused_before_any_blob(
     assert _skopeo_accepts(home, wanted, tmp_path / "sk3") in (True, None)
 
 
-def test_instances_are_judged_even_when_the_index_is_not_the_problem(
+def test_signed_instances_suffice_the_index_need_not_be_signed(
     tmp_path: Path, home: Home, registry: str, proxy: CountingProxy, gpg_key: GpgKey
 ) -> None:
-    """Instances signed but the index not: lamina refuses at the index (its top-level check)
-    where containers/image, which judges instances only, accepts; lamina is the stricter
-    here on purpose (its own signer signs the top-level manifest)."""
+    """Instances signed, the index not: accepted, by `--all` and by a one-platform pull, as
+    containers/image accepts it (copy.Image → copyMultipleImages / the CopySystemImage
+    branch: IsRunningImageAllowed runs in copySingleImage on each instance, never on the
+    list)."""
     repo = "adm/index-top"
     index = _publish_index(tmp_path, registry, repo)
     wanted = f"{proxy.host}/{repo}:1"
@@ -145,13 +147,10 @@ def test_instances_are_judged_even_when_the_index_is_not_the_problem(
     write_policy(home.policy, policy_for(proxy.host, [signed_by(gpg_key)]))
     store = Store.open(tmp_path / "store")
     proxy.reset()
-    with pytest.raises(TrustError, match="no simple signature") as info:
-        _pull_all(store, wanted)
-    assert "index instance" not in info.value.message
-    assert proxy.blob_requests() == []
-    assert _skopeo_accepts(home, wanted, tmp_path / "sk") in (True, None)
-
-    write_policy(home.policy, policy_for(proxy.host, [{"type": "insecureAcceptAnything"}]))
-    proxy.reset()
     _pull_all(store, wanted)
+    assert len(proxy.blob_requests()) >= 4
     assert store.lookup(wanted)
+    assert _skopeo_accepts(home, wanted, tmp_path / "sk") in (True, None)
+    one = Store.open(tmp_path / "one")
+    pull(one, wanted, registries=NO_CONF)
+    assert one.lookup(wanted)

@@ -1,14 +1,22 @@
 """The admission seam: what `copy` asks before it reads any layer or config blob.
 
 `copy` knows nothing of policies or crypto; a caller hands it an `AdmissionCheck`
-(`lamina.trust.evaluate.PolicyContext` is one) and copy calls it once per copy with the
-source's top-level manifest and the signatures the source holds for it, right after reading
-them and before any blob is opened. When the top-level manifest is an index, copy then
-judges every instance it is about to copy (each with its own manifest and its own
-signatures, as containers/image's copySingleImage does), all of them before the first blob
-of any instance is read: through `InstanceCheck` when the check has it, else by calling
-`check` again per instance. A check that raises stops the copy; the destination is then
-closed without commit, so nothing is stored.
+(`lamina.trust.evaluate.PolicyContext` is one). copy asks it about exactly the manifests
+containers/image's copy.Image passes to `IsRunningImageAllowed` (copy/copy.go, copy/single.go
+copySingleImage, copy/multiple.go copyMultipleImages), each with its own signatures:
+
+- a single image: its (top-level) manifest, through `check`;
+- one platform out of an index: the chosen instance only (copy.Image hands
+  copySingleImage the `UnparsedInstance`, never the list);
+- every instance out of an index (`--all`, `--multi-arch all`): each image instance copied,
+  all of them before the first blob of any is read; the index itself is not judged
+  (copyMultipleImages has no policy check of its own);
+- the index alone (`--multi-arch index-only`): containers/image judges nothing here (no
+  instance is copied); lamina judges the index, the one manifest that moves.
+
+Instances go through `InstanceCheck` when the check has it, else through `check`. A check
+that raises stops the copy; the destination is then closed without commit, so nothing is
+stored.
 """
 
 from __future__ import annotations

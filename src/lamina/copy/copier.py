@@ -51,8 +51,9 @@ def copy_image(
     """Copy the image `src_ref` names to `dst_ref`; return the digest of the top manifest
     written. For an index: every child when `all_platforms` and no `platform` is given,
     else only the child for `platform` (the host's by default), written as a single image.
-    `admission` is asked about the top-level manifest and its signatures before any blob
-    is read, then about each index instance that will be copied, before any of its blobs."""
+    `admission` is asked, before any blob is read, about what containers/image's policy
+    check sees (see `lamina.copy.admission`): a single image's manifest, or each index
+    instance copied (with its own signatures), not the index."""
     src = src_ref.new_source()
     try:
         dst = dst_ref.new_destination()
@@ -113,11 +114,11 @@ class _Copier:
 
     def run(self, *, all_platforms: bool, platform: Platform | None) -> Digest:
         raw, media_type = self.src.get_manifest()
-        if self.admission is not None:
-            signatures = self.src.signatures(Digest.of_bytes(raw))
-            self.admission.check(self.src.describe(), None, raw, signatures)
         parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
         if isinstance(parsed, ImageManifest):
+            if self.admission is not None:  # copySingleImage(unparsedToplevel)
+                signatures = self.src.signatures(Digest.of_bytes(raw))
+                self.admission.check(self.src.describe(), None, raw, signatures)
             self._copy_image(raw, parsed, instance=None)
             return parsed.digest
         if not all_platforms:
@@ -136,15 +137,18 @@ class _Copier:
         return parsed.digest
 
     def _admit_all(self, index: ImageIndex) -> None:
-        """Judge every instance (nested ones too) before any blob of any of them moves."""
+        """Judge every image instance (those of nested indexes too) before any blob of any
+        of them moves; indexes themselves are not judged (containers/image's
+        copyMultipleImages calls copySingleImage, and so the policy, per instance only)."""
         if self.admission is None:
             return
         for desc in index.manifests:
-            raw = self._child(desc)
-            admit_instance(self.admission, self.src, self.src.describe(), desc.digest, raw)
             if desc.media_type in mt.INDEX_TYPES:
                 what = f"{self.src.describe()}@{desc.digest}"
-                self._admit_all(ImageIndex.parse(raw, desc.media_type, what))
+                self._admit_all(ImageIndex.parse(self._child(desc), desc.media_type, what))
+            elif desc.media_type in mt.MANIFEST_TYPES:
+                raw = self._child(desc)
+                admit_instance(self.admission, self.src, self.src.describe(), desc.digest, raw)
 
     def _child(self, desc: Descriptor) -> bytes:
         raw, _ = self.src.get_manifest(desc.digest)
@@ -163,7 +167,7 @@ class _Copier:
                 code=ErrorCode.MANIFEST_UNKNOWN,
             )
         raw = self._child(desc)
-        if self.admission is not None:
+        if self.admission is not None:  # copy.Image: copySingleImage(UnparsedInstance)
             admit_instance(self.admission, self.src, self.src.describe(), desc.digest, raw)
         manifest = ImageManifest.parse(raw, desc.media_type, f"{self.src.describe()}@{desc.digest}")
         self._copy_image(raw, manifest, instance=None)

@@ -86,8 +86,9 @@ def copy_with(
 ) -> Digest:
     """Copy `src_ref` to `dst_ref` as `options` say; return the top manifest's digest as
     written. The destination is committed only if everything succeeded. `admission` is
-    asked about the top-level manifest and its signatures before any blob is read, then
-    (for an index) about every instance that will be copied, before any of their blobs."""
+    asked, before any blob is read, about what containers/image's policy check sees (see
+    `lamina.copy.admission`): a single image's manifest, or each index instance copied
+    (with its own signatures), not the index; with `index-only`, the index."""
     opts = options or CopyOptions()
     if opts.multi_arch not in MULTI_ARCH:
         raise InvalidInput(
@@ -211,11 +212,9 @@ class _Copier:
 
     def run(self) -> Digest:
         raw, media_type = self.src.get_manifest()
-        if self.admission is not None:
-            signatures = self._signatures(Digest.of_bytes(raw))
-            self.admission.check(self.src.describe(), None, raw, signatures)
         parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
         if isinstance(parsed, ImageManifest):
+            self._admit_top(raw)  # copySingleImage(unparsedToplevel)
             return self._image(raw, parsed, child=False).digest
         mode = "system" if self.options.platform is not None else self.options.multi_arch
         if mode == "system":
@@ -230,6 +229,9 @@ class _Copier:
             )
         if mode == "index-only":
             self._check_index_format(parsed)
+            # containers/image judges nothing here (no instance is copied); lamina judges
+            # the one manifest that moves.
+            self._admit_top(raw)
             self._put_manifest(raw, parsed.media_type, None)
             return parsed.digest
         self._admit_all(parsed)
@@ -241,6 +243,11 @@ class _Copier:
             found = self.signatures[digest] = self.src.signatures(digest)
         return found
 
+    def _admit_top(self, raw: bytes) -> None:
+        if self.admission is not None:
+            signatures = self._signatures(Digest.of_bytes(raw))
+            self.admission.check(self.src.describe(), None, raw, signatures)
+
     def _admit(self, digest: Digest, raw: bytes) -> None:
         if self.admission is None:
             return
@@ -249,16 +256,18 @@ class _Copier:
             self.signatures[digest] = sigs
 
     def _admit_all(self, index: ImageIndex) -> None:
-        """Judge every instance `_index` will copy (nested indexes and their children too)
-        before the first blob of any of them is read."""
+        """Judge every image instance `_index` will copy (the children of nested indexes
+        too) before the first blob of any of them is read. Indexes are not judged:
+        containers/image's copyMultipleImages has no policy check of its own, only the one
+        in copySingleImage for each instance."""
         if self.admission is None:
             return
         for desc in index.manifests:
-            raw = self._child(desc)
-            self._admit(desc.digest, raw)
             if desc.media_type in mt.INDEX_TYPES:
                 what = f"{self.src.describe()}@{desc.digest}"
-                self._admit_all(ImageIndex.parse(raw, desc.media_type, what))
+                self._admit_all(ImageIndex.parse(self._child(desc), desc.media_type, what))
+            elif desc.media_type in mt.MANIFEST_TYPES:
+                self._admit(desc.digest, self._child(desc))
 
     def _check_index_format(self, index: ImageIndex) -> None:
         fmt = self.options.manifest_format
@@ -292,7 +301,7 @@ class _Copier:
                 hint="choose one with --platform OS/ARCH, or copy all with --all",
             )
         raw = self._child(desc)
-        self._admit(desc.digest, raw)
+        self._admit(desc.digest, raw)  # copy.Image: copySingleImage(UnparsedInstance)
         what = f"{self.src.describe()}@{desc.digest}"
         manifest = ImageManifest.parse(raw, desc.media_type, what)
         return self._image(raw, manifest, child=False).digest

@@ -308,8 +308,9 @@ def admit_instances(
     instances: Sequence[Digest],
 ) -> None:
     """Check each index instance that will be copied, with its own manifest and its own
-    signatures, as containers/image's copySingleImage does for every instance (after the
-    top-level check on the index itself). Signatures are fetched only when the policy for
+    signatures, as containers/image's copySingleImage does for every instance (the index
+    itself is not judged: copyMultipleImages has no check of its own). Signatures are
+    fetched only when the policy for
     this image looks at them. Raises TrustError naming the first refused instance.
     (`copy` does the same through `PolicyContext.check_instance`.)"""
     judge = check if isinstance(check, PolicyContext | RequestedName) else None

@@ -13,9 +13,12 @@ store's table, a registry's signature extension). Registries usually have none, 
   lamina's own store (other transports have no place for them, and `dir:` readers would
   refuse an unknown signature format); they are not copied to registries.
 
-A wrapped destination can also sign: at commit, each `Signer` signs the top-level manifest
-as written, as `identity` (default: the destination's Docker reference), and the new
-signatures are stored after those copied from the source.
+A wrapped destination can also sign: at commit, each `Signer` signs every manifest written,
+as `identity` (default: the destination's Docker reference), and the new signatures are
+stored after those copied from the source. For an index copied whole that is every instance
+and the index, as containers/image does (copySingleImage signs each instance it writes,
+copyMultipleImages then the list), so a single-platform pull of it, which is judged on the
+chosen instance, finds a signature there.
 """
 
 from __future__ import annotations
@@ -203,7 +206,7 @@ class SigningDestination:
         self.storage = storage
         self.signers = tuple(signers)
         self.identity = identity
-        self.top: bytes | None = None
+        self.written: dict[Digest, bytes] = {}
         self.pending: dict[Digest, list[bytes]] = {}
 
     def __getattr__(self, name: str) -> Any:
@@ -220,17 +223,17 @@ class SigningDestination:
 
     def put_manifest(self, raw: bytes, media_type: str, *, instance: Digest | None = None) -> None:
         self.inner.put_manifest(raw, media_type, instance=instance)
-        if instance is None:
-            self.top = raw
+        self.written[instance or Digest.of_bytes(raw)] = raw
 
     def put_signatures(self, digest: Digest, signatures: list[bytes]) -> None:
         self.pending[digest] = list(signatures)
 
     def commit(self) -> None:
-        if self.signers and self.top is not None and self.identity is not None:
-            digest = Digest.of_bytes(self.top)
-            sigs = self.pending.setdefault(digest, [])
-            sigs.extend(s.sign(self.top, self.identity) for s in self.signers)
+        if self.signers and self.identity is not None:
+            # instances first, then the index: the order they were written
+            for digest, raw in self.written.items():
+                sigs = self.pending.setdefault(digest, [])
+                sigs.extend(s.sign(raw, self.identity) for s in self.signers)
         for digest, sigs in self.pending.items():
             if not isinstance(self.inner, StoreDestination):
                 sigs = [s for s in sigs if not s.startswith(BUNDLE_PREFIX)]
