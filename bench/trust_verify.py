@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,7 +133,9 @@ def main() -> None:
             def reset() -> None:
                 shutil.rmtree(out, ignore_errors=True)
 
-            lamina_exe = shutil.which("lamina") or "lamina"
+            # The script beside this interpreter, not a version-manager shim in front of it.
+            beside = Path(sys.executable).with_name("lamina")
+            lamina_exe = str(beside) if beside.exists() else shutil.which("lamina") or "lamina"
             results = {
                 "skopeo copy --policy": best(
                     lambda: run(
