@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from lamina.cli.context import FORMAT_OPTION, store_from
+from lamina.cli.images_cmd import location_options
 from lamina.cli.output import echo_json, table
 
 
@@ -345,14 +346,7 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
     show_default=True,
     help="What NAME is; auto: a working container if one has that name, else an image.",
 )
-@click.option("--raw", is_flag=True, help="For TRANSPORT:… locations: the raw manifest.")
-@click.option("--config", is_flag=True, help="For TRANSPORT:… locations: the image config.")
-@click.option("--creds", default=None, metavar="USER[:PASS]", help="Registry credentials.")
-@click.option("--authfile", default=None, help="Auth file to read.")
-@click.option(
-    "--tls-verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
-    help="Require HTTPS and verified certificates (loopback may use HTTP).",
-)  # fmt: skip
+@location_options
 @click.pass_context
 def inspect(
     ctx: click.Context,

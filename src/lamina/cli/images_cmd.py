@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from lamina.cli.context import FORMAT_OPTION, store_from
 from lamina.cli.output import ago, echo_json, human_size, table
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command(epilog="Example: lamina images --format json")
@@ -88,19 +93,40 @@ def history(ctx: click.Context, image: str, no_trunc: bool, quiet: bool, fmt: st
     click.echo(table(["ID", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows))
 
 
+def location_options(f: F) -> F:
+    """The flags for inspecting a TRANSPORT:… location (shared with the container inspect)."""
+    for option in reversed(
+        [
+            click.option(
+                "--raw", is_flag=True, help="For TRANSPORT:… locations: the raw manifest."
+            ),
+            click.option(
+                "--config", is_flag=True, help="For TRANSPORT:… locations: the image config."
+            ),
+            click.option(
+                "--creds", default=None, metavar="USER[:PASS]", help="Registry credentials."
+            ),
+            click.option("--authfile", default=None, help="Auth file to read."),
+            click.option(
+                "--tls-verify",
+                type=click.BOOL,
+                is_flag=False,
+                flag_value=True,
+                default=None,
+                help="Require HTTPS and verified certificates (loopback may use HTTP).",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
 @click.command(
     epilog="Example: lamina inspect localhost/busybox\n\n"
     "Example: lamina inspect --raw docker://127.0.0.1:5000/app:1"
 )
 @click.argument("images", nargs=-1, required=True)
-@click.option("--raw", is_flag=True, help="For TRANSPORT:… locations: the raw manifest.")
-@click.option("--config", is_flag=True, help="For TRANSPORT:… locations: the image config.")
-@click.option("--creds", default=None, metavar="USER[:PASS]", help="Registry credentials.")
-@click.option("--authfile", default=None, help="Auth file to read.")
-@click.option(
-    "--tls-verify", type=click.BOOL, is_flag=False, flag_value=True, default=None,
-    help="Require HTTPS and verified certificates (loopback may use HTTP).",
-)  # fmt: skip
+@location_options
 @click.pass_context
 def inspect(
     ctx: click.Context,
