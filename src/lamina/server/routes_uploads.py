@@ -18,6 +18,7 @@ from lamina.server.context import RegistryContext, new_upload_id, upload_headers
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.gc import vouch
 from lamina.server.storage import UploadSession
+from lamina.server.storage.uploads import Appender
 
 _RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
 
@@ -110,8 +111,12 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
     appender = await loop.run_in_executor(None, ctx.uploads.open_append, session.id, session.offset)
     try:
         await body.receive(request, appender)
-    finally:
+    except BaseException:
         appender.close()
+        raise
+    # The chunk's tail is handed to writeback off the event loop (the final fsync would
+    # otherwise wait for the tails of all chunks).
+    await loop.run_in_executor(None, _close_written, appender)
     if expected_len is not None and appender.offset - session.offset != expected_len:
         raise RegistryHTTPError(
             400,
@@ -132,6 +137,13 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
         )
     ctx.uploads.committed(session.id, appender)
     return appender.offset
+
+
+def _close_written(appender: Appender) -> None:
+    try:
+        appender.start_writeback()
+    finally:
+        appender.close()
 
 
 async def patch_upload(

@@ -25,7 +25,9 @@ import ctypes
 import os
 import sys
 import tempfile
+import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lamina.content import CHUNK, BlobStore
@@ -51,6 +53,12 @@ def _load_sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-def
 
 
 _sync_file_range = _load_sync_file_range()
+_reaper = ThreadPoolExecutor(1, thread_name_prefix="lamina-reaper")  # unlinks replaced blobs
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 class Appender:
@@ -79,6 +87,18 @@ class Appender:
                 view = view[os.write(self._fd, view) :]
         self.offset += len(data)
         if _sync_file_range is not None and self.offset - self._flushed >= WRITEBACK:
+            _sync_file_range(
+                self._fd, self._flushed, self.offset - self._flushed, _SYNC_FILE_RANGE_WRITE
+            )
+            self._flushed = self.offset
+
+    def start_writeback(self) -> None:
+        """Start writing back the tail that `store` has not handed to the kernel yet (less
+        than `WRITEBACK` bytes). Called when a chunk ends: otherwise that tail of every
+        chunk sits in the page cache until the final fsync, which then waits for it all
+        (measured: ~half of a 16 MB-chunked upload, 90 ms of fsync for 300 MB). A hint,
+        as in `store`: it does not wait and promises nothing."""
+        if _sync_file_range is not None and self._fd >= 0 and self.offset > self._flushed:
             _sync_file_range(
                 self._fd, self._flushed, self.offset - self._flushed, _SYNC_FILE_RANGE_WRITE
             )
@@ -167,11 +187,7 @@ class UploadFiles:
             os.fsync(fd)
         finally:
             os.close(fd)
-        final = self.blobs.path(expected)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        # Replace even when the blob exists (same bytes): an existing file might be in the
-        # middle of being collected, and a rename is as cheap as a check.
-        os.replace(path, final)
+        self._into_store(path, expected)
         self._hashes.pop(upload_id, None)
 
     def ingest(self, algorithm: str) -> tuple[Appender, Path]:
@@ -195,9 +211,27 @@ class UploadFiles:
             self.abandon(appender, temp)
             raise
         appender.close()
-        final = self.blobs.path(expected)
+        self._into_store(temp, expected)
+
+    def _into_store(self, path: Path, digest: Digest) -> None:
+        """Rename a verified, fsynced file to `digest`'s place in the blob store.
+
+        Replace even when the blob exists (same bytes): an existing file might be in the
+        middle of being collected, and a rename is as cheap as a check. But a rename over a
+        file frees the old file's blocks inside the call (measured: 90 ms for 300 MB on
+        ext4), so the old file is first linked aside in the ingest dir and unlinked by a
+        background thread, after the response; a worker that dies first leaves the link to
+        `clean_ingest`."""
+        final = self.blobs.path(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp, final)
+        aside: Path | None = None
+        spare = self.blobs.ingest_dir / f"replaced-{uuid.uuid4().hex}"
+        with contextlib.suppress(OSError):  # no blob yet (or no hard links): plain rename
+            os.link(final, spare)
+            aside = spare
+        os.replace(path, final)
+        if aside is not None:
+            _reaper.submit(_unlink, aside)
 
     def abandon(self, appender: Appender, temp: Path) -> None:
         appender.close()
