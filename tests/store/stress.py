@@ -104,9 +104,15 @@ def run(root: str, scratch_dir: str, worker: int, seconds: float) -> dict[str, i
             elif op == "read":
                 validate(store.image(store.lookup(rng.choice(NAMES))))
             elif op == "snapshot":
-                s = store.lookup(rng.choice(NAMES))
-                for d in store.rootfs(s):
-                    assert any(d.iterdir())
+                # Snapshot paths are only stable while the image is pinned (as a working
+                # container pins its base); unpinned, a concurrent rmi + gc may remove them.
+                holder = f"stress-{worker}"
+                s = store.hold(rng.choice(NAMES), holder)
+                try:
+                    for d in store.rootfs(s):
+                        assert any(d.iterdir())
+                finally:
+                    store.release(s.id, holder)
             elif op == "corrupt":
                 _corrupt_put(store, scratch, rng)
             counts[op] = counts.get(op, 0) + 1
