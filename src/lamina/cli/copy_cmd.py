@@ -41,6 +41,30 @@ def registries_conf_option(f: F) -> F:
     )(f)
 
 
+_ENDPOINT_FLAGS: tuple[Callable[[Any], Any], ...] = (
+    click.option("--src-creds", default=None, metavar="USER[:PASS]", help="Source credentials."),
+    click.option(
+        "--dest-creds", default=None, metavar="USER[:PASS]", help="Destination credentials."
+    ),
+    click.option("--authfile", default=None, help="Auth file for both ends."),
+    click.option("--src-authfile", default=None, help="Auth file for the source."),
+    click.option("--dest-authfile", default=None, help="Auth file for the destination."),
+    click.option("--src-cert-dir", default=None, help="certs.d-style directory for the source."),
+    click.option(
+        "--dest-cert-dir", default=None, help="certs.d-style directory for the destination."
+    ),
+    tls_option("src-tls-verify", "for the source"),
+    tls_option("dest-tls-verify", "for the destination"),
+)
+
+
+def endpoint_flags(f: F) -> F:
+    """Credentials, auth files, cert dirs and TLS for both ends (copy and sync share them)."""
+    for option in reversed(_ENDPOINT_FLAGS):
+        f = option(f)
+    return f
+
+
 def load_registries(path: str | None) -> RegistriesConfig:
     from lamina.transports.registries_conf import RegistriesConfig
 
@@ -176,15 +200,7 @@ def options_for(
     help="Recompress layers (changes layer digests).",
 )
 @click.option("--remove-signatures", is_flag=True, help="Do not copy signatures.")
-@click.option("--src-creds", default=None, metavar="USER[:PASS]", help="Source credentials.")
-@click.option("--dest-creds", default=None, metavar="USER[:PASS]", help="Destination credentials.")
-@click.option("--authfile", default=None, help="Auth file for both ends.")
-@click.option("--src-authfile", default=None, help="Auth file for the source.")
-@click.option("--dest-authfile", default=None, help="Auth file for the destination.")
-@click.option("--src-cert-dir", default=None, help="certs.d-style directory for the source.")
-@click.option("--dest-cert-dir", default=None, help="certs.d-style directory for the destination.")
-@tls_option("src-tls-verify", "for the source")
-@tls_option("dest-tls-verify", "for the destination")
+@endpoint_flags
 @click.option("--retry-times", type=int, default=0, help="Retry a failed copy this many times.")
 @click.option("--digestfile", default=None, help="Write the manifest digest to this file.")
 @registries_conf_option

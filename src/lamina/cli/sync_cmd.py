@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from lamina.cli.copy_cmd import load_registries, options_for, registries_conf_option, tls_option
+from lamina.cli.copy_cmd import (
+    endpoint_flags,
+    load_registries,
+    options_for,
+    registries_conf_option,
+)
 from lamina.cli.output import echo_json
 from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
@@ -25,15 +30,7 @@ from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 @click.option("--keep-going", is_flag=True, help="Go on after a failed image; report it.")
 @click.option("--dry-run", is_flag=True, help="Show what would be copied; write nothing.")
 @click.option("--retry-times", type=int, default=0, help="Retry a failed image this many times.")
-@click.option("--src-creds", default=None, metavar="USER[:PASS]", help="Source credentials.")
-@click.option("--dest-creds", default=None, metavar="USER[:PASS]", help="Destination credentials.")
-@click.option("--authfile", default=None, help="Auth file for both ends.")
-@click.option("--src-authfile", default=None, help="Auth file for the source.")
-@click.option("--dest-authfile", default=None, help="Auth file for the destination.")
-@click.option("--src-cert-dir", default=None, help="certs.d-style directory for the source.")
-@click.option("--dest-cert-dir", default=None, help="certs.d-style directory for the destination.")
-@tls_option("src-tls-verify", "for the source")
-@tls_option("dest-tls-verify", "for the destination")
+@endpoint_flags
 @registries_conf_option
 @policy_flags
 @sign_flags
