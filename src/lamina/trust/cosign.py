@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, TrustError
 from lamina.oci.jsonio import dump
-from lamina.trust.manifest_digest import docker_manifest_digest, manifest_matches_digest
+from lamina.trust.manifest_digest import check_signed_claims, docker_manifest_digest
 from lamina.trust.policy_parse import load_json, obj
 
 if TYPE_CHECKING:
@@ -165,14 +165,9 @@ def verify_cosign(
         payload = CosignPayload.parse(sig.payload, f"{what} payload")
     except InvalidInput as exc:
         raise TrustError(f"invalid {exc.message}") from None
-    if not manifest_matches_digest(manifest_raw, payload.manifest_digest):
-        raise TrustError(
-            f"{what}: signed digest {payload.manifest_digest} does not match the manifest"
-        )
-    if not accept_identity(payload.docker_reference):
-        raise TrustError(
-            f"{what}: signed identity {payload.docker_reference!r} is not accepted by the policy"
-        )
+    check_signed_claims(
+        manifest_raw, payload.manifest_digest, payload.docker_reference, accept_identity, what
+    )
     return payload
 
 

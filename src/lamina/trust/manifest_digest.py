@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from lamina.digest import Digest
-from lamina.errors import InvalidInput
+from lamina.errors import InvalidInput, TrustError
 
 
 def _b64url(text: Any) -> bytes:
@@ -59,3 +60,18 @@ def manifest_matches_digest(raw: bytes, expected: Digest) -> bool:
         return docker_manifest_digest(raw, expected.algorithm) == expected
     except InvalidInput:
         return False
+
+
+def check_signed_claims(
+    manifest_raw: bytes,
+    digest: Digest,
+    identity: str,
+    accept_identity: Callable[[str], bool],
+    what: str,
+) -> None:
+    """After a signature is verified: raise TrustError unless the digest it signs names
+    `manifest_raw` and `accept_identity` accepts the docker-reference it signs."""
+    if not manifest_matches_digest(manifest_raw, digest):
+        raise TrustError(f"{what}: signed digest {digest} does not match the manifest")
+    if not accept_identity(identity):
+        raise TrustError(f"{what}: signed identity {identity!r} is not accepted by the policy")
