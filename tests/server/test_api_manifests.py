@@ -210,6 +210,15 @@ def test_catalog_paginates(client: Client, repo: str) -> None:
     assert seen == sorted(seen)
 
 
+@pytest.mark.parametrize("n", ["x", "-1", "\u00b2", "\u0661"])
+def test_catalog_non_number_n_is_a_client_error(lamina_server: Server, n: str) -> None:
+    # str.isdigit() accepts superscripts and other scripts' digits that int() refuses or
+    # that are not a number on the wire: each is a 400, never a 500.
+    r = Client(lamina_server.url).request("GET", "/v2/_catalog", query={"n": n})
+    assert r.status == 400, r.data
+    assert error_codes(r) == ["UNSUPPORTED"]
+
+
 def _artifact(subject: bytes, artifact_type: str, seed: str) -> bytes:
     empty = b"{}"
     return compact(

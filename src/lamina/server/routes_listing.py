@@ -29,7 +29,7 @@ def _page(request: web.Request) -> tuple[int | None, str]:
     n_text, last = request.query.get("n"), request.query.get("last", "")
     if n_text is None:
         return None, last
-    if not n_text.isdigit():
+    if not (n_text.isascii() and n_text.isdigit()):  # '²'.isdigit(), but int() refuses it
         raise RegistryHTTPError(
             400, ErrorCode.UNSUPPORTED, f"query parameter n={n_text[:40]!r} is not a number"
         )
