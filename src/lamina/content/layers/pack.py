@@ -23,8 +23,10 @@ from lamina.errors import InvalidInput
 IdMap = Callable[[int], int]
 
 _FLUSH_AT = 1 << 20
-_XATTR_PREFIXES = ("user.", "security.capability", "trusted.")
-_XATTR_SKIP = ("user.overlay.", "trusted.overlay.")
+XATTR_PREFIXES = ("user.", "security.capability", "trusted.")
+XATTR_SKIP = ("user.overlay.", "trusted.overlay.")
+# Old private names, still imported by lamina.store.adopt; drop once it uses the public ones.
+_XATTR_PREFIXES, _XATTR_SKIP = XATTR_PREFIXES, XATTR_SKIP
 
 
 def pack_dir(
@@ -187,7 +189,7 @@ class _TarWriter:
             return {}
         out: dict[str, bytes] = {}
         for name in names:
-            if not name.startswith(_XATTR_PREFIXES) or name.startswith(_XATTR_SKIP):
+            if not name.startswith(XATTR_PREFIXES) or name.startswith(XATTR_SKIP):
                 continue
             if name.startswith("trusted.") and not self._want_trusted:
                 continue
