@@ -133,8 +133,15 @@ class BlobStore:
     ) -> tuple[Digest, int]:
         """Copy a stream in; verify against `expected`/`size` if given."""
         if expected is not None and self.has(expected):
-            # Still consume and check nothing: the caller may skip the read entirely.
-            return expected, self.size(expected)
+            # Already stored (and verified when written): the stream is left unread, but a
+            # wrong `size` is refused just as it would be on a fresh write.
+            have = self.size(expected)
+            if size is not None and have != size:
+                raise IntegrityError(
+                    f"blob {expected} is {have} bytes, expected {size}",
+                    code=ErrorCode.SIZE_INVALID,
+                )
+            return expected, have
         algorithm = expected.algorithm if expected else "sha256"
         with self.writer(algorithm) as w:
             while True:
