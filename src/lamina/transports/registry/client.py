@@ -426,9 +426,10 @@ def _retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None  # neither seconds nor an HTTP date: fall back to our own backoff
         seconds = parsed.timestamp() - time.time()
     return max(0.0, min(seconds, MAX_RETRY_AFTER))
 
