@@ -70,7 +70,7 @@ def _import(
         )
         img = mutate.with_container_config(img, container)
         img = mutate.with_created(img, when, history=False)
-        return store.put_image(img, names)
+        return store.put_image(img, names, packed=[blob])
 
 
 def _now() -> datetime:

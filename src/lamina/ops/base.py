@@ -119,4 +119,4 @@ def make_busybox(
         )
         img = mutate.with_container_config(img, ContainerConfig(env=(PATH_ENV,), cmd=("sh",)))
         img = mutate.with_created(img, created, history=False)
-        return store.put_image(img, [name])
+        return store.put_image(img, [name], packed=[blob])

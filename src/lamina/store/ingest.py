@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lamina import media_types as mt
@@ -57,9 +58,15 @@ def _put_bytes(blobs: BlobStore, data: bytes, digest: Digest, added: list[Digest
 
 
 def write_image_blobs(
-    blobs: BlobStore, conn: sqlite3.Connection, img: Image, added: list[Digest]
+    blobs: BlobStore,
+    conn: sqlite3.Connection,
+    img: Image,
+    added: list[Digest],
+    measured: Mapping[Digest, tuple[Digest, int]] | None = None,
 ) -> tuple[ImageFacts, int]:
-    """Stream `img` in; returns its facts and its podman size."""
+    """Stream `img` in; returns its facts and its podman size. `measured` maps a layer blob
+    the caller packed itself to its (diff_id, uncompressed size), so it is not decompressed
+    again here."""
     raw = img.raw_manifest()
     manifest = img.manifest()
     digest = Digest.of_bytes(raw, manifest.digest.algorithm)
@@ -83,7 +90,9 @@ def write_image_blobs(
             with layer.open() as stream:
                 blobs.put_stream(stream, desc.digest, desc.size)
             added.append(desc.digest)
-        facts.append(_layer_facts(blobs, conn, desc.digest, desc.media_type, diff_id))
+        facts.append(
+            _layer_facts(blobs, conn, desc.digest, desc.media_type, diff_id, measured or {})
+        )
     if len(config.rootfs.diff_ids) != len(facts):
         raise IntegrityError(
             f"image {digest}: manifest has {len(facts)} layers but config lists "
@@ -105,13 +114,20 @@ def write_image_blobs(
 
 
 def _layer_facts(
-    blobs: BlobStore, conn: sqlite3.Connection, blob: Digest, media_type: str, diff_id: Digest
+    blobs: BlobStore,
+    conn: sqlite3.Connection,
+    blob: Digest,
+    media_type: str,
+    diff_id: Digest,
+    measured: Mapping[Digest, tuple[Digest, int]],
 ) -> LayerFacts:
     row = conn.execute(
         "SELECT diff_id, uncompressed_size FROM layers WHERE blob_digest = ?", (str(blob),)
     ).fetchone()
     if row is not None:
         known, size = Digest.parse(row[0]), int(row[1])
+    elif blob in measured:
+        known, size = measured[blob]
     elif not mt.is_layer(media_type):
         # An artifact's "layer" (attestations, SBOMs) is not a tar: count it as it is.
         known, size = diff_id, blobs.size(blob)

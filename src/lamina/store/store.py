@@ -30,6 +30,7 @@ from lamina.store.records import IMAGE_COLUMNS, GCReport, HistoryEntry, StoredIm
 from lamina.store.resolve import resolve
 
 if TYPE_CHECKING:  # the image model is imported when an image is opened, not for listings
+    from lamina.content.layers import LayerBlob
     from lamina.image import Image, ImageIndexView
     from lamina.store import ingest
 
@@ -88,9 +89,13 @@ class Store:
         with self._gc_lock.shared():
             yield self.blobs
 
-    def put_image(self, img: Image, names: Sequence[str] = ()) -> StoredImage:
+    def put_image(
+        self, img: Image, names: Sequence[str] = (), *, packed: Sequence[LayerBlob] = ()
+    ) -> StoredImage:
         """Stream every blob of `img` in (verified; diff_ids checked) and record it under
-        `names`. Idempotent. On failure the store is left as it was."""
+        `names`. Idempotent. On failure the store is left as it was. `packed` are layers the
+        caller just wrote with the layer engine: their diff_ids are taken as it measured them
+        instead of decompressing the blobs again."""
         from lamina.store import ingest  # imported late: heavy
 
         wanted = [normalize_new_name(n) for n in names]
@@ -98,7 +103,13 @@ class Store:
         try:
             with self._gc_lock.shared():
                 conn = self._conn()
-                facts, size = ingest.write_image_blobs(self.blobs, conn, img, added)
+                facts, size = ingest.write_image_blobs(
+                    self.blobs,
+                    conn,
+                    img,
+                    added,
+                    {b.digest: (b.diff_id, b.uncompressed_size) for b in packed},
+                )
                 with db.transaction(conn):
                     ingest.register_image(conn, facts, size)
                     ingest.set_names(conn, facts.id, wanted)
