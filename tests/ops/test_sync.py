@@ -152,6 +152,10 @@ def test_yaml_errors_name_the_file_and_key(tmp_path: Path) -> None:
     assert str(tmp_path / "sync.yaml") in info.value.message
     with pytest.raises(LaminaError, match="bad regex"):
         load_yaml(_yaml(tmp_path, "reg.example:\n  images-by-tag-regex:\n    a: '('\n"))
+    with pytest.raises(LaminaError, match=r"credentials\.password must be a string"):
+        load_yaml(_yaml(tmp_path, "reg.example:\n  credentials: {username: u, password: 123}\n"))
+    with pytest.raises(LaminaError, match="cert-dir must be a path"):
+        load_yaml(_yaml(tmp_path, "reg.example:\n  cert-dir: [a]\n"))
 
 
 @pytest.mark.parametrize(

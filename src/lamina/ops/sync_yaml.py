@@ -112,16 +112,22 @@ def _section(path: Path, host: str, body: Any) -> RegistrySection:
     creds = body.get("credentials") or {}
     if not isinstance(creds, dict):
         raise InvalidInput(f"{what}: credentials must have username and password")
+    for field_name in ("username", "password"):
+        if creds.get(field_name) is not None and not isinstance(creds[field_name], str):
+            raise InvalidInput(f"{what}: credentials.{field_name} must be a string")
     tls = body.get("tls-verify")
     if tls is not None and not isinstance(tls, bool):
         raise InvalidInput(f"{what}: tls-verify must be true or false")
+    cert_dir = body.get("cert-dir")
+    if cert_dir is not None and not isinstance(cert_dir, str):
+        raise InvalidInput(f"{what}: cert-dir must be a path (a string)")
     return RegistrySection(
         registry=host,
         repos=tuple(repos),
         username=creds.get("username"),
         password=creds.get("password"),
         tls_verify=tls,
-        cert_dir=body.get("cert-dir"),
+        cert_dir=cert_dir,
     )
 
 
