@@ -166,6 +166,8 @@ def _verdict(
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TrustError(f"{what}: gpg did not accept it ({detail[-1] if detail else 'no detail'})")
     fields = valid[0]
+    if len(fields) < 2 or not fields[1]:
+        raise TrustError(f"{what}: gpg VALIDSIG status line names no fingerprint")
     signing = fields[1].upper()
     primary = fields[10].upper() if len(fields) > 10 else signing
     return VerifiedMessage(
