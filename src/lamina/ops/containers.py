@@ -238,16 +238,25 @@ class ConfigFlags:
     healthcheck_retries: int | None = None
 
 
+def _json_array(value: str) -> list[str] | None:
+    """`value` as a JSON array of strings, else None."""
+    text = value.strip()
+    if not text.startswith("["):
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
+        return parsed
+    return None
+
+
 def _words(value: str, what: str) -> list[str]:
     """A JSON array of strings, else shell words."""
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
-            return parsed
+    parsed = _json_array(value)
+    if parsed is not None:
+        return parsed
     try:
         return shlex.split(value)
     except ValueError as exc:
@@ -256,14 +265,9 @@ def _words(value: str, what: str) -> list[str]:
 
 def _json_or_shell(value: str) -> list[str] | str:
     """Entrypoint: a JSON array is exec form; any other string is shell form."""
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
-            return parsed
+    parsed = _json_array(value)
+    if parsed is not None:
+        return parsed
     return value
 
 
