@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 
 # The very rule pack_dir applies, so an adopted snapshot keeps exactly the layer's xattrs.
-from lamina.content.layers.pack import _XATTR_PREFIXES, _XATTR_SKIP
+from lamina.content.layers.pack import XATTR_PREFIXES, XATTR_SKIP
 from lamina.content.layers.whiteouts import OPAQUE, WHITEOUT_PREFIX
 
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -66,7 +66,7 @@ def _visit(dirpath: str, rel: str, epoch: int | None, found: list[str]) -> None:
         for name in _list_xattrs(e.path):
             if name in _OPAQUE_XATTRS:
                 opaque = opaque or os.getxattr(e.path, name, follow_symlinks=False) == b"y"
-            elif name.startswith(_XATTR_PREFIXES) and not name.startswith(_XATTR_SKIP):
+            elif name.startswith(XATTR_PREFIXES) and not name.startswith(XATTR_SKIP):
                 continue
             os.removexattr(e.path, name, follow_symlinks=False)
         # pack_dir writes int(st_mtime) (clamped); extraction sets that many whole seconds.
