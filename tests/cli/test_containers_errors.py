@@ -119,3 +119,12 @@ def test_full_disk(lamina: Run, small_store: Path, tmp_path: Path) -> None:
     assert lamina("rm", c).code == 0
     c = lamina("from", "busybox").out.strip()
     assert lamina("commit", "--rm", c, "localhost/fits:1").code == 0
+
+
+def test_run_network_error_names_every_accepted_value(tmp_path: Path) -> None:
+    from lamina.errors import InvalidInput
+    from lamina.ops import containers
+    from lamina.store import Store
+
+    with pytest.raises(InvalidInput, match="none, host or private"):
+        containers.run(Store(tmp_path / "store"), "nope", ["true"], network="bridge")

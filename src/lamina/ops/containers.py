@@ -131,7 +131,7 @@ def run(
 ) -> int:
     """`buildah run`: the command's exit code; stdout/stderr are inherited."""
     if network not in ("none", "host", "private"):
-        raise InvalidInput(f"run: --network {network!r}: use none or host")
+        raise InvalidInput(f"run: --network {network!r}: use none, host or private")
     for e in env:
         if "=" not in e or e.startswith("="):
             raise InvalidInput(f"run: --env {e!r} is not KEY=VALUE")
