@@ -55,6 +55,19 @@ def parse_spec(spec: str) -> dict[str, str]:
     return kv
 
 
+def _number(kv: dict[str, str], key: str, default: str, base: int = 10) -> int:
+    """`kv[key]` (else `default`) as a non-negative integer; InvalidInput if it is not one."""
+    text = kv.get(key, default)
+    try:
+        value = int(text, base)
+    except ValueError:
+        value = -1
+    if value < 0:
+        what = "an octal mode" if base == 8 else "a number"
+        raise InvalidInput(f"--mount {key}={text!r}: not {what}")
+    return value
+
+
 def key_parts(specs: list[str], context: SourceTree, stage_ids: Mapping[str, str]) -> list[str]:
     """What of each mount goes into the cache key (never secret bytes)."""
     parts: list[str] = []
@@ -180,9 +193,9 @@ def _secret(
         if "target" not in kv:
             return
     target = kv.get("target") or f"/run/secrets/{sid}"
-    mode = int(kv.get("mode", "0400"), 8)
+    mode = _number(kv, "mode", "0400", 8)
     path = stack.enter_context(
-        secret_file(data, uid=int(kv.get("uid", "0")), gid=int(kv.get("gid", "0")), mode=mode)
+        secret_file(data, uid=_number(kv, "uid", "0"), gid=_number(kv, "gid", "0"), mode=mode)
     )
     out.mounts.append(f"type=bind,source={path},target={target},ro")
 
@@ -192,8 +205,8 @@ def _cache_dir(kv: dict[str, str], cache_root: Path, scratch: Path) -> Iterator[
     ident = kv.get("id") or kv.get("target", "")
     name = hashlib.sha256(ident.encode()).hexdigest()[:32]
     base = cache_root / name
-    mode = int(kv.get("mode", "0755"), 8)
-    uid, gid = int(kv.get("uid", "0")), int(kv.get("gid", "0"))
+    mode = _number(kv, "mode", "0755", 8)
+    uid, gid = _number(kv, "uid", "0"), _number(kv, "gid", "0")
     if not base.is_dir():
         base.mkdir(parents=True, exist_ok=True)
         os.chown(base, uid, gid)
