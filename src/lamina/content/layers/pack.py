@@ -26,7 +26,6 @@ _FLUSH_AT = 1 << 20
 XATTR_PREFIXES = ("user.", "security.capability", "trusted.")
 XATTR_SKIP = ("user.overlay.", "trusted.overlay.")
 # Old private names, still imported by lamina.store.adopt; drop once it uses the public ones.
-_XATTR_PREFIXES, _XATTR_SKIP = XATTR_PREFIXES, XATTR_SKIP
 
 
 def pack_dir(
