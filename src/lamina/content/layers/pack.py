@@ -25,7 +25,6 @@ IdMap = Callable[[int], int]
 _FLUSH_AT = 1 << 20
 XATTR_PREFIXES = ("user.", "security.capability", "trusted.")
 XATTR_SKIP = ("user.overlay.", "trusted.overlay.")
-# Old private names, still imported by lamina.store.adopt; drop once it uses the public ones.
 
 
 def pack_dir(
