@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, IntegrityError
 
 
-def test_put_stream_existing_blob_skips_read(tmp_path):
+def test_put_stream_existing_blob_skips_read(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     data = b"hello blob"
     d = store.put_bytes(data)
@@ -20,7 +21,7 @@ def test_put_stream_existing_blob_skips_read(tmp_path):
     assert stream.tell() == 0
 
 
-def test_put_stream_existing_blob_wrong_size(tmp_path):
+def test_put_stream_existing_blob_wrong_size(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     data = b"hello blob"
     d = store.put_bytes(data)
@@ -29,7 +30,7 @@ def test_put_stream_existing_blob_wrong_size(tmp_path):
     assert ei.value.code == ErrorCode.SIZE_INVALID
 
 
-def test_put_stream_new_blob_wrong_size(tmp_path):
+def test_put_stream_new_blob_wrong_size(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     data = b"hello blob"
     with pytest.raises(IntegrityError) as ei:
