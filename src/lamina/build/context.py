@@ -91,6 +91,9 @@ class SourceTree:
     matcher: IgnoreMatcher = field(default_factory=lambda: IgnoreMatcher([]))
     name: str = "context"
     memo: dict[str, str] = field(default_factory=dict)
+    # Walks already made, by (source, --exclude): a COPY walks its sources once for the
+    # cache key and copies from the same listing (a 50,000-file context is listed once).
+    walks: dict[tuple[str, tuple[tuple[str, bool], ...]], list[Entry]] = field(default_factory=dict)
 
     @classmethod
     def context(cls, root: Path, containerfile: Path | None) -> SourceTree:
@@ -157,6 +160,14 @@ class SourceTree:
         """`rel` and, for a directory, everything below it that is not ignored, parents
         before children, names sorted. Paths are relative to `rel`'s own directory;
         `exclude` (COPY --exclude) matches those relative paths."""
+        key = (rel, tuple((p.text, p.exclusion) for p in exclude.patterns) if exclude else ())
+        done = self.walks.get(key)
+        if done is None:
+            done = list(self._walk(rel, exclude))
+            self.walks[key] = done
+        return iter(done)
+
+    def _walk(self, rel: str, exclude: IgnoreMatcher | None) -> Iterator[Entry]:
         top = self.host_path(rel)
         st = os.lstat(top)
         yield Entry(rel=".", path=str(top), st=st)

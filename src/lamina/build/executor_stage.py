@@ -42,6 +42,7 @@ from lamina.build.ignore import IgnoreMatcher
 from lamina.build.isolation.spec import Network
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
+from lamina.build.rootfs.fresh import direct_upper
 from lamina.errors import BuildError, ContainerfileError, LaminaError, NotFound
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
@@ -437,6 +438,8 @@ class StageRunner:
                 opts = CopyOptions(
                     owner=owner, mode=chmod, extract=isinstance(ins, Add), exclude=exclude
                 )
+                if b.record.mode == "overlay":
+                    root = direct_upper(root, b.dir / "upper", dest, b.umount) or root
                 copy_sources(
                     tree, matched, root, dest, opts, many=count > 1, kept=kept if parents else None
                 )

@@ -1,0 +1,98 @@
+"""Writing a COPY's files straight into an overlay container's upper directory.
+
+Every file created through an overlay mount costs a lookup in each lower layer and the
+overlay's own bookkeeping: 4-10x the cost of creating it on the plain file system below
+(80-260 us against 20 us here, for each of a 5,000-file COPY). When everything a COPY
+creates is new in the container — its destination does not exist, or is an empty real
+directory, and the directories on the way to it are real directories, not links — the
+result of writing through the overlay is known in advance: the kernel would copy the
+existing directories on the way up into the upper directory (owner, mode, xattrs, times)
+and create the rest there. `direct_upper` does exactly that with the overlay unmounted,
+so the upper directory ends as the kernel would have left it and becomes the step's
+layer as before. Anything else (a destination that exists with content, a symlink on the
+way, an upper directory that already holds changes) is written through the mount.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_OVERLAY_XATTR = ("trusted.overlay.", "user.overlay.")
+
+
+@dataclass(frozen=True, slots=True)
+class _Dir:
+    rel: str
+    st: os.stat_result
+    xattrs: tuple[tuple[str, bytes], ...]
+
+
+def existing_dirs(merged: Path, dest: str) -> list[_Dir] | None:
+    """The directories of container path `dest` (absolute, normalised) that exist in the
+    mounted root `merged`, outermost first, when everything under `dest` would be new;
+    None when a COPY there may meet existing content or a symlink."""
+    found: list[_Dir] = []
+    parts = [p for p in dest.split("/") if p]
+    for n, part in enumerate(parts):
+        if part in (".", ".."):
+            return None
+        rel = "/".join(parts[: n + 1])
+        path = os.path.join(merged, rel)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return found
+        if not stat.S_ISDIR(st.st_mode):
+            return None  # a symlink to follow, or a file to replace: the slow path
+        if n == len(parts) - 1:
+            with os.scandir(path) as it:
+                if next(it, None) is not None:
+                    return None
+        found.append(_Dir(rel, st, _xattrs(path)))
+    return found if parts else None
+
+
+def _xattrs(path: str) -> tuple[tuple[str, bytes], ...]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return ()
+    out: list[tuple[str, bytes]] = []
+    for name in names:
+        if name.startswith(_OVERLAY_XATTR):
+            continue
+        try:
+            out.append((name, os.getxattr(path, name, follow_symlinks=False)))
+        except OSError:
+            continue
+    return tuple(out)
+
+
+def direct_upper(merged: Path, upper: Path, dest: str, unmount: Callable[[], None]) -> Path | None:
+    """The root to write a COPY to `dest` into: `upper`, with the overlay unmounted (by
+    calling `unmount`) and the existing directories on the way copied up, when that
+    gives the same upper directory as writing through the mount; else None (and the
+    mount is left alone)."""
+    with os.scandir(upper) as it:
+        if next(it, None) is not None:
+            return None  # the container has changes of its own: whiteouts, copies-up
+    dirs = existing_dirs(merged, dest)
+    if dirs is None:
+        return None
+    unmount()
+    for d in dirs:
+        path = upper / d.rel
+        os.mkdir(path)
+        os.lchown(path, d.st.st_uid, d.st.st_gid)
+        for name, value in d.xattrs:
+            try:
+                os.setxattr(path, name, value, follow_symlinks=False)
+            except OSError:
+                continue  # as the kernel's copy-up, which skips what it cannot set
+        os.chmod(path, stat.S_IMODE(d.st.st_mode))
+        os.utime(path, ns=(d.st.st_atime_ns, d.st.st_mtime_ns), follow_symlinks=False)
+    return upper
