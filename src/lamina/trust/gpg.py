@@ -6,6 +6,11 @@ status lines, not its exit code or prose. Accepted: one binary OpenPGP signed me
 detached, not cleartext, not encrypted) with exactly one good signature by a key that is
 neither expired nor revoked. The signer is reported by its primary key's fingerprint, so a
 signature made by a subkey counts as its primary key's.
+
+gpg never starts an agent here (`--no-autostart`: public keys need none, and starting and
+stopping one costs more than the checks), and a message that names only issuers outside
+the keyring is refused without running gpg at all (`openpgp_issuers`): gpg could only have
+answered that it cannot check it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from lamina.errors import InvalidInput, TrustError
+from lamina.trust.openpgp_issuers import claimed_issuers
 
 GPG = "gpg"
 _TIMEOUT = 60
@@ -77,21 +83,29 @@ class Keyring:
         self.home = tempfile.mkdtemp(prefix="lamina-gpg-")
         os.chmod(self.home, 0o700)
         try:
-            self.fingerprints = self._import(keys, what)
+            self.fingerprints, self.key_ids = self._import(keys, what)
         except BaseException:
             self.close()
             raise
 
-    def _import(self, keys: Sequence[bytes], what: str) -> frozenset[str]:
+    def _import(self, keys: Sequence[bytes], what: str) -> tuple[frozenset[str], frozenset[str]]:
+        """The primary fingerprints imported, and the key IDs of every key and subkey."""
         found: set[str] = set()
+        key_ids: set[str] = set()
+        args = ["--homedir", self.home, "--no-autostart", "--status-fd", "1", "--with-colons"]
+        args += ["--import-options", "import-show", "--import"]
         for blob in keys:
-            proc = _run(["--homedir", self.home, "--status-fd", "1", "--import"], blob, what)
+            proc = _run(args, blob, what)
+            for line in proc.stdout.decode("utf-8", "replace").splitlines():
+                if line.startswith("fpr:"):
+                    fpr = line.split(":")[9].upper()
+                    key_ids.add(fpr[-16:] if len(fpr) == 40 else fpr[:16])
             for fields in _status(proc.stdout):
                 if fields[0] == "IMPORT_OK" and len(fields) >= 3:
                     found.add(fields[2].upper())
         if not found:
             raise TrustError(f"{what}: no public keys could be imported")
-        return frozenset(found)
+        return frozenset(found), frozenset(key_ids)
 
     def verify(self, signed: bytes, what: str = "signature") -> VerifiedMessage:
         """Authenticate `signed`; return its plaintext and signer, or raise TrustError."""
@@ -102,6 +116,9 @@ class Keyring:
                 f"{what}: not a binary OpenPGP message (cleartext or armored signatures "
                 "are not accepted)"
             )
+        issuers = claimed_issuers(signed)
+        if issuers is not None and self.key_ids and not issuers & self.key_ids:
+            raise TrustError(f"{what}: {_BAD_STATUS['ERRSIG']}")
         out_dir = tempfile.mkdtemp(prefix="lamina-gpg-out-")
         try:
             out_file = Path(out_dir) / "plaintext"
@@ -109,6 +126,7 @@ class Keyring:
                 [
                     "--homedir",
                     self.home,
+                    "--no-autostart",
                     "--status-fd",
                     "1",
                     "--trust-model",
