@@ -8,24 +8,49 @@ plug in with `register(prefix, factory, syntax)`. A factory gets the text after 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lamina.errors import ErrorCode, InvalidInput
-from lamina.transports.base import ImageReference
-from lamina.transports.directory import DirReference
-from lamina.transports.docker_archive import DockerArchiveReference
-from lamina.transports.layout import LayoutReference
 from lamina.transports.names import DIR, DOCKER_ARCHIVE, OCI, OCI_ARCHIVE, SYNTAX
-from lamina.transports.oci_archive import OCIArchiveReference
 from lamina.transports.registry.reference import TRANSPORT as DOCKER
 from lamina.transports.registry.reference import factory as docker_factory
 
-Factory = Callable[[str], ImageReference]
+if TYPE_CHECKING:
+    from lamina.transports.base import ImageReference
+
+Factory = Callable[[str], "ImageReference"]
+
+
+# Each transport's module is imported when a location of its kind is parsed (start-up time).
+def _oci(rest: str) -> ImageReference:
+    from lamina.transports.layout import LayoutReference
+
+    return LayoutReference.parse(rest)
+
+
+def _oci_archive(rest: str) -> ImageReference:
+    from lamina.transports.oci_archive import OCIArchiveReference
+
+    return OCIArchiveReference.parse(rest)
+
+
+def _docker_archive(rest: str) -> ImageReference:
+    from lamina.transports.docker_archive import DockerArchiveReference
+
+    return DockerArchiveReference.parse(rest)
+
+
+def _dir(rest: str) -> ImageReference:
+    from lamina.transports.directory import DirReference
+
+    return DirReference.parse(rest)
+
 
 _FACTORIES: dict[str, Factory] = {
-    OCI: LayoutReference.parse,
-    OCI_ARCHIVE: OCIArchiveReference.parse,
-    DOCKER_ARCHIVE: DockerArchiveReference.parse,
-    DIR: DirReference.parse,
+    OCI: _oci,
+    OCI_ARCHIVE: _oci_archive,
+    DOCKER_ARCHIVE: _docker_archive,
+    DIR: _dir,
     DOCKER: docker_factory,
 }
 _SYNTAX: dict[str, str] = {**SYNTAX, DOCKER: "docker://HOST/REPO[:TAG|@DIGEST]"}

@@ -10,19 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from lamina.copy.parallel import CopyOptions, copy_with
-from lamina.copy.progress import ProgressCallback
-from lamina.digest import Digest
 from lamina.errors import LaminaError
 from lamina.ops.locations import StoreOpener, parse_location
 from lamina.ops.trust import TrustOptions, prepare
-from lamina.reference import Reference
-from lamina.store import Store
-from lamina.transports.base import ImageReference
-from lamina.transports.registries_conf import RegistriesConfig
-from lamina.transports.registry import RegistryOptions
+from lamina.transports.registry.options import RegistryOptions
+
+if TYPE_CHECKING:
+    from lamina.copy.progress import ProgressCallback
+    from lamina.digest import Digest
+    from lamina.reference import Reference
+    from lamina.store import Store
+    from lamina.transports.base import ImageReference
+    from lamina.transports.registries_conf import RegistriesConfig
 
 RETRY_DELAY = 1.0
 T = TypeVar("T")

@@ -12,21 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from lamina.copy import alltransports
 from lamina.errors import ErrorCode, InvalidInput
-from lamina.store import Store
-from lamina.store.transport import PREFIX as STORE_PREFIX
-from lamina.store.transport import StoreReference
-from lamina.transports.base import ImageReference
-from lamina.transports.registries_conf import RegistriesConfig
-from lamina.transports.registry import RegistryOptions, RegistryReference
+from lamina.transports.registry.options import RegistryOptions
+from lamina.transports.registry.reference import RegistryReference
+
+if TYPE_CHECKING:  # the store is imported only when a `lamina:` location is used
+    from lamina.store import Store
+    from lamina.transports.base import ImageReference
+    from lamina.transports.registries_conf import RegistriesConfig
 
 DOCKER = "docker"
 DOCKER_SYNTAX = "docker://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]"
+STORE_PREFIX = "lamina"  # lamina.store.transport.PREFIX (a test keeps them equal)
 STORE_SYNTAX = "lamina:NAME[:TAG]"
 
-StoreOpener = Callable[[], Store]
+StoreOpener = Callable[[], "Store"]
 
 
 def registry_options(
@@ -92,6 +95,9 @@ def parse_location(
                 f"{STORE_PREFIX}:{rest}: no local store is available here",
                 hint="name another transport",
             )
+        from lamina.store import Store
+        from lamina.store.transport import StoreReference
+
         opened = store if isinstance(store, Store) else store()
         return StoreReference.parse(opened, rest)
 

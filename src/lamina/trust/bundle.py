@@ -35,6 +35,7 @@ from lamina.digest import Digest
 from lamina.errors import InvalidInput, TrustError
 from lamina.trust import rekor
 from lamina.trust.cosign import verify_raw
+from lamina.trust.internal_forms import BUNDLE_PREFIX
 from lamina.trust.manifest_digest import manifest_matches_digest
 from lamina.trust.rekor import RekorEntry, b64decode
 
@@ -48,7 +49,7 @@ MEDIA_TYPES = (MEDIA_TYPE, "application/vnd.dev.sigstore.bundle+json;version=0.3
 ARTIFACT_TYPE = MEDIA_TYPE
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPES = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
-INTERNAL_PREFIX = b"\x00sigstore-bundle\n"
+INTERNAL_PREFIX = BUNDLE_PREFIX
 MAX_BUNDLE = 4 << 20
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, TrustError
 from lamina.oci.jsonio import dump
+from lamina.trust.internal_forms import COSIGN_PREFIX
 from lamina.trust.manifest_digest import check_signed_claims, docker_manifest_digest
 from lamina.trust.policy_parse import load_json, obj
 
@@ -35,7 +36,7 @@ MIME_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 PAYLOAD_TYPE = "cosign container image signature"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
-INTERNAL_PREFIX = b"\x00sigstore-json\n"
+INTERNAL_PREFIX = COSIGN_PREFIX
 CREATOR = "lamina 0.1.0"
 
 

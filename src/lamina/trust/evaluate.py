@@ -16,15 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, LaminaError, TrustError
 from lamina.reference import Reference
 from lamina.trust import gpg
-from lamina.trust.bundle import Bundle
-from lamina.trust.cosign import CosignSignature
 from lamina.trust.identity import SignedIdentity
+from lamina.trust.internal_forms import BUNDLE_PREFIX, COSIGN_PREFIX
 from lamina.trust.policy import Policy
 from lamina.trust.policy_scopes import DOCKER_LIKE
 from lamina.trust.requirements import (
@@ -35,8 +34,11 @@ from lamina.trust.requirements import (
     SignedBy,
     SigstoreSigned,
 )
-from lamina.trust.sigstore_check import check_sigstore
 from lamina.trust.simple import verify_simple
+
+if TYPE_CHECKING:  # sigstore's modules (and their crypto) load only for sigstore blobs
+    from lamina.trust.bundle import Bundle
+    from lamina.trust.cosign import CosignSignature
 
 
 class AdmissionCheck(Protocol):
@@ -87,9 +89,11 @@ def split_signatures(blobs: Sequence[bytes]) -> tuple[list[bytes], list[CosignSi
     simple: list[bytes] = []
     cosign: list[CosignSignature] = []
     for blob in blobs:
-        if Bundle.is_internal(blob):
+        if blob.startswith(BUNDLE_PREFIX):
             continue
-        if CosignSignature.is_internal(blob):
+        if blob.startswith(COSIGN_PREFIX):
+            from lamina.trust.cosign import CosignSignature
+
             try:
                 cosign.append(CosignSignature.from_internal(blob))
             except InvalidInput:
@@ -103,7 +107,9 @@ def split_bundles(blobs: Sequence[bytes]) -> list[Bundle]:
     """The Sigstore bundles among `blobs` (unparseable ones never count)."""
     out: list[Bundle] = []
     for blob in blobs:
-        if Bundle.is_internal(blob):
+        if blob.startswith(BUNDLE_PREFIX):
+            from lamina.trust.bundle import Bundle
+
             try:
                 out.append(Bundle.from_internal(blob))
             except (InvalidInput, TrustError):
@@ -210,6 +216,8 @@ class PolicyContext:
             raise TrustError("signedBaseLayer is not implemented (nor in containers/image)")
         if isinstance(req, SignedBy):
             return self._signed_by(req, reference, manifest_raw, simple)
+        from lamina.trust.sigstore_check import check_sigstore
+
         accept = _identity(req.signed_identity, reference)
         return check_sigstore(req, self._keys, accept, manifest_raw, cosign, bundles)
 

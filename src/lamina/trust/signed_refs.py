@@ -24,28 +24,39 @@ chosen instance, finds a signature there.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
-from lamina.oci import Descriptor
 from lamina.reference import Reference
-from lamina.store.transport import StoreDestination, StoreReference
-from lamina.transports.base import ImageDestination, ImageReference, ImageSource
-from lamina.transports.registry import (
-    RegistryDestination,
-    RegistryReference,
-    RegistrySource,
-    signatures_ext,
-)
-from lamina.trust import attachments, lookaside, referrers
-from lamina.trust.bundle import INTERNAL_PREFIX as BUNDLE_PREFIX
+from lamina.transports.registry.reference import RegistryReference
 from lamina.trust.evaluate import split_signatures
+from lamina.trust.internal_forms import BUNDLE_PREFIX
 from lamina.trust.registries_d import RegistriesD, default_registries_d
-from lamina.trust.signer import Signer
+
+if TYPE_CHECKING:  # what a copy does not touch is imported when used (start-up time)
+    from lamina.oci import Descriptor
+    from lamina.transports.base import ImageDestination, ImageReference, ImageSource
+    from lamina.transports.registry import RegistryDestination, RegistrySource
+    from lamina.trust.signer import Signer
+
+
+def _is(obj: object, module: str, name: str) -> bool:
+    """isinstance(obj, module.name), without importing `module`: an object of a class
+    whose module was never imported cannot be an instance of it."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(obj, getattr(loaded, name))
+
+
+_REGISTRY_SOURCE = ("lamina.transports.registry.source", "RegistrySource")
+_REGISTRY_DESTINATION = ("lamina.transports.registry.destination", "RegistryDestination")
+_STORE_REFERENCE = ("lamina.store.transport", "StoreReference")
+_STORE_DESTINATION = ("lamina.store.transport", "StoreDestination")
+
 
 ROOT_LOOKASIDE = "file:///var/lib/containers/sigstore"
 
@@ -78,18 +89,26 @@ class SignatureStorage:
 
     def read(self, src: RegistrySource, digest: Digest) -> list[bytes]:
         """Every signature of `digest` for the image `src` reads."""
+        from lamina.transports.registry import signatures_ext
+        from lamina.trust import lookaside
+
         ref = src.ref.ref
         if signatures_ext.supported(src.client):
             out = src.signatures(digest)
         else:
             out = lookaside.read_signatures(self.lookaside(ref, write=False), ref, digest)
         if self.attachments(ref):
+            from lamina.trust import attachments, referrers
+
             out += [s.to_internal() for s in attachments.read_attachments(src, digest)]
             out += [BUNDLE_PREFIX + b for b in referrers.read_bundles(src, digest)]
         return out
 
     def write(self, dst: RegistryDestination, digest: Digest, signatures: Sequence[bytes]) -> None:
         """Store `signatures` (simple and cosign alike) for `digest` at `dst`."""
+        from lamina.transports.registry import signatures_ext
+        from lamina.trust import attachments, lookaside
+
         simple, cosign = split_signatures(signatures)
         ref = dst.ref.ref
         if cosign:
@@ -107,9 +126,10 @@ def identity_of(ref: ImageReference) -> str | None:
     """The Docker reference an image written to `ref` is signed as (None if it has none)."""
     if isinstance(ref, RegistryReference):
         return str(ref.ref)
-    if isinstance(ref, StoreReference) and ref.name:
+    name = getattr(ref, "name", None) if _is(ref, *_STORE_REFERENCE) else None
+    if name:
         try:
-            return str(Reference.parse(ref.name))
+            return str(Reference.parse(name))
         except InvalidInput:
             return None
     return None
@@ -180,8 +200,8 @@ class SignedSource:
     def signatures(self, digest: Digest) -> list[bytes]:
         found = self._signatures.get(digest)
         if found is None:
-            if isinstance(self.inner, RegistrySource):
-                found = self.storage.read(self.inner, digest)
+            if _is(self.inner, *_REGISTRY_SOURCE):
+                found = self.storage.read(self.inner, digest)  # type: ignore[arg-type]
             else:
                 found = self.inner.signatures(digest)
             self._signatures[digest] = found
@@ -235,12 +255,12 @@ class SigningDestination:
                 sigs = self.pending.setdefault(digest, [])
                 sigs.extend(s.sign(raw, self.identity) for s in self.signers)
         for digest, sigs in self.pending.items():
-            if not isinstance(self.inner, StoreDestination):
+            if not _is(self.inner, *_STORE_DESTINATION):
                 sigs = [s for s in sigs if not s.startswith(BUNDLE_PREFIX)]
             if not sigs:
                 continue
-            if isinstance(self.inner, RegistryDestination):
-                self.storage.write(self.inner, digest, sigs)
+            if _is(self.inner, *_REGISTRY_DESTINATION):
+                self.storage.write(self.inner, digest, sigs)  # type: ignore[arg-type]
             else:
                 self.inner.put_signatures(digest, sigs)
         self.inner.commit()

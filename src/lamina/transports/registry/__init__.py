@@ -3,14 +3,37 @@
 `RegistryReference(ref, options)` opens a `RegistrySource` (verified manifests, resumable
 blobs, tags, delete, referrers) or a `RegistryDestination` (mount, monolithic / streamed /
 chunked uploads checked before commit, manifests). `login`/`logout` manage auth files.
+
+The names below are loaded on first use: naming a location or building options does not
+import the HTTP client (urllib3), which only a source or destination needs.
 """
 
-from lamina.transports.registry.authfile import Credentials, find_credentials
-from lamina.transports.registry.client import RegistryClient, RegistryOptions
-from lamina.transports.registry.destination import RegistryDestination
-from lamina.transports.registry.login import login, logout
-from lamina.transports.registry.reference import RegistryReference, factory
-from lamina.transports.registry.source import RegistrySource
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lamina.transports.registry.authfile import Credentials, find_credentials
+    from lamina.transports.registry.client import RegistryClient
+    from lamina.transports.registry.destination import RegistryDestination
+    from lamina.transports.registry.login import login, logout
+    from lamina.transports.registry.options import RegistryOptions
+    from lamina.transports.registry.reference import RegistryReference, factory
+    from lamina.transports.registry.source import RegistrySource
+
+_WHERE = {
+    "Credentials": "authfile",
+    "find_credentials": "authfile",
+    "RegistryClient": "client",
+    "RegistryDestination": "destination",
+    "login": "login",
+    "logout": "login",
+    "RegistryOptions": "options",
+    "RegistryReference": "reference",
+    "factory": "reference",
+    "RegistrySource": "source",
+}
 
 __all__ = [
     "Credentials",
@@ -24,3 +47,12 @@ __all__ = [
     "login",
     "logout",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value

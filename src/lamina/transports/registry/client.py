@@ -18,7 +18,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
@@ -31,6 +30,7 @@ from urllib3.response import BaseHTTPResponse
 from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryError, TransportError
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
+from lamina.transports.registry.options import RegistryOptions
 from lamina.transports.registry.tls import (
     cert_dirs_for,
     is_loopback,
@@ -46,26 +46,6 @@ MAX_RETRY_AFTER = 60.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 Body = bytes | Iterable[bytes] | Iterable[memoryview] | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegistryOptions:
-    """How to reach registries: credentials, TLS, retries. All optional.
-
-    `creds` ("user:password") overrides the auth files; `authfile` names the one file to read;
-    `insecure` allows plain HTTP (and skips TLS verification) for every host, as loopback
-    hosts always allow it; `timeout` bounds connecting and each read, in seconds.
-    """
-
-    authfile: str | None = None
-    creds: str | None = None
-    tls_verify: bool = True
-    cert_dir: str | None = None
-    retry_times: int = 3
-    retry_delay: float = 1.0
-    insecure: bool = False
-    user_agent: str = "lamina/0.1"
-    timeout: float = 60.0
 
 
 def api_host(registry: str) -> str:

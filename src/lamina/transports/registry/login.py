@@ -13,7 +13,8 @@ from lamina.transports.registry.authfile import (
     remove_credentials,
     store_credentials,
 )
-from lamina.transports.registry.client import RegistryClient, RegistryOptions, release
+from lamina.transports.registry.client import RegistryClient, release
+from lamina.transports.registry.options import RegistryOptions
 
 
 def verify_credentials(registry: str, creds: Credentials, options: RegistryOptions) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from lamina.reference import Reference
 from lamina.transports.base import ImageDestination, ImageSource
-from lamina.transports.registry.client import RegistryOptions
+from lamina.transports.registry.options import RegistryOptions
 
 TRANSPORT = "docker"
 
