@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from lamina.cli.context import FORMAT_OPTION, store_from
+from lamina.cli.copy_form import TRANSPORT, positionals
 from lamina.cli.images_cmd import location_options
 from lamina.cli.output import echo_json, table
 
@@ -255,29 +255,6 @@ def add(
 
 # `lamina copy` serves two tools' users: buildah's `copy CONTAINER SRC... DEST` and
 # skopeo's `copy SRC-IMAGE DST-IMAGE` with transport prefixes.
-_TRANSPORT = re.compile(
-    r"^(docker|oci|oci-archive|docker-archive|dir|containers-storage|lamina|docker-daemon"
-    r"|ostree|sif|tarball):"
-)
-_VALUE_OPTIONS = {"--chown", "--chmod"}
-
-
-def _positionals(args: list[str]) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for i, a in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if a == "--":
-            return out + args[i + 1 :]
-        if a.startswith("-") and a != "-":
-            skip = a in _VALUE_OPTIONS
-            continue
-        out.append(a)
-    return out
-
-
 def _image_copy() -> click.Command | None:
     try:
         module = importlib.import_module("lamina.cli.copy_cmd")
@@ -306,7 +283,7 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
     from lamina.errors import NotFound
 
     argv = list(args)
-    pos = _positionals(argv)
+    pos = positionals(argv)
     image_copy = _image_copy()
     if not pos or argv[:1] in (["--help"], ["-h"]):
         click.echo(ctx.get_help())
@@ -316,7 +293,7 @@ def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
             click.echo("\nImage form:\n")
             click.echo(image_copy.get_help(ctx))
         return 0
-    container_form = len(pos) >= 3 and not any(_TRANSPORT.match(p) for p in pos)
+    container_form = len(pos) >= 3 and not any(TRANSPORT.match(p) for p in pos)
     if container_form and not _is_container(ctx, pos[0]):
         # Image copy takes exactly two arguments: three or more can only mean a container.
         raise NotFound(

@@ -92,6 +92,20 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        # An image copy goes straight to copy_cmd: the `copy` that serves both forms lives
+        # with the container commands, which an image copy need not load.
+        if args[:1] == ["copy"] and "copy" in _available():
+            from lamina.cli.copy_form import surely_image_copy
+
+            if surely_image_copy(args[1:]):
+                from lamina.cli.copy_cmd import copy
+
+                return "copy", copy, args[1:]
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, entry[2]) for name, entry in sorted(_available().items())]
         if rows:

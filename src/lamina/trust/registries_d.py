@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lamina.errors import InvalidInput
 from lamina.reference import Reference
+from lamina.trust import simple_yaml
 from lamina.trust.policy_scopes import docker_identity, docker_namespaces
 
 SYSTEM_DIR = Path("/etc/containers/registries.d")
@@ -107,9 +106,18 @@ class RegistriesD:
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_bytes())
-    except (OSError, yaml.YAMLError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        doc: Any = simple_yaml.load(data.decode("utf-8"))
+    except (UnicodeDecodeError, simple_yaml.NotSimple):
+        import yaml  # (only for files outside the plain subset: its import is slow)
+
+        try:
+            doc = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
