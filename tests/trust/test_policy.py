@@ -12,7 +12,8 @@ from lamina.errors import InvalidInput, NotFound, TrustError
 from lamina.trust.evaluate import PolicyContext
 from lamina.trust.identity import ExactRepository, MatchRepository, RemapIdentity
 from lamina.trust.policy import Policy, find_policy_path
-from lamina.trust.requirements import InsecureAcceptAnything, Reject, SignedBy, SigstoreSigned
+from lamina.trust.requirements import InsecureAcceptAnything, Reject, SignedBy
+from lamina.trust.requirements_sigstore import SigstoreSigned
 from tests.trust.fixture_files import read
 
 OK: list[dict[str, Any]] = [{"type": "insecureAcceptAnything"}]

@@ -6,13 +6,15 @@ rules (verification, skipping, admission, commit-or-nothing) live in one place.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lamina.copy.admission import AdmissionCheck
-from lamina.copy.progress import ProgressCallback
 from lamina.digest import Digest
 from lamina.platform import Platform
 from lamina.transports.base import ImageReference
+
+if TYPE_CHECKING:
+    from lamina.copy.progress import ProgressCallback
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lamina import media_types as mt
 from lamina.content import VerifyingReader
@@ -32,22 +32,15 @@ from lamina.copy.convert import (
     recompress,
 )
 from lamina.copy.copier import ManifestTypeLimited
-from lamina.copy.progress import (
-    BlobDone,
-    BlobProgress,
-    BlobSkipped,
-    BlobStarted,
-    CopyDone,
-    ManifestWritten,
-    ProgressCallback,
-    ProgressEvent,
-)
 from lamina.digest import Digest
 from lamina.errors import AuthError, ErrorCode, IntegrityError, InvalidInput, NotFound
 from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
 from lamina.platform import Platform
 from lamina.transports.base import ImageDestination, ImageReference, ImageSource
 from lamina.transports.registry.reference import RegistryReference
+
+if TYPE_CHECKING:  # events are built only for a progress callback (start-up time)
+    from lamina.copy.progress import ProgressCallback, ProgressEvent
 
 MULTI_ARCH = ("system", "all", "index-only")
 CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
@@ -121,6 +114,8 @@ def copy_with(
     finally:
         src.close()
     if locked is not None:
+        from lamina.copy.progress import CopyDone
+
         locked(CopyDone(digest=digest, destination=dst_ref.describe()))
     return digest
 
@@ -171,6 +166,8 @@ class _Counting(io.RawIOBase):
         self._done += n
         if self._done >= self._next or (n == 0 and self._done):
             self._next = self._done + _PROGRESS_STEP
+            from lamina.copy.progress import BlobProgress
+
             self._progress(
                 BlobProgress(digest=self._desc.digest, done=self._done, total=self._desc.size)
             )
@@ -203,10 +200,6 @@ class _Copier:
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def _emit(self, event: ProgressEvent) -> None:
-        if self.progress is not None:
-            self.progress(event)
 
     # -- manifests ------------------------------------------------------------------------
 
@@ -424,7 +417,12 @@ class _Copier:
     ) -> None:
         self.dst.put_manifest(raw, media_type, instance=instance)
         digest = Digest.of_bytes(raw, instance.algorithm if instance else "sha256")
-        self._emit(ManifestWritten(digest=digest, media_type=media_type, instance=bool(instance)))
+        if self.progress is not None:
+            from lamina.copy.progress import ManifestWritten
+
+            self.progress(
+                ManifestWritten(digest=digest, media_type=media_type, instance=bool(instance))
+            )
         if changed or self.options.remove_signatures:
             return
         signatures = self._signatures(digest)
@@ -448,12 +446,23 @@ class _Copier:
             return self._recompressed(plan)
         out = desc if plan.media_type == desc.media_type else desc.with_media_type(plan.media_type)
         if mt.is_non_distributable(desc.media_type) and desc.urls:
-            self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="foreign"))
+            if self.progress is not None:
+                from lamina.copy.progress import BlobSkipped
+
+                self.progress(BlobSkipped(digest=desc.digest, size=desc.size, reason="foreign"))
             return out
         if self.dst.has_blob(out) or self._mounted(out):
-            self._emit(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
+            if self.progress is not None:
+                from lamina.copy.progress import BlobSkipped
+
+                self.progress(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
             return out
-        self._emit(BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type))
+        if self.progress is not None:
+            from lamina.copy.progress import BlobStarted
+
+            self.progress(
+                BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type)
+            )
         if self.dst_transport in SELF_VERIFYING:
             # The destination checks size and digest before the blob becomes visible (the
             # ImageDestination contract); hashing here too would only halve the speed.
@@ -462,7 +471,10 @@ class _Copier:
                 if self.progress is not None:
                     stream = _Counting(raw, desc, self.progress)  # type: ignore[assignment]
                 self.dst.put_blob(stream, out)
-            self._emit(BlobDone(digest=desc.digest, size=desc.size))
+            if self.progress is not None:
+                from lamina.copy.progress import BlobDone
+
+                self.progress(BlobDone(digest=desc.digest, size=desc.size))
             return out
         what = f"{self.src.describe()}: blob"
         with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
@@ -472,7 +484,10 @@ class _Copier:
             self.dst.put_blob(stream, out)
             if not reader.verified:
                 reader.read_all_chunks()
-        self._emit(BlobDone(digest=desc.digest, size=desc.size))
+        if self.progress is not None:
+            from lamina.copy.progress import BlobDone
+
+            self.progress(BlobDone(digest=desc.digest, size=desc.size))
         return out
 
     def _mounted(self, desc: Descriptor) -> bool:
@@ -488,7 +503,12 @@ class _Copier:
 
     def _recompressed(self, plan: LayerPlan) -> Descriptor:
         desc = plan.source
-        self._emit(BlobStarted(digest=desc.digest, size=desc.size, media_type=plan.media_type))
+        if self.progress is not None:
+            from lamina.copy.progress import BlobStarted
+
+            self.progress(
+                BlobStarted(digest=desc.digest, size=desc.size, media_type=plan.media_type)
+            )
         what = f"{self.src.describe()}: blob"
         with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
             stream: BinaryIO = reader  # type: ignore[assignment]
@@ -503,5 +523,8 @@ class _Copier:
                     self.dst.put_blob(f, out)
         finally:
             path.unlink(missing_ok=True)
-        self._emit(BlobDone(digest=desc.digest, size=desc.size))
+        if self.progress is not None:
+            from lamina.copy.progress import BlobDone
+
+            self.progress(BlobDone(digest=desc.digest, size=desc.size))
         return out

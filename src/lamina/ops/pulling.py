@@ -11,10 +11,10 @@ picks the policy scope or the signed identity.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from lamina.copy import alltransports
 from lamina.copy.parallel import CopyOptions
-from lamina.copy.progress import ProgressCallback
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound, TransportError
 from lamina.ops.copying import CopyRequest, copy_refs
@@ -27,6 +27,9 @@ from lamina.store.transport import StoreReference
 from lamina.transports.base import ImageReference
 from lamina.transports.registries_conf import PullSource, RegistriesConfig
 from lamina.transports.registry import RegistryOptions, RegistryReference, RegistrySource
+
+if TYPE_CHECKING:
+    from lamina.copy.progress import ProgressCallback
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina import media_types as mt
-from lamina.copy.progress import ProgressCallback
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
 from lamina.oci import ImageIndex, parse_any
@@ -45,6 +44,7 @@ from lamina.transports.registry import (
 )
 
 if TYPE_CHECKING:
+    from lamina.copy.progress import ProgressCallback
     from lamina.ops.copying import CopyRequest
 
 SOURCES = ("docker", "dir", "yaml")

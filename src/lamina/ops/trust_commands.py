@@ -37,8 +37,8 @@ from lamina.trust.requirements import (
     Reject,
     Requirement,
     SignedBy,
-    SigstoreSigned,
 )
+from lamina.trust.requirements_sigstore import SigstoreSigned
 from lamina.trust.signed_refs import SignedReference, identity_of
 
 

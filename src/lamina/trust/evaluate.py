@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Protocol
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, LaminaError, TrustError
 from lamina.reference import Reference
-from lamina.trust import gpg
 from lamina.trust.identity import SignedIdentity
 from lamina.trust.internal_forms import BUNDLE_PREFIX, COSIGN_PREFIX
 from lamina.trust.policy import Policy
@@ -32,7 +31,6 @@ from lamina.trust.requirements import (
     Requirement,
     SignedBaseLayer,
     SignedBy,
-    SigstoreSigned,
 )
 from lamina.trust.simple import verify_simple
 
@@ -142,7 +140,7 @@ class PolicyContext:
         lazily)."""
         transport, name = split_description(src_ref_description)
         _, reqs = self.policy.requirements_for(transport, name)
-        return any(isinstance(r, SignedBy | SigstoreSigned) for r in reqs)
+        return any(r.type in ("signedBy", "sigstoreSigned") for r in reqs)
 
     def check_instance(
         self,
@@ -233,6 +231,8 @@ class PolicyContext:
             raise TrustError("a signature was required, but no simple signature exists")
         accept = _identity(req.signed_identity, reference)
         reasons: list[str] = []
+        from lamina.trust import gpg
+
         with gpg.Keyring(keys, "policy keys") as keyring:
             for i, sig in enumerate(sigs):
                 try:

@@ -127,12 +127,11 @@ class ExactRepository:
         return {"type": self.type, "dockerRepository": self.docker_repository}
 
 
-_DOMAIN_ONLY = re.compile(rf"^{DOMAIN}$")
-_DOMAIN_AND_PATH = re.compile(rf"^{DOMAIN}/{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
-
-
 def _check_prefix(field: str, value: str) -> None:
-    if not (_DOMAIN_ONLY.match(value) or _DOMAIN_AND_PATH.match(value)):
+    # (compiled on first use, by re's cache: only remapIdentity policies need them)
+    domain_only = re.compile(rf"^{DOMAIN}$")
+    domain_and_path = re.compile(rf"^{DOMAIN}/{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
+    if not (domain_only.match(value) or domain_and_path.match(value)):
         raise InvalidInput(f"{field} {value!r} is not a host[:port][/repository] prefix")
 
 

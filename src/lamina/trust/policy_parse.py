@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidInput
 from lamina.trust.identity import (
@@ -24,15 +24,15 @@ from lamina.trust.identity import (
 )
 from lamina.trust.requirements import (
     GPG_KEY_TYPES,
-    PKI,
-    Fulcio,
     InsecureAcceptAnything,
     Reject,
     Requirement,
     SignedBaseLayer,
     SignedBy,
-    SigstoreSigned,
 )
+
+if TYPE_CHECKING:
+    from lamina.trust.requirements_sigstore import PKI, Fulcio, SigstoreSigned
 
 
 class Pairs(list[tuple[str, Any]]):
@@ -234,6 +234,8 @@ def _signed_by(o: dict[str, Any], path: str, what: str) -> SignedBy:
 
 
 def _sigstore(o: dict[str, Any], path: str, what: str) -> SigstoreSigned:
+    from lamina.trust.requirements_sigstore import SigstoreSigned
+
     _one_of(o, ("keyPath", "keyPaths", "keyData", "keyDatas", "fulcio", "pki"), path, what)
     rekor = [k for k in _SIGSTORE_FIELDS if k.startswith("rekor") and k in o]
     if len(rekor) > 1:
@@ -256,6 +258,8 @@ def _sigstore(o: dict[str, Any], path: str, what: str) -> SigstoreSigned:
 
 
 def _fulcio(value: Any, path: str, what: str) -> Fulcio:
+    from lamina.trust.requirements_sigstore import Fulcio
+
     o = obj(value, path, what, ("caPath", "caData", "oidcIssuer", "subjectEmail"))
     _one_of(o, ("caPath", "caData"), path, what)
     issuer = _str(o, "oidcIssuer", path, what, required=True)
@@ -270,6 +274,8 @@ def _fulcio(value: Any, path: str, what: str) -> Fulcio:
 
 
 def _pki(value: Any, path: str, what: str) -> PKI:
+    from lamina.trust.requirements_sigstore import PKI
+
     fields = (
         "caRootsPath",
         "caRootsData",

@@ -21,7 +21,7 @@ from lamina.trust import rekor
 from lamina.trust.bundle import Bundle, verify_bundle
 from lamina.trust.cosign import SIGNATURE_ANNOTATION, CosignSignature, verify_cosign, verify_raw
 from lamina.trust.cosign_keys import load_public_keys
-from lamina.trust.requirements import SigstoreSigned
+from lamina.trust.requirements_sigstore import SigstoreSigned
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -14,15 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, TrustError
 from lamina.oci.jsonio import dump
 from lamina.reference import Reference
-from lamina.trust import gpg
 from lamina.trust.manifest_digest import check_signed_claims, docker_manifest_digest
 from lamina.trust.policy_parse import load_json, obj
+
+if TYPE_CHECKING:  # gpg (and subprocess) load when a signature is made or checked
+    from lamina.trust import gpg
 
 SIGNATURE_TYPE = "atomic container signature"
 CREATOR = "lamina 0.1.0"
@@ -116,6 +118,8 @@ def sign_simple(
         creator=CREATOR,
         timestamp=int(time.time()) if timestamp is None else timestamp,
     )
+    from lamina.trust import gpg
+
     return gpg.sign(payload.to_bytes(), key, homedir=homedir, passphrase_file=passphrase_file)
 
 
@@ -174,6 +178,8 @@ def standalone_verify(
 ) -> VerifiedSignature:
     """As `skopeo standalone-verify`: the signature by one of `public_keys` (or exactly
     `fingerprint`) for `manifest_raw` and exactly `expected_reference`."""
+    from lamina.trust import gpg
+
     with gpg.Keyring(public_keys) as keyring:
         return verify_simple(
             signature,
