@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from lamina.build import executor_stage
 from lamina.build.builder import containers
 from lamina.build.executor import BuildOptions, build
 from lamina.build.rootfs import fresh
+from lamina.build.rootfs.overlay import is_mounted
 from lamina.ops.base import make_busybox
 from lamina.store import Store
 
@@ -38,6 +38,8 @@ COPY tree /tree-root
 # Which COPY steps can take the shortcut: the destination is new or an empty directory
 # and no symlink lies on the way (not /opt/, which has content, nor /link/sub/).
 DIRECT = 4
+OLD = 1_000_000_000  # the context's mtimes
+STAMP = 1_500_000_000  # --timestamp: what the build creates now is clamped to it
 
 
 def _context(tmp_path: Path) -> Path:
@@ -52,6 +54,8 @@ def _context(tmp_path: Path) -> Path:
     os.link(ctx / "tree" / "top", ctx / "tree" / "d" / "hard")
     os.symlink("../top", ctx / "tree" / "d" / "up")
     os.setxattr(ctx / "tree" / "top", "user.lamina.test", b"v")
+    for path in [ctx, *ctx.rglob("*")]:  # older than the build's --timestamp: kept as is
+        os.utime(path, (OLD, OLD), follow_symlinks=False)
     return ctx
 
 
@@ -62,9 +66,8 @@ def _layers(store: Store, image_id: str) -> list[dict[str, tuple[object, ...]]]:
         with layer.open() as f, tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
             for m in tar.getmembers():
                 body = tar.extractfile(m).read() if m.isfile() else b""  # type: ignore[union-attr]
-                mtime = None if m.isdir() else m.mtime  # a directory's is "now" in both
                 xattrs = sorted((k, v) for k, v in m.pax_headers.items() if "xattr" in k)
-                entries[m.name] = (m.type, m.mode, m.uid, m.gid, body, m.linkname, mtime, xattrs)
+                entries[m.name] = (m.type, m.mode, m.uid, m.gid, body, m.linkname, m.mtime, xattrs)
         out.append(entries)
     return out
 
@@ -84,20 +87,27 @@ def test_direct_copy_layers_equal_mounted_copy(
     stores: tuple[Store, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ctx = _context(tmp_path)
-    stamp = int(time.time()) + 3600  # clamps nothing: source mtimes are compared too
+    stamp = STAMP
     taken: list[str] = []
 
-    def spy(merged: Path, upper: Path, dest: str, unmount: object) -> Path | None:
-        got = fresh.direct_upper(merged, upper, dest, unmount)  # type: ignore[arg-type]
+    on_tmpfs: list[str] = []
+
+    def spy(merged: Path, upper: Path, dest: str, unmount: object, **kw: object) -> Path | None:
+        got = fresh.direct_upper(merged, upper, dest, unmount, **kw)  # type: ignore[arg-type]
         if got is not None:
             taken.append(dest)
+            if is_mounted(upper):
+                on_tmpfs.append(dest)
         return got
 
     monkeypatch.setattr(executor_stage, "direct_upper", spy)
     direct = build(stores[0], ctx, BuildOptions(timestamp=stamp), stream=io.StringIO())
     assert len(taken) == DIRECT, taken
+    # Only the stage's last file-changing step, whose files no later step reads, goes to
+    # a tmpfs; the others' upper dirs become their layers' snapshots.
+    assert on_tmpfs == ["/tree-root"]
 
-    monkeypatch.setattr(executor_stage, "direct_upper", lambda *a: None)
+    monkeypatch.setattr(executor_stage, "direct_upper", lambda *a, **kw: None)
     mounted = build(stores[1], ctx, BuildOptions(timestamp=stamp), stream=io.StringIO())
 
     got, want = _layers(stores[0], direct.image.id), _layers(stores[1], mounted.image.id)
@@ -110,3 +120,20 @@ def test_direct_copy_layers_equal_mounted_copy(
     assert first["opt/deep"][1:4] == (0o700, 1000, 50)
     assert first["opt/deep/new"][1:4] == (0o755, 0, 0)
     assert "opt/keep" not in first and not any(".wh." in p for p in first)
+
+
+def test_image_whose_last_copy_went_to_tmpfs_builds_on(
+    stores: tuple[Store, Store], tmp_path: Path
+) -> None:
+    """The tmpfs upper dir is not kept as a snapshot: a build FROM the image extracts the
+    layer and sees the files."""
+    store = stores[0]
+    ctx = _context(tmp_path)
+    first = build(store, ctx, BuildOptions(tags=["localhost/first"]), stream=io.StringIO())
+    (ctx / "Containerfile").write_text(
+        "FROM localhost/first\nRUN cat /tree-root/top /tree-root/d/hard > /seen\n"
+    )
+    second = build(store, ctx, BuildOptions(), stream=io.StringIO())
+    assert first.image.id != second.image.id
+    seen = _layers(store, second.image.id)[-1]["seen"]
+    assert seen[4] == b"top\ntop\n"

@@ -328,7 +328,10 @@ class Builder:
         # extracted again by the next container over this image.
         adopt = rm and not squash and self.record.mode == "overlay"
         was_mounted = self.is_mounted()
-        root = self.mount()
+        # An overlay's layer is read from its upper dir alone: no need to mount (and a
+        # COPY may have put the upper dir on a tmpfs, which an overlay cannot mount).
+        upper_only = self.record.mode == "overlay" and not squash
+        root = self.dir / "upper" if upper_only else self.mount()
         try:
             with self.store.ingest() as blobs:
                 if squash:
@@ -345,7 +348,7 @@ class Builder:
                 img = self._image(layer, blobs, when, squash, format)
                 stored = self.store.put_image(img, [image_name] if image_name else [])
         finally:
-            if not was_mounted or adopt:
+            if adopt or (not was_mounted and not upper_only):
                 self.umount()
         if adopt:
             self._adopt_upper(layer.diff_id, epoch)
@@ -397,6 +400,7 @@ class Builder:
         """Unmount, delete the container's files and record, and unpin its base image."""
         if self.record.mode == "overlay":
             overlay.unmount(self.dir / "merged")
+            overlay.unmount(self.dir / "upper")  # a COPY's tmpfs (build.rootfs.fresh)
         # Files first: on a full disk, releasing the hold needs the space they free.
         shutil.rmtree(self.dir, ignore_errors=True)
         if self.record.image_id is not None:

@@ -42,7 +42,7 @@ from lamina.build.ignore import IgnoreMatcher
 from lamina.build.isolation.spec import Network
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
-from lamina.build.rootfs.fresh import direct_upper
+from lamina.build.rootfs.fresh import direct_upper, scratch_size
 from lamina.errors import BuildError, ContainerfileError, LaminaError, NotFound
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
@@ -67,12 +67,14 @@ class StageRunner:
         self.builder: Builder | None = None
         self.pending: list[History] = []
         self.changed = False
+        self.steps: list[Instruction] = []
 
     # -- driving ------------------------------------------------------------------------------
     def execute(self) -> tuple[str, dict[str, str | None]]:
         """Run the stage; (image ID, its args in scope at the end)."""
         try:
             steps = self._start()
+            self.steps = steps
             total = len(steps) + 1
             for k, ins in enumerate(steps, start=2):
                 self._step(ins, k, total)
@@ -439,7 +441,16 @@ class StageRunner:
                     owner=owner, mode=chmod, extract=isinstance(ins, Add), exclude=exclude
                 )
                 if b.record.mode == "overlay":
-                    root = direct_upper(root, b.dir / "upper", dest, b.umount) or root
+                    scratch = None
+                    if (
+                        self.layers
+                        and not urls
+                        and isinstance(ins, Copy)
+                        and not self._files_needed_after(ins)
+                    ):
+                        scratch = self._copy_size(tree, matched, exclude, docs)
+                    upper = b.dir / "upper"
+                    root = direct_upper(root, upper, dest, b.umount, scratch=scratch) or root
                 copy_sources(
                     tree, matched, root, dest, opts, many=count > 1, kept=kept if parents else None
                 )
@@ -457,6 +468,33 @@ class StageRunner:
                         copy_sources(dl, [got.name], root, dest, url_opts, many=count > 1)
 
             return self._fs_step(created_by, [digest], ins, action)
+
+    def _files_needed_after(self, ins: Instruction) -> bool:
+        """Whether a step after `ins` may need this step's files on disk: a later step of
+        the stage that changes files, or another stage built on or reading this one."""
+        later = self.steps[next(n for n, i in enumerate(self.steps) if i is ins) + 1 :]
+        if any(isinstance(i, (Run, Copy, Add)) for i in later):
+            return True
+        me = self.stage.index
+        return me != self.run.plan.target or any(
+            me in s.deps or s.base_stage == me for s in self.run.plan.stages
+        )
+
+    @staticmethod
+    def _copy_size(
+        tree: SourceTree,
+        matched: list[str],
+        exclude: IgnoreMatcher | None,
+        docs: list[tuple[str, str]],
+    ) -> int | None:
+        """A tmpfs size for this COPY's files (see build.rootfs.fresh), None if too big."""
+        size = sum(len(c.encode()) for _, c in docs)
+        count = len(docs)
+        for rel in matched:
+            for e in tree.walk(rel, exclude):
+                size += e.st.st_size
+                count += 1
+        return scratch_size(size, count)
 
     def _heredocs(self, ins: Copy | Add, env: dict[str, str]) -> list[tuple[str, str]]:
         """(file name, content) of each heredoc source; content expanded unless the

@@ -11,6 +11,13 @@ and create the rest there. `direct_upper` does exactly that with the overlay unm
 so the upper directory ends as the kernel would have left it and becomes the step's
 layer as before. Anything else (a destination that exists with content, a symlink on the
 way, an upper directory that already holds changes) is written through the mount.
+
+When no later step needs this container's files on disk (the last step of the stage that
+changes files, in a stage no other stage reads), the upper directory can be a tmpfs
+(`scratch`): the files only live until they are packed into the layer, and creating them
+costs no journal I/O (on a busy disk, creating a file on ext4 waits for the journal: 0.1-1 ms
+each here). The layer is the same; it is not kept as the layer's snapshot, which is
+extracted from the layer if a later build needs it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from lamina.build.rootfs.overlay import is_mounted, sys_mount, unmount
 
 _OVERLAY_XATTR = ("trusted.overlay.", "user.overlay.")
 
@@ -72,18 +81,28 @@ def _xattrs(path: str) -> tuple[tuple[str, bytes], ...]:
     return tuple(out)
 
 
-def direct_upper(merged: Path, upper: Path, dest: str, unmount: Callable[[], None]) -> Path | None:
+def direct_upper(
+    merged: Path,
+    upper: Path,
+    dest: str,
+    unmount_root: Callable[[], None],
+    *,
+    scratch: int | None = None,
+) -> Path | None:
     """The root to write a COPY to `dest` into: `upper`, with the overlay unmounted (by
-    calling `unmount`) and the existing directories on the way copied up, when that
+    calling `unmount_root`) and the existing directories on the way copied up, when that
     gives the same upper directory as writing through the mount; else None (and the
-    mount is left alone)."""
+    mount is left alone). `scratch`: the bytes the copy needs, to put the upper dir on a
+    tmpfs of that size (see the module's note; `release_scratch` unmounts it)."""
     with os.scandir(upper) as it:
         if next(it, None) is not None:
             return None  # the container has changes of its own: whiteouts, copies-up
     dirs = existing_dirs(merged, dest)
     if dirs is None:
         return None
-    unmount()
+    unmount_root()
+    if scratch is not None:
+        _mount_scratch(upper, scratch)
     for d in dirs:
         path = upper / d.rel
         os.mkdir(path)
@@ -96,3 +115,43 @@ def direct_upper(merged: Path, upper: Path, dest: str, unmount: Callable[[], Non
         os.chmod(path, stat.S_IMODE(d.st.st_mode))
         os.utime(path, ns=(d.st.st_atime_ns, d.st.st_mtime_ns), follow_symlinks=False)
     return upper
+
+
+def _mount_scratch(upper: Path, size: int) -> None:
+    """A tmpfs on `upper` when the kernel allows it and it keeps what a disk would (user
+    xattrs: tmpfs has them from Linux 6.6); else the upper stays on disk."""
+    try:
+        sys_mount("tmpfs", str(upper), "tmpfs", 0, f"size={size},mode=0755")
+    except OSError:
+        return
+    try:
+        os.setxattr(upper, "user.lamina.probe", b"1")
+        os.removexattr(upper, "user.lamina.probe")
+    except OSError:
+        unmount(upper)
+
+
+def release_scratch(upper: Path) -> None:
+    """Unmount a tmpfs `direct_upper` put on `upper` (nothing if there is none)."""
+    if is_mounted(upper):
+        unmount(upper)
+
+
+def scratch_size(sizes: int, entries: int) -> int | None:
+    """A tmpfs size for a copy of `entries` entries holding `sizes` bytes, or None when
+    it is too large to hold in memory (over 256 MiB or a quarter of the available)."""
+    need = sizes + 4096 * (entries + 1)
+    if need > 256 << 20 or need * 4 > _available():
+        return None
+    return need * 2 + (16 << 20)
+
+
+def _available() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
