@@ -105,7 +105,8 @@ def row(label: str, ours: Timed, theirs: Timed, target: str, *, first: bool = Fa
     b = theirs.first if first and theirs.first is not None else theirs.seconds
     return (
         f"{label:<34} lamina {a:7.2f}s {ours.rss_mb:6.0f} MB | buildah {b:7.2f}s "
-        f"{theirs.rss_mb:6.0f} MB | lamina/buildah {ratio(a, b)} (target <= {target})"
+        f"{theirs.rss_mb:6.0f} MB | lamina/buildah {ratio(a, b)}"
+        + (f" (target <= {target})" if target else " (no target)")
     )
 
 
