@@ -1,8 +1,8 @@
 """lamina build vs buildah bud --layers (chroot isolation), same run: a context of 50,000
 small files of which the ignore file excludes 90% (a vendored `node_modules/` and build
 output), and a Containerfile whose first step copies the context. Reported: the time until
-that first step is done (the whole build: FROM, then `COPY . /src`), and when the first
-step line appeared. Target (lamina/buildah): <= 0.5x.
+that first step is done (the whole build: FROM, then `COPY . /src`; target lamina/buildah
+<= 0.5x), and when the first step's line appeared (shown, no target).
 
     python -m bench.build_context              # 50,000 files
     python -m bench.build_context --scale 0.1  # 5,000 files
