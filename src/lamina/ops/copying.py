@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from lamina.copy.parallel import CopyOptions, copy_with
 from lamina.errors import LaminaError
 from lamina.ops.locations import StoreOpener, parse_location
-from lamina.ops.trust import TrustOptions, prepare
+from lamina.ops.trust import PreparedTrust, TrustOptions, prepare
 from lamina.transports.registry.options import RegistryOptions
 
 if TYPE_CHECKING:
@@ -77,10 +77,16 @@ def copy_refs(
     progress: ProgressCallback | None = None,
     *,
     requested: Reference | None = None,
+    trust: PreparedTrust | None = None,
 ) -> Digest:
     """Copy under the trust options of `request`; with `requested` (a pull from a mirror or
-    a rewritten location) the source is judged by the policy as `docker://requested`."""
-    src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust, requested=requested)
+    a rewritten location) the source is judged by the policy as `docker://requested`.
+    `trust`: the policy and signature storage already loaded for `request.trust` (many
+    copies of one command share them)."""
+    if trust is not None and requested is None:
+        src_ref, dst_ref, admission = trust.wrap(src_ref, dst_ref)
+    else:
+        src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust, requested=requested)
     return with_retries(
         request.retry_times,
         lambda: copy_with(src_ref, dst_ref, request.copy, progress, admission=admission),

@@ -27,6 +27,7 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
 from lamina.oci import ImageIndex, parse_any
 from lamina.ops.locations import registry_reference
+from lamina.ops.sync_clients import Clients, Shared
 from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constraint
 from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
@@ -35,17 +36,15 @@ from lamina.transports.directory import DirReference
 from lamina.transports.layout import LayoutReference
 from lamina.transports.registries_conf import RegistriesConfig
 from lamina.transports.registry import (
-    RegistryClient,
-    RegistryDestination,
     RegistryOptions,
     RegistryReference,
     RegistrySource,
-    find_credentials,
 )
 
 if TYPE_CHECKING:
     from lamina.copy.progress import ProgressCallback
     from lamina.ops.copying import CopyRequest
+    from lamina.ops.trust import PreparedTrust
 
 SOURCES = ("docker", "dir", "yaml")
 DESTINATIONS = ("docker", "dir", "oci")
@@ -105,93 +104,8 @@ class SyncReport:
         )
 
 
-class _KeptClient(RegistryClient):
-    """A client shared by every source and destination of one sync: their `close` leaves
-    it open (connections stay alive); `_Clients.close` ends it."""
-
-    def close(self) -> None:
-        pass
-
-    def really_close(self) -> None:
-        super().close()
-
-
-class _Clients:
-    """One client per registry, options and credentials (namespaced auth entries can give
-    two repositories of one registry different credentials)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._clients: dict[tuple[str, RegistryOptions, object], _KeptClient] = {}
-        self._creds: dict[tuple[str, str, str | None], object] = {}
-
-    def for_ref(self, ref: RegistryReference) -> _KeptClient:
-        opts = ref.options
-        creds = None if opts.creds else self._credentials(ref)
-        key = (ref.registry, opts, creds)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                client = _KeptClient(ref.registry, opts, ref.repository)
-                self._clients[key] = client
-            return client
-
-    def _credentials(self, ref: RegistryReference) -> object:
-        # Auth files (or a credential helper) are read once per repository, not per image.
-        key = (ref.registry, ref.repository, ref.options.authfile)
-        with self._lock:
-            if key in self._creds:
-                return self._creds[key]
-        found = find_credentials(ref.registry, ref.repository, ref.options.authfile)
-        with self._lock:
-            return self._creds.setdefault(key, found)
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.really_close()
-
-
-@dataclass(frozen=True, slots=True)
-class _Shared:
-    """A `docker://` reference whose sources and destinations use a shared client; with
-    `manifest`, its sources return that (already checked) manifest instead of asking again."""
-
-    ref: RegistryReference
-    clients: _Clients
-    manifest: tuple[bytes, str] | None = None
-
-    @property
-    def transport(self) -> str:
-        return self.ref.transport
-
-    def describe(self) -> str:
-        return self.ref.describe()
-
-    def new_source(self) -> RegistrySource:
-        return _Preloaded(self.ref, self.clients.for_ref(self.ref), self.manifest)
-
-    def new_destination(self) -> RegistryDestination:
-        return RegistryDestination(self.ref, self.clients.for_ref(self.ref))
-
-
-class _Preloaded(RegistrySource):
-    """A RegistrySource that already holds the reference's manifest (verified when the
-    up-to-date check fetched it), so the copy does not GET it a second time."""
-
-    def __init__(
-        self, ref: RegistryReference, client: RegistryClient, manifest: tuple[bytes, str] | None
-    ) -> None:
-        super().__init__(ref, client)
-        self._manifest = manifest
-
-    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
-        if digest is None and self._manifest is not None:
-            return self._manifest
-        return super().get_manifest(digest)
-
-
-def _shared(ref: ImageReference, clients: _Clients) -> ImageReference:
-    return _Shared(ref, clients) if isinstance(ref, RegistryReference) else ref
+def _shared(ref: ImageReference, clients: Clients) -> ImageReference:
+    return Shared(ref, clients) if isinstance(ref, RegistryReference) else ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +132,7 @@ def sync(
         raise InvalidInput(
             "sync from dir to a directory is not supported", hint="use --dest docker"
         )
-    clients = _Clients()
+    clients = Clients()
     try:
         pairs = [
             _Pair(
@@ -288,6 +202,7 @@ def _copy_all(
     # Imported here: a sync with everything up to date never loads the copy machinery.
     from lamina.copy.parallel import CopyOptions
     from lamina.ops.copying import CopyRequest
+    from lamina.ops.trust import PreparedTrust
 
     request = CopyRequest(
         copy=CopyOptions(
@@ -300,9 +215,11 @@ def _copy_all(
         trust=options.trust,
     )
 
+    trust = PreparedTrust(options.trust)  # the policy and registries.d, read once
+
     def one(pair: _Pair) -> None:
         if not stop.is_set():
-            record(_copy_one(pair, request, progress))
+            record(_copy_one(pair, request, progress, trust))
 
     # Images of one OCI layout share its index.json: write them one at a time.
     limit = 1 if options.dest == "oci" else options.image_workers
@@ -327,19 +244,21 @@ def _check_one(pair: _Pair, options: SyncOptions) -> SyncItem | _Pair:
             return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
     except LaminaError as err:
         return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
-    if manifest is not None and isinstance(pair.src, _Shared):
+    if manifest is not None and isinstance(pair.src, Shared):
         return _Pair(replace(pair.src, manifest=manifest), pair.dst)
     return pair
 
 
-def _copy_one(pair: _Pair, request: CopyRequest, progress: ProgressCallback | None) -> SyncItem:
+def _copy_one(
+    pair: _Pair, request: CopyRequest, progress: ProgressCallback | None, trust: PreparedTrust
+) -> SyncItem:
     src, dst = pair.src.describe(), pair.dst.describe()
     try:
         if isinstance(pair.dst, DirReference | LayoutReference):
             Path(pair.dst.path).parent.mkdir(parents=True, exist_ok=True)
         from lamina.ops.copying import copy_refs
 
-        digest = copy_refs(pair.src, pair.dst, request, progress)
+        digest = copy_refs(pair.src, pair.dst, request, progress, trust=trust)
         return SyncItem(source=src, destination=dst, status=COPIED, digest=str(digest))
     except LaminaError as err:
         return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
@@ -386,7 +305,7 @@ def _existing_digest(ref: ImageReference) -> Digest | None:
 
 
 def _sources(
-    source: str, options: SyncOptions, clients: _Clients
+    source: str, options: SyncOptions, clients: Clients
 ) -> list[tuple[ImageReference, str]]:
     if options.src == "yaml":
         return _yaml_sources(source, options, clients)
@@ -405,7 +324,7 @@ def _names_tag(text: str) -> bool:
 
 
 def _all_tags(
-    ref: RegistryReference, opts: RegistryOptions, clients: _Clients
+    ref: RegistryReference, opts: RegistryOptions, clients: Clients
 ) -> list[RegistryReference]:
     src = RegistrySource(ref, clients.for_ref(ref))
     try:
@@ -433,7 +352,7 @@ def _dir_sources(source: str) -> list[tuple[ImageReference, str]]:
 
 
 def _yaml_sources(
-    path: str, options: SyncOptions, clients: _Clients
+    path: str, options: SyncOptions, clients: Clients
 ) -> list[tuple[ImageReference, str]]:
     wanted: list[tuple[RegistryReference, RegistryOptions, RepoSelection]] = []
     for section in load_yaml(path):

@@ -131,6 +131,28 @@ def storage_for(options: TrustOptions) -> SignatureStorage:
     return SignatureStorage.load(options.registries_d)
 
 
+class PreparedTrust:
+    """What `prepare` loads (the policy, registries.d, signing keys), loaded once: many copies
+    (a sync) then share it instead of reading the files again for every image."""
+
+    def __init__(self, options: TrustOptions, *, requested: Reference | None = None) -> None:
+        self.options = options
+        self.admission = admission_for(options, requested=requested)
+        self.storage = storage_for(options)
+        self.signers = signers_for(options)
+
+    def wrap(
+        self, src: ImageReference, dst: ImageReference
+    ) -> tuple[ImageReference, ImageReference, AdmissionCheck | None]:
+        from lamina.trust.signed_refs import SignedReference
+
+        return (
+            SignedReference(src, self.storage),
+            SignedReference(dst, self.storage, self.signers, self.options.sign_identity),
+            self.admission,
+        )
+
+
 def prepare(
     src: ImageReference,
     dst: ImageReference,
@@ -141,16 +163,7 @@ def prepare(
     """Wrap `src` and `dst` for signatures (and signing), and give the admission check
     (judging the source as `requested` when given: a mirror of it). Keys are loaded here,
     so a wrong passphrase fails before any byte moves."""
-    from lamina.trust.signed_refs import SignedReference
-
-    admission = admission_for(options, requested=requested)
-    storage = storage_for(options)
-    signers = signers_for(options)
-    return (
-        SignedReference(src, storage),
-        SignedReference(dst, storage, signers, options.sign_identity),
-        admission,
-    )
+    return PreparedTrust(options, requested=requested).wrap(src, dst)
 
 
 def pull_for_build(store: Store, name: str, options: TrustOptions | None = None) -> str:
