@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.build import executor_stage
+from lamina.build import executor_copystep
 from lamina.build.builder import containers
 from lamina.build.executor import BuildOptions, build
 from lamina.build.rootfs import fresh
@@ -100,14 +100,14 @@ def test_direct_copy_layers_equal_mounted_copy(
                 on_tmpfs.append(dest)
         return got
 
-    monkeypatch.setattr(executor_stage, "direct_upper", spy)
+    monkeypatch.setattr(executor_copystep, "direct_upper", spy)
     direct = build(stores[0], ctx, BuildOptions(timestamp=stamp), stream=io.StringIO())
     assert len(taken) == DIRECT, taken
     # Only the stage's last file-changing step, whose files no later step reads, goes to
     # a tmpfs; the others' upper dirs become their layers' snapshots.
     assert on_tmpfs == ["/tree-root"]
 
-    monkeypatch.setattr(executor_stage, "direct_upper", lambda *a, **kw: None)
+    monkeypatch.setattr(executor_copystep, "direct_upper", lambda *a, **kw: None)
     mounted = build(stores[1], ctx, BuildOptions(timestamp=stamp), stream=io.StringIO())
 
     got, want = _layers(stores[0], direct.image.id), _layers(stores[1], mounted.image.id)

@@ -10,9 +10,7 @@ A failure removes the stage's working containers; the error names file:line.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import posixpath
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,26 +22,12 @@ from typing import TYPE_CHECKING
 from lamina.build.builder import Builder
 from lamina.build.cache import step_key
 from lamina.build.containerfile import Add, Arg, Copy, Instruction, Run, expand, parse
-from lamina.build.context import SourceTree
 from lamina.build.executor_config import CONFIG_INSTRUCTIONS, DEFAULT_SHELL, apply_instruction
-from lamina.build.executor_copy import (
-    CopyOptions,
-    chown_owner,
-    container_dest,
-    copy_sources,
-    fetch_url,
-    heredoc_name,
-    kept_path,
-    split_pivot,
-    temp_download_dir,
-    write_heredocs,
-)
-from lamina.build.ignore import IgnoreMatcher
+from lamina.build.executor_copystep import copy_step
 from lamina.build.isolation.spec import Network
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
-from lamina.build.rootfs.fresh import direct_upper, scratch_size
-from lamina.errors import BuildError, ContainerfileError, LaminaError, NotFound
+from lamina.errors import BuildError, ContainerfileError, LaminaError
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
 from lamina.media_types import DOCKER_MANIFEST, OCI_MANIFEST
@@ -374,142 +358,7 @@ class StageRunner:
 
     # -- COPY / ADD ---------------------------------------------------------------------------
     def _copy(self, ins: Copy | Add) -> bool:
-        r = self.run
-        env = self._env()
-
-        def x(w: str) -> str:
-            return expand(w, env, escape=self.escape, span=ins.span)
-
-        docs = self._heredocs(ins, env)
-        srcs = [x(s) for s in ins.sources if heredoc_name(s) is None or not ins.heredocs]
-        dest = container_dest(x(ins.dest), self.cfg.config.working_dir)
-        ref = x(ins.from_) if isinstance(ins, Copy) and ins.from_ else None
-        parents = isinstance(ins, Copy) and ins.parents
-        urls = [s for s in srcs if isinstance(ins, Add) and _is_url(s)]
-        excludes = [x(e) for e in ins.excludes]
-        exclude = IgnoreMatcher(excludes) if excludes else None
-        chmod = None
-        if ins.chmod:
-            try:
-                chmod = int(x(ins.chmod), 8)
-            except ValueError:
-                raise ContainerfileError(
-                    f"--chmod={ins.chmod}: not an octal mode", ins.span
-                ) from None
-        with contextlib.ExitStack() as stack:
-            if ref is not None:
-                root, image_id = stack.enter_context(r.open_tree(ref))
-                tree = SourceTree(root=root, name=f"stage {ref}")
-            else:
-                tree, image_id = r.context, ""
-            local = [s for s in srcs if s not in urls]
-            matched: list[str] = []
-            kept: dict[str, str] = {}
-            for s in local:
-                pivot, _ = split_pivot(s)
-                for m in tree.matches(s):
-                    if exclude is not None and (
-                        exclude.excluded(m) or exclude.excluded(posixpath.basename(m))
-                    ):
-                        continue
-                    matched.append(m)
-                    kept[m] = kept_path(m, pivot)
-            if local and not matched and not docs:
-                raise NotFound(f"{ins.keyword}: every source is excluded by --exclude")
-            digest = (
-                image_id + ":" + ",".join(matched) + f":{excludes}"
-                if ref
-                else tree.digest(matched, exclude)
-            )
-            extra = f"|{getattr(ins, 'checksum', None)}|{parents}|{sorted(kept.items())}"
-            extra += "|" + "|".join(f"{n}:{c}" for n, c in docs)
-            digest = hashlib.sha256((digest + "|" + "|".join(urls) + extra).encode()).hexdigest()
-            count = len(matched) + len(urls) + len(docs)
-            kind = "dir" if len(matched) == 1 and tree.host_path(matched[0]).is_dir() else "file"
-            if count > 1:
-                kind = "multi"
-            created_by = f"/bin/sh -c #(nop) {ins.keyword} {kind}:{digest} in {dest} "
-            owner_spec = x(ins.chown) if ins.chown else None
-            checksum = ins.checksum if isinstance(ins, Add) else None
-            stamp = r.timestamp or 0
-
-            def action(b: Builder, root: Path) -> None:
-                owner: tuple[int, int] | None = (0, 0) if ref is None else None
-                if owner_spec:
-                    owner = chown_owner(root, owner_spec)
-                opts = CopyOptions(
-                    owner=owner, mode=chmod, extract=isinstance(ins, Add), exclude=exclude
-                )
-                if b.record.mode == "overlay":
-                    scratch = None
-                    if (
-                        self.layers
-                        and not urls
-                        and isinstance(ins, Copy)
-                        and not self._files_needed_after(ins)
-                    ):
-                        scratch = self._copy_size(tree, matched, exclude, docs)
-                    upper = b.dir / "upper"
-                    root = direct_upper(root, upper, dest, b.umount, scratch=scratch) or root
-                copy_sources(
-                    tree, matched, root, dest, opts, many=count > 1, kept=kept if parents else None
-                )
-                if docs:
-                    with temp_download_dir(b.dir) as tmp:
-                        write_heredocs(Path(tmp), docs, stamp)
-                        hd = SourceTree(root=Path(tmp), name="heredoc")
-                        hd_opts = CopyOptions(owner=owner or (0, 0), mode=chmod)
-                        copy_sources(hd, [n for n, _ in docs], root, dest, hd_opts, many=count > 1)
-                for url in urls:
-                    with temp_download_dir(b.dir) as tmp:
-                        got = fetch_url(url, Path(tmp), checksum)
-                        dl = SourceTree(root=Path(tmp), name="download")
-                        url_opts = CopyOptions(owner=owner or (0, 0), mode=chmod)
-                        copy_sources(dl, [got.name], root, dest, url_opts, many=count > 1)
-
-            return self._fs_step(created_by, [digest], ins, action)
-
-    def _files_needed_after(self, ins: Instruction) -> bool:
-        """Whether a step after `ins` may need this step's files on disk: a later step of
-        the stage that changes files, or another stage built on or reading this one."""
-        later = self.steps[next(n for n, i in enumerate(self.steps) if i is ins) + 1 :]
-        if any(isinstance(i, (Run, Copy, Add)) for i in later):
-            return True
-        me = self.stage.index
-        return me != self.run.plan.target or any(
-            me in s.deps or s.base_stage == me for s in self.run.plan.stages
-        )
-
-    @staticmethod
-    def _copy_size(
-        tree: SourceTree,
-        matched: list[str],
-        exclude: IgnoreMatcher | None,
-        docs: list[tuple[str, str]],
-    ) -> int | None:
-        """A tmpfs size for this COPY's files (see build.rootfs.fresh), None if too big."""
-        size = sum(len(c.encode()) for _, c in docs)
-        count = len(docs)
-        for rel in matched:
-            for e in tree.walk(rel, exclude):
-                size += e.st.st_size
-                count += 1
-        return scratch_size(size, count)
-
-    def _heredocs(self, ins: Copy | Add, env: dict[str, str]) -> list[tuple[str, str]]:
-        """(file name, content) of each heredoc source; content expanded unless the
-        delimiter was quoted (as BuildKit does for COPY/ADD)."""
-        out: list[tuple[str, str]] = []
-        for doc in ins.heredocs:
-            text = doc.content
-            if doc.expand:
-                text = expand(text, env, escape=self.escape, span=ins.span)
-            out.append((doc.name, text))
-        return out
-
-
-def _is_url(s: str) -> bool:
-    return s.startswith(("http://", "https://"))
+        return copy_step(self, ins)
 
 
 @contextlib.contextmanager
