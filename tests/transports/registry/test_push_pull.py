@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -143,6 +144,29 @@ def test_wrong_blob_bytes_are_refused_and_not_kept(any_registry: str, store: Blo
         assert not dest.has_blob(desc)
         dest.put_blob(io.BytesIO(good), desc)
         assert dest.has_blob(desc)
+
+
+def test_wrong_bytes_from_a_local_file_are_refused_and_not_kept(
+    any_registry: str, store: BlobStore, tmp_path: Path
+) -> None:
+    """A blob read from a local file is not hashed by the client: the registry's check at
+    the closing PUT refuses wrong content, and that refusal is an IntegrityError."""
+    dest = ref(any_registry, "lamina/bad-file:v1").new_destination()
+    size = MONOLITHIC_MAX + 10
+    good = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    desc = Descriptor(media_type=mt.OCI_LAYER_GZIP, digest=Digest.of_bytes(good), size=size)
+    bad = bytearray(good)
+    bad[size // 2] ^= 1
+    path = tmp_path / "blob"
+    for content in (bytes(bad), good[:-1], good + b"!"):
+        path.write_bytes(content)
+        with path.open("rb") as f, pytest.raises(IntegrityError):
+            dest.put_blob(f, desc)
+        assert not dest.has_blob(desc)
+    path.write_bytes(good)
+    with path.open("rb") as f:
+        dest.put_blob(f, desc)
+    assert dest.has_blob(desc)
 
 
 def test_cross_repository_mount(any_registry: str, store: BlobStore) -> None:

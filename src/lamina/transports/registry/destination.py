@@ -1,12 +1,20 @@
 """Writing images to a registry: blob uploads (mount, monolithic, streamed, chunked), manifests.
 
-Every upload is hashed as it streams and checked against its descriptor before the final
-`PUT ?digest=`; the last piece of a streamed upload is held back until the check passes, so a
-registry never receives a complete wrong blob, and a failed upload session is cancelled.
+Every upload is checked against its descriptor before the final `PUT ?digest=`: the last
+piece of a streamed upload is held back until the check passes, so a registry never receives
+a complete wrong blob, and a failed upload session is cancelled. A stream from the network
+(another registry) or memory is hashed as it goes. A blob read from a local regular file
+(an `oci:` layout, the store) is only counted: the registry hashes what it receives and
+refuses, at that PUT, a blob whose digest is not the one named (as the distribution spec
+requires; the refusal is an IntegrityError here), so hashing it here too would spend a core
+on a second pass the registry makes anyway.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 from collections.abc import Iterator
 from typing import BinaryIO
 from urllib.parse import urlencode
@@ -177,16 +185,25 @@ class RegistryDestination:
     def _finish(self, location: str, desc: Descriptor, body: bytes = b"") -> None:
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}{urlencode({'digest': str(desc.digest)})}"
-        resp = self.client.request(
-            "PUT",
-            url,
-            scopes=self._push,
-            what=self._what(desc),
-            headers={"Content-Type": OCTET, "Content-Length": str(len(body))},
-            body=body,
-            ok=(201,),
-            retry=False,
-        )
+        try:
+            resp = self.client.request(
+                "PUT",
+                url,
+                scopes=self._push,
+                what=self._what(desc),
+                headers={"Content-Type": OCTET, "Content-Length": str(len(body))},
+                body=body,
+                ok=(201,),
+                retry=False,
+            )
+        except RegistryError as err:
+            if err.code in (ErrorCode.DIGEST_INVALID, ErrorCode.SIZE_INVALID):
+                raise IntegrityError(
+                    f"{self._what(desc)}: registry {self.ref.registry} refused the content "
+                    f"as not matching {desc.digest} ({err.message})",
+                    code=err.code,
+                ) from None
+            raise
         release(resp)
         self._open_uploads.discard(location)
 
@@ -196,13 +213,16 @@ class RegistryDestination:
         self._finish(location, desc, data)
 
     def _streamed(self, stream: BinaryIO, desc: Descriptor, location: str) -> None:
+        chunks = _verified_chunks(
+            stream, desc, self._what(desc), STREAM_CHUNK, hashed=not _local_file(stream)
+        )
         resp = self.client.request(
             "PATCH",
             location,
             scopes=self._push,
             what=self._what(desc),
             headers={"Content-Type": OCTET, "Content-Length": str(desc.size)},
-            body=_verified_chunks(stream, desc, self._what(desc), STREAM_CHUNK),
+            body=chunks,
             ok=(202, 204),
             retry=False,
         )
@@ -212,7 +232,8 @@ class RegistryDestination:
 
     def _chunked(self, stream: BinaryIO, desc: Descriptor, location: str, chunk: int) -> None:
         start = 0
-        for view in _verified_chunks(stream, desc, self._what(desc), chunk):
+        hashed = not _local_file(stream)
+        for view in _verified_chunks(stream, desc, self._what(desc), chunk, hashed=hashed):
             piece = bytes(view)  # a one-piece body must be bytes (it may be replayed)
             end = start + len(piece)
             resp = self.client.request(
@@ -353,15 +374,25 @@ def _fill(stream: BinaryIO, buf: bytearray) -> int:
     return got
 
 
+def _local_file(stream: BinaryIO) -> bool:
+    """Whether `stream` reads a regular file on this machine (not a pipe, socket or memory)."""
+    if not isinstance(stream, io.BufferedReader | io.FileIO):
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _verified_chunks(
-    stream: BinaryIO, desc: Descriptor, what: str, chunk: int
+    stream: BinaryIO, desc: Descriptor, what: str, chunk: int, *, hashed: bool = True
 ) -> Iterator[memoryview]:
     """Yield the blob in pieces of `chunk` bytes, holding the last one back until size and
-    digest are checked (raising IntegrityError instead of yielding it).
+    (when `hashed`) digest are checked (raising IntegrityError instead of yielding it).
 
     Two buffers are reused in turn: a yielded piece is valid until the next one is asked
     for (a request body is sent before its iterator is advanced)."""
-    hasher = desc.digest.new_hash()
+    hasher = desc.digest.new_hash() if hashed else None
     count = 0
     buffers = (bytearray(chunk), bytearray(chunk))
     pending: memoryview | None = None
@@ -375,15 +406,17 @@ def _verified_chunks(
         if count > desc.size:
             raise IntegrityError(f"{what}: stream holds more than the expected {desc.size} bytes")
         piece = memoryview(buf)[:n]
-        hasher.update(piece)
+        if hasher is not None:
+            hasher.update(piece)
         if pending is not None:
             yield pending
         pending = piece
         turn ^= 1
     if count != desc.size:
         raise IntegrityError(f"{what}: stream holds {count} bytes, expected {desc.size}")
-    got = Digest.from_hash(hasher, desc.digest.algorithm)
-    if got != desc.digest:
-        raise IntegrityError(f"{what}: content has digest {got}, expected {desc.digest}")
+    if hasher is not None:
+        got = Digest.from_hash(hasher, desc.digest.algorithm)
+        if got != desc.digest:
+            raise IntegrityError(f"{what}: content has digest {got}, expected {desc.digest}")
     if pending is not None:
         yield pending
