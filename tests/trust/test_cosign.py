@@ -32,8 +32,10 @@ from tests.trust.fixture_files import FIXTURES, materialize, read
 KEY = str(FIXTURES / "cosign.pub")
 KEY2 = str(FIXTURES / "cosign2.pub")
 REPO = {"type": "matchRepository"}
-# the fixture's SET is from the real Rekor, whose key is not among the fixtures: a
-# throw-away Rekor key must refuse it
+# the fixtures' SETs are from the public Rekor log (its key: tests/trust/data; the fixture
+# directory holds only a dangling link to it); a throw-away Rekor key must refuse them
+REKOR = str(Path(__file__).parent / "data" / "rekor-public-good.pub")
+KEY_REKOR_REF = "192.168.64.2:5000/cosign-signed/key-1:1"
 OTHER_REKOR_KEY = base64.b64encode(generate_keypair(b"x")[1]).decode()
 
 # (image, extra requirement fields, docker reference used, error or None)
@@ -57,18 +59,30 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
     (
         "fulcio-rekor-valid",
         {
-            "fulcio": {"caData": "eA==", "oidcIssuer": "https://x", "subjectEmail": "a@b"},
-            "rekorPublicKeyData": "eA==",
+            "fulcio": {
+                "caPath": str(FIXTURES / "fulcio_v1.crt.pem"),
+                "oidcIssuer": "https://github.com/login/oauth",
+                "subjectEmail": "mitr@redhat.com",
+            },
+            "rekorPublicKeyPath": REKOR,
         },
         "192.168.64.2:5000/cosign-signed/fulcio-rekor-1:1",
-        "fulcio certificate verification is unsupported offline",
+        None,
     ),
     (
         "pki-valid",
-        {"pki": {"caRootsData": "eA==", "subjectEmail": "a@b"}},
-        "localhost:5000/x:1",
-        "pki certificate verification is unsupported offline",
+        {
+            "pki": {
+                "caRootsPath": str(FIXTURES / "pki_root_crts.pem"),
+                "caIntermediatesPath": str(FIXTURES / "pki_intermediate_crts.pem"),
+                "subjectEmail": "qiwan@redhat.com",
+                "subjectHostname": "myhost.example.com",
+            }
+        },
+        "localhost:5000/test:1",
+        None,
     ),
+    ("key-rekor-valid", {"keyPath": KEY2, "rekorPublicKeyPath": REKOR}, KEY_REKOR_REF, None),
 ]
 
 

@@ -17,9 +17,11 @@ from lamina.trust import rekor
 from lamina.trust.cosign import SIGNATURE_ANNOTATION, CosignSignature, sign_cosign
 from lamina.trust.evaluate import PolicyContext
 from lamina.trust.policy import Policy
+from tests.trust.fixture_files import FIXTURES
 from tests.trust.test_bundle import MANIFEST, b64pem, pem
 
 REF = "registry.example/app:1"
+CA_PEM = (FIXTURES / "fulcio_v1.crt.pem").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -87,20 +89,27 @@ def test_tag_signature_with_set(
     ctx(many).evaluate("docker", REF, None, MANIFEST, cosign_signatures=[good])
 
 
-def test_certificates_are_refused_clearly(
+def test_certificate_requirements_refuse_key_signatures_and_bad_cas(
     keys: tuple[ec.EllipticCurvePrivateKey, ec.EllipticCurvePrivateKey],
 ) -> None:
+    """A signature without a certificate cannot meet `fulcio`/`pki`; a CA that is not a
+    PEM certificate is named (real chains: test_certs.py)."""
     sig = sign_cosign(MANIFEST, REF, keys[0])
-    ca = base64.b64encode(b"x").decode()
+    key_pem = (
+        keys[1]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    bad_ca = base64.b64encode(b"x").decode()
+    rekor = base64.b64encode(key_pem).decode()
+    fulcio = {"oidcIssuer": "https://i", "subjectEmail": "a@b"}
     for fields, why in (
+        ({"fulcio": {"caData": bad_ca, **fulcio}, "rekorPublicKeyData": rekor}, "fulcio CA"),
+        ({"pki": {"caRootsData": bad_ca, "subjectEmail": "a@b"}}, "pki CA: no PEM certificate"),
         (
-            {
-                "fulcio": {"caData": ca, "oidcIssuer": "https://i", "subjectEmail": "a@b"},
-                "rekorPublicKeyData": ca,
-            },
-            "fulcio certificate verification is unsupported offline",
+            {"pki": {"caRootsData": base64.b64encode(CA_PEM).decode(), "subjectEmail": "a@b"}},
+            "certificate is missing",
         ),
-        ({"pki": {"caRootsData": ca, "subjectEmail": "a@b"}}, "pki certificate verification"),
     ):
         with pytest.raises(TrustError, match=why):
             ctx(fields).evaluate("docker", REF, None, MANIFEST, cosign_signatures=[sig])

@@ -143,6 +143,18 @@ def verify_raw(key: PublicKey, signature: bytes, data: bytes) -> bool:
     return True
 
 
+def signature_bytes(sig: CosignSignature, what: str) -> bytes:
+    """The raw signature in the annotation: base64, line breaks ignored (as Go's decoder
+    and cosign, which wraps long signatures, do); TrustError if missing or malformed."""
+    encoded = sig.annotations.get(SIGNATURE_ANNOTATION)
+    if encoded is None:
+        raise TrustError(f"{what}: annotation {SIGNATURE_ANNOTATION} is missing")
+    try:
+        return base64.b64decode(encoded.replace("\r", "").replace("\n", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise TrustError(f"{what}: annotation {SIGNATURE_ANNOTATION} is not base64") from None
+
+
 def verify_cosign(
     sig: CosignSignature,
     keys: Sequence[PublicKey],
@@ -153,13 +165,7 @@ def verify_cosign(
     """Verify one signature against any of `keys`; raise TrustError saying why not."""
     if sig.mime_type != MIME_TYPE:
         raise TrustError(f"{what}: unexpected MIME type {sig.mime_type!r}")
-    encoded = sig.annotations.get(SIGNATURE_ANNOTATION)
-    if encoded is None:
-        raise TrustError(f"{what}: annotation {SIGNATURE_ANNOTATION} is missing")
-    try:
-        raw_sig = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise TrustError(f"{what}: annotation {SIGNATURE_ANNOTATION} is not base64") from None
+    raw_sig = signature_bytes(sig, what)
     if not any(verify_raw(k, raw_sig, sig.payload) for k in keys):
         raise TrustError(f"{what}: cryptographic signature verification failed")
     try:

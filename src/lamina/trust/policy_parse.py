@@ -242,6 +242,8 @@ def _sigstore(o: dict[str, Any], path: str, what: str) -> SigstoreSigned:
         raise InvalidInput(f"{what}: {path}: at most one of the rekor fields ({', '.join(rekor)})")
     if "fulcio" in o and not rekor:
         raise InvalidInput(f"{what}: {path}: fulcio needs a rekorPublicKey* field")
+    if "pki" in o and rekor:
+        raise InvalidInput(f"{what}: {path}: pki cannot be combined with {rekor[0]}")
     return SigstoreSigned(
         key_path=_str(o, "keyPath", path, what),
         key_paths=_str_list(o, "keyPaths", path, what),

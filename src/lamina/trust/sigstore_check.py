@@ -5,21 +5,28 @@ with one of the policy's public keys, names the image's manifest digest and an i
 policy's `signedIdentity` accepts. With `rekorPublicKey*`, that signature must also carry a
 Rekor SET (the `dev.sigstore.cosign/bundle` annotation, or a bundle's inclusion promise) that
 a Rekor key signed, whose log ID is that key's, and whose entry records this very signature,
-key and payload hash (`rekor`). `fulcio` and `pki` need certificate chains and (for Fulcio)
-an OIDC-bound certificate checked against a log: they are rejected as unsupported offline.
+key and payload hash (`rekor`). With `fulcio` or `pki`, the key is the one of the
+signature's certificate, accepted as `certs` says; for Fulcio, at the time of the Rekor SET,
+which is required. Sigstore bundles are verified with configured keys only: a bundle meets a
+`fulcio` or `pki` requirement never (said in the rejection).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidInput, TrustError
 from lamina.trust import rekor
 from lamina.trust.bundle import Bundle, verify_bundle
-from lamina.trust.cosign import SIGNATURE_ANNOTATION, CosignSignature, verify_cosign, verify_raw
+from lamina.trust.cosign import (
+    CERTIFICATE_ANNOTATION,
+    CosignSignature,
+    signature_bytes,
+    verify_cosign,
+    verify_raw,
+)
 from lamina.trust.cosign_keys import load_public_keys
 from lamina.trust.requirements_sigstore import SigstoreSigned
 
@@ -64,10 +71,7 @@ def check_cosign_set(
         raise TrustError(f"{what}: annotation {rekor.SET_ANNOTATION} (Rekor SET) is missing")
     entry = rekor.RekorEntry.from_annotation(text, f"{what}: {rekor.SET_ANNOTATION}")
     body = entry.verify_set(rekor_keys, f"{what}: Rekor SET")
-    try:
-        raw_sig = base64.b64decode(sig.annotations[SIGNATURE_ANNOTATION], validate=True)
-    except (binascii.Error, ValueError, KeyError):
-        raise TrustError(f"{what}: signature annotation is not base64") from None
+    raw_sig = signature_bytes(sig, what)
     reasons = []
     for key in keys:
         if not verify_raw(key, raw_sig, sig.payload):
@@ -95,10 +99,8 @@ def check_sigstore(
     bundles: Sequence[Bundle],
 ) -> str:
     """Accept or raise TrustError (see the module doc). Returns what accepted the image."""
-    if req.fulcio is not None:
-        raise TrustError("fulcio certificate verification is unsupported offline (keyless)")
-    if req.pki is not None:
-        raise TrustError("pki certificate verification is unsupported offline")
+    if req.fulcio is not None or req.pki is not None:
+        return _check_certificates(req, read, accept, manifest_raw, sigs, bundles)
     keys = _public_keys(req, read)
     rekor_keys = _rekor_keys(req, read)
     if not sigs and not bundles:
@@ -128,3 +130,101 @@ def check_sigstore(
         except TrustError as exc:
             reasons.append(exc.message)
     raise TrustError("no signature was accepted: " + "; ".join(reasons))
+
+
+def _check_certificates(
+    req: SigstoreSigned,
+    read: KeyReader,
+    accept: Callable[[str], bool],
+    manifest_raw: bytes,
+    sigs: Sequence[CosignSignature],
+    bundles: Sequence[Bundle],
+) -> str:
+    """`fulcio` or `pki`: each tag-based signature's certificate gives its key."""
+    from lamina.trust import certs
+
+    rekor_keys = _rekor_keys(req, read)
+    if not sigs and not bundles:
+        raise TrustError("a signature was required, but no sigstore signature exists")
+    if req.fulcio is not None:
+        f = req.fulcio
+        data = (f.ca_data,) if f.ca_data is not None else None
+        anchors = [c for b in read(f.ca_path, None, data) for c in certs.load_certs(b, "fulcio CA")]
+    else:
+        assert req.pki is not None
+        p = req.pki
+        data = (p.ca_roots_data,) if p.ca_roots_data is not None else None
+        anchors = [
+            c for b in read(p.ca_roots_path, None, data) for c in certs.load_certs(b, "pki CA")
+        ]
+        inter: list[Any] = []
+        if p.ca_intermediates_path is not None or p.ca_intermediates_data is not None:
+            idata = (p.ca_intermediates_data,) if p.ca_intermediates_data is not None else None
+            for b in read(p.ca_intermediates_path, None, idata):
+                inter.extend(certs.load_certs(b, "pki intermediates"))
+    reasons: list[str] = []
+    for i, sig in enumerate(sigs, start=1):
+        what = f"sigstore signature {i}"
+        try:
+            cert = sig.annotations.get(CERTIFICATE_ANNOTATION)
+            if cert is None:
+                raise TrustError(f"{what}: annotation {CERTIFICATE_ANNOTATION} is missing")
+            chain = sig.annotations.get(certs.CHAIN_ANNOTATION)
+            chain_pem = chain.encode() if chain is not None else None
+            if req.fulcio is not None:
+                assert rekor_keys is not None  # the policy parser requires them with fulcio
+                when = _set_time(sig, cert.encode(), rekor_keys, what)
+                key = certs.fulcio_key(
+                    cert.encode(),
+                    chain_pem,
+                    anchors,
+                    at=when,
+                    oidc_issuer=req.fulcio.oidc_issuer,
+                    email=req.fulcio.subject_email,
+                    what=what,
+                )
+                kind = "Fulcio certificate, Rekor SET verified"
+            else:
+                assert req.pki is not None
+                key = certs.pki_key(
+                    cert.encode(),
+                    chain_pem,
+                    anchors,
+                    inter,
+                    email=req.pki.subject_email,
+                    hostname=req.pki.subject_hostname,
+                    what=what,
+                )
+                kind = "PKI certificate"
+            verify_cosign(sig, [key], manifest_raw, accept, what=what)
+            return f"sigstoreSigned ({kind})"
+        except TrustError as exc:
+            reasons.append(exc.message)
+    for i, _ in enumerate(bundles, start=1):
+        reasons.append(f"sigstore bundle {i}: certificate-based bundles are not supported")
+    raise TrustError("no signature was accepted: " + "; ".join(reasons))
+
+
+def _set_time(
+    sig: CosignSignature,
+    cert_pem: bytes,
+    rekor_keys: Sequence[ec.EllipticCurvePublicKey],
+    what: str,
+) -> datetime:
+    """The integrated time of the Rekor SET that records this signature and certificate."""
+    from lamina.trust import certs
+
+    text = sig.annotations.get(rekor.SET_ANNOTATION)
+    if text is None:
+        raise TrustError(f"{what}: annotation {rekor.SET_ANNOTATION} (Rekor SET) is missing")
+    entry = rekor.RekorEntry.from_annotation(text, f"{what}: {rekor.SET_ANNOTATION}")
+    body = entry.verify_set(rekor_keys, f"{what}: Rekor SET")
+    raw_sig = signature_bytes(sig, what)
+    rekor.check_body(
+        body,
+        signature=raw_sig,
+        key_der=certs.cert_der(cert_pem, f"{what}: certificate"),
+        signed=sig.payload,
+        what=f"{what}: Rekor entry",
+    )
+    return datetime.fromtimestamp(entry.integrated_time, UTC)

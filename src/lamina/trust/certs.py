@@ -1,0 +1,283 @@
+"""X.509 certificates of cosign signatures: the `fulcio` and `pki` parts of `sigstoreSigned`.
+
+A certificate-based signature carries its leaf certificate (PEM) in the annotation
+`dev.sigstore.cosign/certificate` and, optionally, a chain in `dev.sigstore.cosign/chain`
+(PEM; its last certificate is the root, which is never trusted from the signature: only
+the ones before it may serve as intermediates). As containers/image does:
+
+- the leaf must chain to one of the policy's CA certificates (any of them is an anchor,
+  an intermediate too), through the signature's intermediates (and, for `pki`, the
+  policy's `caIntermediates*`), each certificate valid at the relevant time, every issuer
+  a CA (basic constraints, path length), the leaf's and issuers' extended key usages
+  allowing code signing, no unknown critical extension (SAN aside);
+- Fulcio: the time is the Rekor SET's integrated time (a Fulcio certificate lives minutes),
+  the OIDC issuer extension (1.3.6.1.4.1.57264.1.1, or the newer .8) must equal
+  `oidcIssuer`, and `subjectEmail` must be one of the SAN e-mail addresses;
+- PKI: the time is now; `subjectEmail` among the SAN e-mail addresses and `subjectHostname`
+  matching a SAN DNS name (a leading `*.` matches one label) or IP address.
+
+The certificate's public key then verifies the signature like a configured key.
+Certificate Transparency SCTs are not checked (containers/image does not either).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from lamina.errors import TrustError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from lamina.trust.cosign_keys import PublicKey
+
+CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
+_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"  # raw string value
+_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"  # DER UTF8String
+_SAN = "2.5.29.17"
+_MAX_DEPTH = 10
+
+
+def load_certs(data: bytes, what: str) -> list[x509.Certificate]:
+    """Every certificate in PEM `data`; TrustError if there is none or one is malformed."""
+    from cryptography import x509
+
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise TrustError(f"{what}: no PEM certificate found")
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise TrustError(f"{what}: malformed certificate ({exc})") from None
+
+
+def leaf_cert(data: bytes, what: str) -> x509.Certificate:
+    certs = load_certs(data, what)
+    if len(certs) != 1:
+        raise TrustError(f"{what}: expected one certificate, found {len(certs)}")
+    return certs[0]
+
+
+def chain_intermediates(chain: bytes | None, what: str) -> list[x509.Certificate]:
+    """The usable intermediates of a signature's chain annotation: all but the last."""
+    if not chain:
+        return []
+    return load_certs(chain, what)[:-1]
+
+
+def verify_chain(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    at: datetime,
+    what: str,
+) -> None:
+    """A path from `leaf` to one of `anchors` valid at `at` for code signing, or TrustError."""
+    _check_cert(leaf, at, what)
+    if _path(leaf, list(intermediates), list(anchors), at, 0, []):
+        return
+    raise TrustError(
+        f"{what}: the certificate does not chain to a trusted CA at {at:%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+
+def _path(
+    cert: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    anchors: list[x509.Certificate],
+    at: datetime,
+    depth: int,
+    below: list[x509.Certificate],
+) -> bool:
+    if any(cert == a for a in anchors):
+        return True
+    if depth > _MAX_DEPTH:
+        return False
+    for cand in anchors:
+        if _issued_by(cert, cand) and _usable_issuer(cand, at, len(below), anchor=True):
+            return True
+    for cand in intermediates:
+        if cand in below or cand == cert:
+            continue
+        if (
+            _issued_by(cert, cand)
+            and _usable_issuer(cand, at, len(below), anchor=False)
+            and _path(cand, intermediates, anchors, at, depth + 1, [*below, cert])
+        ):
+            return True
+    return False
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _usable_issuer(cand: x509.Certificate, at: datetime, below: int, *, anchor: bool) -> bool:
+    from cryptography import x509
+
+    try:
+        _check_cert(cand, at, "issuer")
+    except TrustError:
+        return False
+    try:
+        bc = cand.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return anchor  # a trust anchor need not say it is a CA (as Go's verifier)
+    if not bc.ca:
+        return anchor
+    return bc.path_length is None or below <= bc.path_length
+
+
+def _check_cert(cert: x509.Certificate, at: datetime, what: str) -> None:
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+        raise TrustError(
+            f"{what}: certificate valid {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
+            f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not at {at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    for ext in cert.extensions:
+        if (
+            ext.critical
+            and isinstance(ext.value, x509.UnrecognizedExtension)
+            and ext.oid.dotted_string != _SAN
+        ):
+            raise TrustError(f"{what}: unknown critical extension {ext.oid.dotted_string}")
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    allowed = {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    if not allowed & set(eku):
+        raise TrustError(f"{what}: the certificate is not for code signing")
+
+
+def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
+    from cryptography import x509
+
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def check_email(cert: x509.Certificate, email: str, what: str) -> None:
+    from cryptography import x509
+
+    san = _san(cert)
+    got = san.get_values_for_type(x509.RFC822Name) if san is not None else []
+    if email not in got:
+        raise TrustError(f"{what}: required e-mail {email} not in the certificate ({got})")
+
+
+def check_hostname(cert: x509.Certificate, host: str, what: str) -> None:
+    from cryptography import x509
+
+    san = _san(cert)
+    if san is not None:
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            want = host.rstrip(".").lower()
+            for name in san.get_values_for_type(x509.DNSName):
+                if _dns_match(name.rstrip(".").lower(), want):
+                    return
+        else:
+            if ip in san.get_values_for_type(x509.IPAddress):
+                return
+    raise TrustError(f"{what}: the certificate is not valid for host {host}")
+
+
+def _dns_match(pattern: str, host: str) -> bool:
+    if pattern.startswith("*.") and "." in host:
+        return host.split(".", 1)[1] == pattern[2:] and host.split(".", 1)[0] != ""
+    return pattern == host
+
+
+def fulcio_issuer(cert: x509.Certificate, what: str) -> str:
+    """The OIDC issuer Fulcio recorded in `cert`; TrustError if absent or repeated."""
+    from cryptography import x509
+
+    found: dict[str, bytes] = {}
+    for ext in cert.extensions:
+        oid = ext.oid.dotted_string
+        if oid in (_ISSUER_V1, _ISSUER_V2) and isinstance(ext.value, x509.UnrecognizedExtension):
+            if oid in found:
+                raise TrustError(f"{what}: duplicate OIDC issuer extension")
+            found[oid] = ext.value.value
+    if _ISSUER_V1 in found:
+        return found[_ISSUER_V1].decode("utf-8", errors="replace")
+    if _ISSUER_V2 in found:
+        raw = found[_ISSUER_V2]
+        if len(raw) >= 2 and raw[0] == 0x0C and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+            return raw[2:].decode("utf-8", errors="replace")
+        raise TrustError(f"{what}: malformed OIDC issuer extension")
+    raise TrustError(f"{what}: the Fulcio certificate has no OIDC issuer extension")
+
+
+def fulcio_key(
+    cert_pem: bytes,
+    chain_pem: bytes | None,
+    anchors: Sequence[x509.Certificate],
+    *,
+    at: datetime,
+    oidc_issuer: str,
+    email: str,
+    what: str,
+) -> PublicKey:
+    """The public key of a Fulcio certificate valid at `at` (the Rekor integrated time)."""
+    leaf = leaf_cert(cert_pem, f"{what}: certificate")
+    verify_chain(leaf, chain_intermediates(chain_pem, f"{what}: chain"), anchors, at, what)
+    issuer = fulcio_issuer(leaf, what)
+    if issuer != oidc_issuer:
+        raise TrustError(f"{what}: unexpected Fulcio OIDC issuer {issuer!r}")
+    check_email(leaf, email, what)
+    return _public_key(leaf, what)
+
+
+def pki_key(
+    cert_pem: bytes,
+    chain_pem: bytes | None,
+    roots: Sequence[x509.Certificate],
+    intermediates: Sequence[x509.Certificate],
+    *,
+    email: str | None,
+    hostname: str | None,
+    what: str,
+    at: datetime | None = None,
+) -> PublicKey:
+    """The public key of a certificate from the policy's own CA, valid now."""
+    leaf = leaf_cert(cert_pem, f"{what}: certificate")
+    pool = [*intermediates, *chain_intermediates(chain_pem, f"{what}: chain")]
+    verify_chain(leaf, pool, roots, at or datetime.now(UTC), what)
+    if email:
+        check_email(leaf, email, what)
+    if hostname:
+        check_hostname(leaf, hostname, what)
+    return _public_key(leaf, what)
+
+
+def _public_key(cert: x509.Certificate, what: str) -> PublicKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    key = cert.public_key()
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise TrustError(f"{what}: unsupported certificate key type {type(key).__name__}")
+    return key
+
+
+def cert_der(cert_pem: bytes, what: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return leaf_cert(cert_pem, what).public_bytes(serialization.Encoding.DER)
