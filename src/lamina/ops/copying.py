@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from lamina.copy.parallel import CopyOptions, copy_with
+from lamina.digest import Digest
 from lamina.errors import LaminaError
 from lamina.ops.locations import StoreOpener, parse_location
 from lamina.ops.trust import PreparedTrust, TrustOptions, prepare
@@ -20,7 +21,6 @@ from lamina.transports.registry.options import RegistryOptions
 
 if TYPE_CHECKING:
     from lamina.copy.progress import ProgressCallback
-    from lamina.digest import Digest
     from lamina.reference import Reference
     from lamina.store import Store
     from lamina.transports.base import ImageReference
@@ -83,11 +83,40 @@ def copy_refs(
     a rewritten location) the source is judged by the policy as `docker://requested`.
     `trust`: the policy and signature storage already loaded for `request.trust` (many
     copies of one command share them)."""
+    plain_src, plain_dst = src_ref, dst_ref
     if trust is not None and requested is None:
         src_ref, dst_ref, admission = trust.wrap(src_ref, dst_ref)
     else:
         src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust, requested=requested)
-    return with_retries(
+    digest = with_retries(
         request.retry_times,
         lambda: copy_with(src_ref, dst_ref, request.copy, progress, admission=admission),
     )
+    if request.copy.multi_arch == "all" and plain_src.transport == plain_dst.transport == "docker":
+        _copy_referrers(plain_src, plain_dst, digest, request.retry_times)
+    return digest
+
+
+def _copy_referrers(
+    src_ref: ImageReference, dst_ref: ImageReference, digest: Digest, retry_times: int
+) -> None:
+    """With --all, registry to registry: the image's referrers (and its children's) go
+    along when the copy kept the source's digests (see ops.referrers)."""
+    import logging
+
+    from lamina.ops.referrers import children, copy_referrers
+    from lamina.transports.registry.reference import RegistryReference
+
+    assert isinstance(src_ref, RegistryReference) and isinstance(dst_ref, RegistryReference)
+    src = src_ref.new_source()
+    try:
+        raw, media_type = src.get_manifest()
+    finally:
+        src.close()
+    if Digest.of_bytes(raw, digest.algorithm) != digest:
+        logging.getLogger("lamina.copy").warning(
+            "referrers of %s not copied: the copy changed its digest", src_ref.describe()
+        )
+        return
+    subjects = [digest, *children(raw, media_type)]
+    with_retries(retry_times, lambda: copy_referrers(src_ref, dst_ref, subjects))

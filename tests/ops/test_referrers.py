@@ -1,0 +1,123 @@
+"""`copy --all` registry to registry takes the image's referrers along (an SBOM and a
+signature of that SBOM here), through the referrers API on lamina's registry and through the
+`sha256-<hex>` tag fallback on Distribution 2.8; without --all, or when the copy changes
+the image's digest, they stay behind."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from lamina import media_types as mt
+from lamina.copy.parallel import CopyOptions
+from lamina.digest import Digest
+from lamina.oci import Descriptor
+from lamina.ops.copying import CopyRequest, copy
+from lamina.transports.registry.destination import RegistryDestination
+from lamina.transports.registry.reference import RegistryReference
+from lamina.transports.registry.source import RegistrySource
+from tests.ops.images import image_layout
+
+EMPTY = b"{}"
+ALL = CopyRequest(copy=CopyOptions(multi_arch="all"))
+
+
+def _source(location: str) -> RegistrySource:
+    return RegistrySource(RegistryReference.parse(location))
+
+
+def _push_artifact(location: str, subject: Descriptor, kind: str, body: bytes) -> Descriptor:
+    """Push an artifact manifest whose subject is `subject`, and list it under the fallback
+    tag when the registry does not keep referrers itself."""
+    dst = RegistryDestination(RegistryReference.parse(location))
+    try:
+        config = Descriptor(media_type=mt.OCI_EMPTY, digest=Digest.of_bytes(EMPTY), size=2)
+        layer = Descriptor(media_type=kind, digest=Digest.of_bytes(body), size=len(body))
+        for desc, data in ((config, EMPTY), (layer, body)):
+            dst.put_blob(io.BytesIO(data), desc)
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "artifactType": kind,
+            "config": config.to_json(),
+            "layers": [layer.to_json()],
+            "subject": subject.to_json(),
+        }
+        raw = json.dumps(doc, separators=(",", ":")).encode()
+        digest = Digest.of_bytes(raw)
+        desc = Descriptor(
+            media_type=mt.OCI_MANIFEST, digest=digest, size=len(raw), artifact_type=kind
+        )
+        dst.put_manifest(raw, mt.OCI_MANIFEST, instance=digest)
+    finally:
+        dst.close()
+    src = _source(location)
+    try:
+        if not src.referrers(subject.digest).manifests:  # Distribution 2.8: no referrers API
+            index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [desc.to_json()]}
+            tag = f"sha256-{subject.digest.hex}"
+            name = location.rsplit(":", 1)[0]
+            tagged = RegistryDestination(RegistryReference.parse(f"{name}:{tag}"))
+            try:
+                tagged.put_manifest(json.dumps(index).encode(), mt.OCI_INDEX)
+            finally:
+                tagged.close()
+    finally:
+        src.close()
+    return desc
+
+
+def _referrers(location: str, digest: Digest) -> list[Digest]:
+    src = _source(location)
+    try:
+        return [d.digest for d in src.referrers(digest).manifests]
+    finally:
+        src.close()
+
+
+def test_copy_all_takes_referrers_along(any_host: str, repo: str, tmp_path: Path) -> None:
+    layout, img = image_layout(tmp_path, "src", seed=5)
+    here = f"{any_host}/{repo}"
+    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
+    subject = Descriptor(
+        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
+    )
+    sbom = _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":1}')
+    sig = _push_artifact(here + ":v1", sbom, "application/vnd.example.sig", b"signed")
+    assert _referrers(here + ":v1", img.digest()) == [sbom.digest]
+
+    copy(f"docker://{here}:v1", f"docker://{here}-mirror:v1", None, ALL)
+    assert _referrers(f"{here}-mirror:v1", img.digest()) == [sbom.digest]
+    assert _referrers(f"{here}-mirror:v1", sbom.digest) == [sig.digest]
+    # the artifact itself arrived whole: its manifest and blobs read back and verify
+    src = _source(f"{here}-mirror@{sbom.digest}")
+    try:
+        raw, _ = src.get_manifest()
+        assert Digest.of_bytes(raw) == sbom.digest
+        layer = json.loads(raw)["layers"][0]
+        with src.open_blob(Descriptor.from_json(layer, "layer")) as f:
+            assert f.read() == b'{"spdx":1}'
+    finally:
+        src.close()
+
+    # a second copy finds everything there and adds no duplicate entry
+    copy(f"docker://{here}:v1", f"docker://{here}-mirror:v1", None, ALL)
+    assert _referrers(f"{here}-mirror:v1", img.digest()) == [sbom.digest]
+
+
+def test_copy_without_all_leaves_referrers(any_host: str, repo: str, tmp_path: Path) -> None:
+    layout, img = image_layout(tmp_path, "src", seed=6)
+    here = f"{any_host}/{repo}"
+    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
+    subject = Descriptor(
+        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
+    )
+    _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":2}')
+    copy(f"docker://{here}:v1", f"docker://{here}-plain:v1", None)
+    assert _referrers(f"{here}-plain:v1", img.digest()) == []
+    # converted to Docker schema 2, the image has a new digest: its referrers stay behind
+    conv = CopyRequest(copy=CopyOptions(multi_arch="all", manifest_format="v2s2"))
+    got = copy(f"docker://{here}:v1", f"docker://{here}-v2s2:v1", None, conv)
+    assert got != img.digest()
+    assert _referrers(f"{here}-v2s2:v1", img.digest()) == []
