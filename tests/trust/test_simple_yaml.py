@@ -24,6 +24,10 @@ SIMPLE = [
     "# c\n\ndocker:\n   quay.io:\n      lookaside: https://q/s  \n\n"
     "default-docker:\n  lookaside: null\n",
     "a:\n  b:\n    c: On\n  d: off\n",
+    "127.0.0.1:5000:\n  tls-verify: false\n  images:\n    src/repo0: []\n"
+    "    src/r1: [latest, v1]\n",
+    "docker:\n  127.0.0.1:5000:\n    lookaside: x\n",  # host:port keys
+    "10.1.2.3:\n  images:\n    a/b: [ x ,y ]\n",
 ]
 
 OUTSIDE = [
@@ -32,7 +36,7 @@ OUTSIDE = [
     "default-docker:\n  lookaside: 'file:///x'\n",  # quoted
     "default-docker:\n  lookaside: file:///x # comment\n",
     "default-docker:\n\tlookaside: x\n",
-    "docker:\n  127.0.0.1:5000:\n    lookaside: x\n",  # digit key without a slash
+    "docker:\n  5000:\n    lookaside: x\n",  # a number key
     "a: 1\n",  # a number
     "a: 2001-12-14\n",  # a date
     "a:\n  b: x\n a: y\n",  # bad indentation
@@ -42,6 +46,11 @@ OUTSIDE = [
     "a: x: y\n",
     "  a: x\n",
     "key:value\n",
+    "a: [1.0, v1]\n",  # a float in the list
+    "a: [x, [y]]\n",
+    "a: [x,, y]\n",
+    "a: [x, 'y']\n",
+    "1.5:\n  a: x\n",  # a float key
 ]
 
 

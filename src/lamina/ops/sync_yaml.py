@@ -58,15 +58,22 @@ class RegistrySection:
 
 def load_yaml(path: str | Path) -> list[RegistrySection]:
     """Parse a sync YAML file; InvalidInput naming the file and key when malformed."""
-    import yaml
+    from lamina.trust import simple_yaml
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read sync file {p}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"sync file {p} is not valid YAML: {exc}") from None
+    try:
+        data: Any = simple_yaml.load(text)
+    except simple_yaml.NotSimple:
+        import yaml  # (only for files outside the plain subset: its import is slow)
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"sync file {p} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"sync file {p}: expected a mapping of registries at the top level")
     return [_section(p, str(host), body) for host, body in data.items()]

@@ -2,9 +2,11 @@
 
 `load(text)` returns what `yaml.safe_load` returns for a document made only of nested
 block mappings whose keys and values are unmistakable plain scalars (names, URLs, paths,
-`true`/`false`, `null`), with `#` comment lines; for anything else it raises NotSimple and
-the caller uses PyYAML (whose import, with its regular expressions, costs more than the rest of
-a signature check). A differential test holds the two to the same answers.
+`true`/`false`, `null`) or one-line flow lists of them (`[]`, `[a, b]`), with `#` comment
+lines (registries.d files; sync files as `lamina sync --src yaml` reads them). For anything
+else it raises NotSimple and the caller uses PyYAML (whose import, with its regular
+expressions, costs more than the rest of a signature check). A differential test holds the
+two to the same answers.
 """
 
 from __future__ import annotations
@@ -72,13 +74,22 @@ def load(text: str) -> dict[str, Any] | None:
 
 def _key_is_text(key: str) -> bool:
     """A key that YAML 1.1 reads as a string: it starts with a letter and is not a boolean
-    or null word, or it holds a `/` (no number, date or time does)."""
+    or null word, or it holds a `/` or two dots (`127.0.0.1:5000`; no number, date or time
+    does)."""
     if key in _BOOLS or key in _NULLS:
         return False
-    return key[0].isalpha() or "/" in key
+    return key[0].isalpha() or "/" in key or key.count(".") >= 2
 
 
 def _scalar(value: str) -> object:
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1].strip(" ")
+        if not inner:
+            return []
+        items = [item.strip(" ") for item in inner.split(",")]
+        if any(not item or item.startswith("[") for item in items):
+            raise NotSimple(f"value {value!r}")
+        return [_scalar(item) for item in items]
     if value in _BOOLS:
         return _BOOLS[value]
     if value in _NULLS:
