@@ -4,8 +4,10 @@ the connection not reused, the byte counters right."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 
 from lamina.digest import Digest
 from lamina.server.body import DIRECT_MIN
+from lamina.server.storage.appender import Appender, HashState
 from tests.server.client import Client, sha256
 from tests.server.servers import Server, start_lamina
 
@@ -129,3 +132,63 @@ def test_metrics_count_direct_bytes(server: Server) -> None:
     r = client.request("PUT", client.start_upload("body/metrics"), data, digest=sha256(data))
     assert r.status == 201
     assert received() - before == SIZE
+
+
+def test_many_direct_chunks_then_put_at_once(server: Server) -> None:
+    """Each PATCH is answered before its hash is done; the PUT right after must still see
+    every byte hashed exactly once, in order (a wrong digest first, then the right one)."""
+    data = os.urandom(5 * SIZE)
+    client = Client(server.url)
+    location = client.start_upload("body/many")
+    for start in range(0, len(data), SIZE):
+        part = data[start : start + SIZE]
+        r = client.request(
+            "PATCH", location, part, {"Content-Range": f"{start}-{start + len(part) - 1}"}
+        )
+        assert r.status == 202, r.data
+        location = str(r.headers["Location"])
+    r = client.request("PUT", location, digest=sha256(data[:-1]))
+    assert r.status == 400 and b"DIGEST_INVALID" in r.data
+    r = client.request("PUT", location, digest=sha256(data))
+    assert r.status == 201, r.data
+    assert client.request("GET", f"/v2/body/many/blobs/{sha256(data)}").data == data
+
+
+def test_bodies_hash_in_offset_order_whatever_thread_comes_first(tmp_path: Path) -> None:
+    """The second body's hashing, started first, waits for the first body's."""
+    path = tmp_path / "upload"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        state = HashState(hashlib.sha256(), 0)
+        first, second = Appender(fd, 0, state), Appender(fd, 3, state)
+        first.store(b"abc")
+        second.store(b"defg")
+
+        def hash_second() -> None:
+            second.hash_stored(4)
+            second.hashed(True)
+
+        later = threading.Thread(target=hash_second)
+        later.start()
+        later.join(0.2)
+        assert later.is_alive() and state.hashed == 0  # waiting for the first body
+        first.hash_stored(3)
+        first.hashed(True)
+        later.join(5)
+        assert (
+            state.wait_for(7) and state.hasher.hexdigest() == hashlib.sha256(b"abcdefg").hexdigest()
+        )
+    finally:
+        os.close(fd)
+
+
+def test_a_failed_body_breaks_the_state_for_the_bodies_after_it(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "upload", os.O_RDWR | os.O_CREAT)
+    try:
+        state = HashState(hashlib.sha256(), 0)
+        first, second = Appender(fd, 0, state), Appender(fd, 3, state)
+        first.hashed(False)
+        second.write(b"xyz")
+        assert state.broken and not state.wait_for(6) and not second.hashing_over()
+    finally:
+        os.close(fd)

@@ -3,12 +3,13 @@
 Two ways in, the same bytes out (`Sink.write` hashes and writes; the caller verifies):
 
 - **direct**: a plain-HTTP body with a Content-Length and no Content-Encoding. The handler
-  takes what aiohttp has buffered, pauses the transport and hands a dup of the socket to one
-  thread that loops `recv_into` → hash → `os.write` over one reused buffer. Each step releases
-  the GIL, no Python object is made per chunk and the event loop stays free (measured: the
-  event loop's recv + parser copy + StreamReader join, and the GIL hand-offs between it and a
-  hashing thread, were the upload ceiling). The HTTP parser never sees the rest of the body,
-  so the connection is closed after the response (`Connection: close`); clients reconnect.
+  takes what aiohttp has buffered, pauses the transport and hands a dup of the socket to a
+  thread that loops `recv_into` over reused buffers, one more that writes them, and one that
+  hashes what was written (see `_pump`). Each step releases the GIL, no Python object is
+  made per chunk and the event loop stays free (measured: the event loop's recv + parser
+  copy + StreamReader join, and the GIL hand-offs between it and a hashing thread, were the
+  upload ceiling). The HTTP parser never sees the rest of the body, so the connection is
+  closed after the response (`Connection: close`); clients reconnect.
 - **streamed**: otherwise (TLS, chunked transfer encoding, a small rest, all direct threads
   busy): chunks from aiohttp's StreamReader, unjoined, go in batches of `BATCH` bytes to a
   thread that hashes and writes them while the next batch is read.
@@ -36,7 +37,7 @@ BATCH = 8 << 20
 BUFFER = 512 << 10  # direct path: one receive (MSG_WAITALL) fills one buffer
 BUFFERS = 8  # direct path: buffers in flight between receiving, hashing and writing
 DIRECT_MIN = 1 << 20  # a smaller rest is not worth closing the connection for
-IDLE_TIMEOUT = 120.0  # seconds a direct read waits for the client's next bytes
+IDLE_TIMEOUT = 120.0  # seconds a direct read (or send) waits for the client
 DIRECT_THREADS = 32  # concurrent direct reads; beyond this, bodies are streamed
 BYTES_IN = "lamina.bytes_in"  # request key: body bytes read past aiohttp (for observe)
 CLOSE = "lamina.close"  # request key: the response must close the connection
@@ -51,21 +52,34 @@ _busy = 0  # direct reads in flight (touched only on the event loop)
 
 
 class Sink(Protocol):
-    """Where a body goes: `hash` and `store` see every byte in order, `hash` from one
-    thread and `store` from one (maybe another); `write` does both."""
+    """Where a body goes. `store` sees every byte in order, from one thread; so does the
+    hashing, from one thread (maybe another): `hash` the bytes themselves, or
+    `hash_stored(n)` the next n bytes that `store` has already stored. `write` does `hash`
+    and `store`. `hashed` is called once, after the last of the hashing (ok=False: it
+    failed), maybe from a hashing thread after `receive` has returned: every byte is
+    stored by then, not necessarily hashed."""
 
     def hash(self, data: bytes | memoryview) -> None: ...
+    def hash_stored(self, n: int) -> None: ...
     def store(self, data: bytes | memoryview) -> None: ...
     def write(self, data: bytes | memoryview) -> None: ...
+    def hashed(self, ok: bool) -> None: ...
 
 
 async def receive(request: web.Request, sink: Sink) -> int:
     """Feed the whole request body to `sink` (called in worker threads, one at a time, in
-    order); returns the byte count. A body cut short raises BLOB_UPLOAD_INVALID."""
+    order); returns the byte count once all of it is stored (see `Sink.hashed`). A body
+    cut short raises BLOB_UPLOAD_INVALID."""
     global _busy
     sock = _direct_socket(request)
     if sock is None:
-        return await _streamed(request, sink)
+        try:
+            total = await _streamed(request, sink)
+        except BaseException:
+            sink.hashed(False)
+            raise
+        sink.hashed(True)
+        return total
     content = request.content
     head: list[bytes] = []
     while chunk := content.read_nowait(-1):  # may re-enter the parser: loop until dry
@@ -114,10 +128,15 @@ def _direct_socket(request: web.Request) -> socket.socket | None:
 def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     """Worker thread: the buffered head, then exactly `rest` bytes from the socket.
 
-    Three stages over `BUFFERS` reused buffers: this thread receives into a free buffer,
-    a hashing thread and a writing thread each take every filled buffer in order, and a
-    buffer is free again once both are done with it. Each stage spends its time in a call
-    that releases the GIL, so receiving, hashing (the slowest, ~1 GB/s) and writing overlap.
+    Three stages: this thread receives into one of `BUFFERS` reused buffers, a writing
+    thread stores each filled buffer in order (the buffer is then free again), and a
+    hashing thread hashes what was stored, reading it back from the file (`hash_stored`),
+    so receiving never waits for hashing, the slowest stage (~1 GB/s). Each stage spends
+    its time in calls that release the GIL.
+
+    Returns once every byte is received and stored; the hashing may still be catching up,
+    and says when it is done through `sink.hashed` (a PATCH's response need not wait: its
+    hash is only needed by the next chunk, or by the final digest check).
     """
     if rest > BUFFER:
         try:
@@ -126,55 +145,63 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
             buffers = [bytearray(BUFFER) for _ in range(BUFFERS)]
     else:
         buffers = [bytearray(max(rest, 1))]
-    count = len(buffers)
-    to_hash: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
     to_write: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    to_hash: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # byte counts stored
     done: queue.SimpleQueue[int] = queue.SimpleQueue()  # buffer index, or -1: a stage failed
     failed: list[BaseException] = []
 
-    def stage(
-        inbox: queue.SimpleQueue[tuple[int, int] | None],
-        head_step: Callable[[bytes], None],
-        step: Callable[[memoryview], None],
-    ) -> None:
+    def writing() -> None:
         try:
             for chunk in head:
-                head_step(chunk)
-            while (item := inbox.get()) is not None:
+                sink.store(chunk)
+                to_hash.put(len(chunk))
+            while (item := to_write.get()) is not None:
                 i, n = item
-                step(memoryview(buffers[i])[:n])
+                sink.store(memoryview(buffers[i])[:n])
+                to_hash.put(n)
                 done.put(i)
         except BaseException as exc:  # handed to the receiving thread, which raises it
             failed.append(exc)
             done.put(-1)
+        finally:
+            to_hash.put(None)
 
-    threads = [
-        threading.Thread(target=stage, args=(to_hash, sink.hash, sink.hash), name="lamina-hash"),
-        threading.Thread(
-            target=stage, args=(to_write, sink.store, sink.store), name="lamina-write"
-        ),
-    ]
-    for t in threads:
-        t.start()
-    idle = list(range(count))
-    uses = [0] * count
+    def hashing() -> None:
+        ok = False
+        try:
+            while (n := to_hash.get()) is not None:
+                sink.hash_stored(n)
+            ok = True
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            sink.hashed(ok)
+
+    writer = threading.Thread(target=writing, name="lamina-write")
+    hasher = threading.Thread(target=hashing, name="lamina-hash")
+    writer.start()
+    try:
+        hasher.start()
+    except BaseException:
+        to_write.put(None)
+        writer.join()
+        sink.hashed(False)
+        raise
+    idle = list(range(len(buffers)))
     left = rest
+    received = False
     # Blocking reads with MSG_WAITALL fill a buffer in one system call (one GIL release)
     # instead of one per arriving segment; SO_RCVTIMEO bounds the wait. The flags belong
     # to the connection's socket, paused in the event loop meanwhile; both are restored.
     sock.setblocking(True)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(IDLE_TIMEOUT))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(IDLE_TIMEOUT))
     try:
         while left and not failed:
-            while not idle:
+            if not idle:
                 i = done.get()
                 if i < 0:
                     break
-                uses[i] -= 1
-                if uses[i] == 0:
-                    idle.append(i)
-            if not idle:
-                break
+                idle.append(i)
             i = idle.pop()
             view = memoryview(buffers[i])
             n = 0
@@ -187,27 +214,26 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
                 if got == 0:
                     raise _short(rest - left + n, rest, "the client closed the connection")
                 n += got
-            uses[i] = 2
-            to_hash.put((i, n))
             to_write.put((i, n))
             left -= n
+        received = True
     finally:
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(0))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(0))
             sock.setblocking(False)
         sock.close()
-        to_hash.put(None)
         to_write.put(None)
-        for t in threads:
-            t.join()
-        if count == BUFFERS and len(_spare) < SPARE_SETS:
-            _spare.append(buffers)  # every stage is done with them
+        writer.join()
+        if len(buffers) == BUFFERS and len(_spare) < SPARE_SETS:
+            _spare.append(buffers)  # the writer, their last user, is done with them
+        if not received or failed:
+            hasher.join()
     if failed:
         raise failed[0]
     return rest
 
 
-def _timeval(seconds: float) -> bytes:
+def timeval(seconds: float) -> bytes:
     return struct.pack("@ll", int(seconds), int(seconds % 1 * 1e6))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -18,8 +19,9 @@ from lamina.server.context import RegistryContext, new_upload_id, upload_headers
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.gc import vouch
 from lamina.server.storage import UploadSession
-from lamina.server.storage.uploads import Appender
+from lamina.server.storage.appender import Appender
 
+_closer = ThreadPoolExecutor(1, thread_name_prefix="lamina-close")
 _RANGE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)$")
 
 
@@ -108,15 +110,24 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
                 headers=upload_headers(session.repository, session.id, session.offset),
             )
     loop = asyncio.get_running_loop()
-    appender = await loop.run_in_executor(None, ctx.uploads.open_append, session.id, session.offset)
+    if ctx.uploads.hash_cached(session.id, session.offset):
+        # The usual next chunk: a few system calls, no re-hash. Opening inline rather than
+        # through the executor starts receiving sooner (the hop let aiohttp's parser take
+        # up to megabytes of the body first, copied, then handed over).
+        appender = ctx.uploads.open_append(session.id, session.offset)
+    else:
+        appender = await loop.run_in_executor(
+            None, ctx.uploads.open_append, session.id, session.offset
+        )
     try:
         await body.receive(request, appender)
     except BaseException:
         appender.close()
         raise
-    # The chunk's tail is handed to writeback off the event loop (the final fsync would
-    # otherwise wait for the tails of all chunks).
-    await loop.run_in_executor(None, _close_written, appender)
+    # The chunk's tail is handed to writeback and the file closed in the background, not
+    # awaited: every byte is already written (the final fsync makes them durable), and
+    # without the hint the final fsync would wait for the tails of all chunks.
+    _closer.submit(_close_written, appender)
     if expected_len is not None and appender.offset - session.offset != expected_len:
         raise RegistryHTTPError(
             400,
@@ -140,8 +151,11 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
 
 
 def _close_written(appender: Appender) -> None:
+    """Background: start writeback of the chunk's tail, then close the file once the chunk
+    is hashed (the hashing reads it back: see `lamina.server.body`)."""
     try:
         appender.start_writeback()
+        appender.hashing_over()
     finally:
         appender.close()
 

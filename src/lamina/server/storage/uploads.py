@@ -11,108 +11,37 @@ a worker that holds the state for exactly that offset, no byte is hashed twice; 
 from the file, which is always correct. Completing with a digest of another algorithm
 (sha512) re-hashes the file once with that algorithm.
 
+The hash of a body may still be running after its response (see `appender`): the next
+chunk's hashing, and the final digest check, wait for exactly their start offset.
+
 The upload file is fsynced only when it is completed, just before its rename into the blob
-store: until then a lost tail is caught by the digest check. So that this one fsync does not
-wait for the whole file to reach the disk, the appender asks the kernel to start writing
-back every `WRITEBACK` bytes as it goes (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`: a
-hint that does not wait and promises nothing; the fsync is still what makes it durable).
+store: until then a lost tail is caught by the digest check (`appender` starts writeback as
+it goes, so that this one fsync does not wait for the whole file).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
 import tempfile
 import uuid
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lamina.content import CHUNK, BlobStore
-from lamina.digest import Digest, Hash, new_hash
+from lamina.content import BlobStore
+from lamina.digest import Digest, new_hash
 from lamina.errors import ErrorCode, IntegrityError, NotFound
+from lamina.server.storage.appender import Appender, HashState, hash_prefix
 
 _DEFAULT_ALGORITHM = "sha256"
 _MAX_CACHED = 4096
-WRITEBACK = 8 << 20
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _load_sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_sync_file_range = _load_sync_file_range()
 _reaper = ThreadPoolExecutor(1, thread_name_prefix="lamina-reaper")  # unlinks replaced blobs
 
 
 def _unlink(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-
-
-class Appender:
-    """Appends to an upload file from `offset`, hashing as it writes. Not thread-safe, but
-    `hash` and `store` may each run in their own thread (one caller each, same bytes)."""
-
-    def __init__(self, fd: int, offset: int, hasher: Hash) -> None:
-        self._fd = fd
-        self.offset = offset
-        self.hasher = hasher
-        self._flushed = offset  # writeback started up to here
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.hash(data)
-        self.store(data)
-
-    def hash(self, data: bytes | memoryview) -> None:
-        self.hasher.update(data)
-
-    def store(self, data: bytes | memoryview) -> None:
-        """Write at the end; `hash` must see the same bytes (maybe from another thread)."""
-        n = os.write(self._fd, data)
-        if n < len(data):
-            view = memoryview(data)[n:]
-            while view:
-                view = view[os.write(self._fd, view) :]
-        self.offset += len(data)
-        if _sync_file_range is not None and self.offset - self._flushed >= WRITEBACK:
-            _sync_file_range(
-                self._fd, self._flushed, self.offset - self._flushed, _SYNC_FILE_RANGE_WRITE
-            )
-            self._flushed = self.offset
-
-    def start_writeback(self) -> None:
-        """Start writing back the tail that `store` has not handed to the kernel yet (less
-        than `WRITEBACK` bytes). Called when a chunk ends: otherwise that tail of every
-        chunk sits in the page cache until the final fsync, which then waits for it all
-        (measured: ~half of a 16 MB-chunked upload, 90 ms of fsync for 300 MB). A hint,
-        as in `store`: it does not wait and promises nothing."""
-        if _sync_file_range is not None and self._fd >= 0 and self.offset > self._flushed:
-            _sync_file_range(
-                self._fd, self._flushed, self.offset - self._flushed, _SYNC_FILE_RANGE_WRITE
-            )
-            self._flushed = self.offset
-
-    @property
-    def fd(self) -> int:
-        return self._fd
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = -1
 
 
 class UploadFiles:
@@ -122,7 +51,8 @@ class UploadFiles:
         self.blobs = blobs
         self.dir = Path(root) / "uploads"
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._hashes: OrderedDict[str, tuple[int, Hash]] = OrderedDict()
+        # upload id -> (committed offset, the hash that reaches it, maybe still hashing)
+        self._hashes: OrderedDict[str, tuple[int, HashState]] = OrderedDict()
 
     def path(self, upload_id: str) -> Path:
         return self.dir / upload_id
@@ -130,7 +60,13 @@ class UploadFiles:
     def create(self, upload_id: str) -> None:
         fd = os.open(self.path(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
-        self._remember(upload_id, 0, new_hash(_DEFAULT_ALGORITHM))
+        self._remember(upload_id, 0, HashState(new_hash(_DEFAULT_ALGORITHM), 0))
+
+    def hash_cached(self, upload_id: str, offset: int) -> bool:
+        """Whether this process holds the hash of exactly `offset` bytes of the upload: then
+        `open_append` re-hashes nothing and is quick enough to call on the event loop."""
+        entry = self._hashes.get(upload_id)
+        return entry is not None and entry[0] == offset
 
     def open_append(self, upload_id: str, offset: int) -> Appender:
         """Open for appending at the committed `offset`; may re-hash the prefix (blocking)."""
@@ -149,18 +85,19 @@ class UploadFiles:
                 )
             if size > offset:
                 os.ftruncate(fd, offset)
-            hasher = self._take(upload_id, offset)
-            if hasher is None:
-                hasher = _hash_prefix(fd, offset, _DEFAULT_ALGORITHM)
+            state = self._take(upload_id, offset)
+            if state is None:
+                state = HashState(hash_prefix(fd, offset, _DEFAULT_ALGORITHM), offset)
             os.lseek(fd, offset, os.SEEK_SET)
         except BaseException:
             os.close(fd)
             raise
-        return Appender(fd, offset, hasher)
+        return Appender(fd, offset, state)
 
     def committed(self, upload_id: str, appender: Appender) -> None:
-        """Record that the metadata store now says `appender.offset` bytes are committed."""
-        self._remember(upload_id, appender.offset, appender.hasher)
+        """Record that the metadata store now says `appender.offset` bytes are committed
+        (the appender may still be hashing the last of them)."""
+        self._remember(upload_id, appender.offset, appender.state)
 
     def finish(self, upload_id: str, offset: int, expected: Digest) -> None:
         """Verify the first `offset` bytes against `expected` and move them into the blob
@@ -170,15 +107,15 @@ class UploadFiles:
         try:
             if os.fstat(fd).st_size != offset:
                 os.ftruncate(fd, offset)
-            hasher: Hash | None = None
+            state = None
             if expected.algorithm == _DEFAULT_ALGORITHM:
-                hasher = self._take(upload_id, offset)
-            if hasher is None:
-                hasher = _hash_prefix(fd, offset, expected.algorithm)
-            got = Digest.from_hash(hasher, expected.algorithm)
+                state = self._take(upload_id, offset)
+            if state is None or not state.wait_for(offset):
+                state = HashState(hash_prefix(fd, offset, expected.algorithm), offset)
+            got = Digest.from_hash(state.hasher, expected.algorithm)
             if got != expected:
                 if expected.algorithm == _DEFAULT_ALGORITHM:
-                    self._remember(upload_id, offset, hasher)
+                    self._remember(upload_id, offset, state)
                 raise IntegrityError(
                     f"uploaded content has digest {got}, expected {expected}",
                     code=ErrorCode.DIGEST_INVALID,
@@ -194,13 +131,16 @@ class UploadFiles:
         """A fresh temp file in the blob store's ingest dir (swept by `clean_ingest` if a
         worker dies) for a monolithic upload; `publish` or `abandon` it."""
         fd, name = tempfile.mkstemp(dir=self.blobs.ingest_dir, prefix="upload-")
-        return Appender(fd, 0, new_hash(algorithm)), Path(name)
+        return Appender(fd, 0, HashState(new_hash(algorithm), 0)), Path(name)
 
     def publish(self, appender: Appender, temp: Path, expected: Digest) -> None:
         """Verify an `ingest` file against `expected`, fsync it and rename it into the blob
         store (blocking). Closes the appender. Raises IntegrityError(DIGEST_INVALID)."""
         try:
-            got = Digest.from_hash(appender.hasher, expected.algorithm)
+            hasher = appender.state.hasher
+            if not appender.hashing_over():
+                hasher = hash_prefix(appender.fd, appender.offset, expected.algorithm)
+            got = Digest.from_hash(hasher, expected.algorithm)
             if got != expected:
                 raise IntegrityError(
                     f"uploaded content has digest {got}, expected {expected}",
@@ -243,26 +183,16 @@ class UploadFiles:
         with contextlib.suppress(FileNotFoundError):
             self.path(upload_id).unlink()
 
-    def _take(self, upload_id: str, offset: int) -> Hash | None:
+    def _take(self, upload_id: str, offset: int) -> HashState | None:
+        """The hash that reaches the committed `offset` (maybe still hashing towards it:
+        `HashState.wait_for`); None when this process has none: re-hash from the file."""
         entry = self._hashes.pop(upload_id, None)
         if entry is None or entry[0] != offset:
             return None
         return entry[1]
 
-    def _remember(self, upload_id: str, offset: int, hasher: Hash) -> None:
-        self._hashes[upload_id] = (offset, hasher)
+    def _remember(self, upload_id: str, offset: int, state: HashState) -> None:
+        self._hashes[upload_id] = (offset, state)
         self._hashes.move_to_end(upload_id)
         while len(self._hashes) > _MAX_CACHED:
             self._hashes.popitem(last=False)
-
-
-def _hash_prefix(fd: int, length: int, algorithm: str) -> Hash:
-    hasher = new_hash(algorithm)
-    pos = 0
-    while pos < length:
-        data = os.pread(fd, min(CHUNK * 4, length - pos), pos)
-        if not data:
-            raise IntegrityError(f"upload file ends at {pos}, expected {length} bytes")
-        hasher.update(data)
-        pos += len(data)
-    return hasher
