@@ -1,4 +1,5 @@
-"""Blobs: GET (with Range, via sendfile)/HEAD/DELETE `/v2/<name>/blobs/<digest>`."""
+"""Blobs: GET (with Range, via sendfile)/HEAD/DELETE `/v2/<name>/blobs/<digest>`. A plain GET
+of a whole blob is sent by `lamina.server.sendfile`; the rest by aiohttp's FileResponse."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from aiohttp import web
 
 from lamina.digest import Digest
 from lamina.errors import ErrorCode
+from lamina.server import sendfile
 from lamina.server.context import RegistryContext
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.gc import vouch
@@ -26,15 +28,17 @@ async def get_blob(
     # A HEAD is how clients decide to skip an upload: vouch for the blob (see lamina.server.gc).
     if not (vouch(ctx.blobs, digest) if request.method == "HEAD" else path.is_file()):
         raise _unknown(name, digest)
-    return web.FileResponse(
-        path,
-        chunk_size=1 << 20,
-        headers={
-            "Docker-Content-Digest": str(digest),
-            "Content-Type": "application/octet-stream",
-            "Cache-Control": "max-age=31536000",
-        },
-    )
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "Content-Type": "application/octet-stream",
+        "Cache-Control": "max-age=31536000",
+    }
+    if sendfile.eligible(request):
+        response = await sendfile.send_blob(request, path, headers)
+        if response is None:
+            raise _unknown(name, digest)
+        return response
+    return web.FileResponse(path, chunk_size=1 << 20, headers=headers)
 
 
 async def delete_blob(
