@@ -76,7 +76,7 @@ def verify_chain(
 ) -> None:
     """A path from `leaf` to one of `anchors` valid at `at` for code signing, or TrustError."""
     _check_cert(leaf, at, what)
-    if _path(leaf, list(intermediates), list(anchors), at, 0, []):
+    if _path(leaf, list(intermediates), list(anchors), at, []):
         return
     raise TrustError(
         f"{what}: the certificate does not chain to a trusted CA at {at:%Y-%m-%dT%H:%M:%SZ}"
@@ -88,12 +88,13 @@ def _path(
     intermediates: list[x509.Certificate],
     anchors: list[x509.Certificate],
     at: datetime,
-    depth: int,
     below: list[x509.Certificate],
 ) -> bool:
+    """Whether `cert` (with the certificates `below` it on the way from the leaf) reaches
+    an anchor through `intermediates`, depth first."""
     if any(cert == a for a in anchors):
         return True
-    if depth > _MAX_DEPTH:
+    if len(below) > _MAX_DEPTH:
         return False
     for cand in anchors:
         if _issued_by(cert, cand) and _usable_issuer(cand, at, len(below), anchor=True):
@@ -104,7 +105,7 @@ def _path(
         if (
             _issued_by(cert, cand)
             and _usable_issuer(cand, at, len(below), anchor=False)
-            and _path(cand, intermediates, anchors, at, depth + 1, [*below, cert])
+            and _path(cand, intermediates, anchors, at, [*below, cert])
         ):
             return True
     return False

@@ -59,6 +59,18 @@ def _rekor_keys(req: SigstoreSigned, read: KeyReader) -> list[ec.EllipticCurvePu
     return rekor.load_rekor_keys(blobs)
 
 
+def _trusted_set(
+    sig: CosignSignature, rekor_keys: Sequence[ec.EllipticCurvePublicKey], what: str
+) -> tuple[rekor.RekorEntry, dict[str, Any], bytes]:
+    """A tag-based signature's Rekor SET, verified with a log key: the entry, its (now
+    trusted) body and the raw signature the body must record."""
+    text = sig.annotations.get(rekor.SET_ANNOTATION)
+    if text is None:
+        raise TrustError(f"{what}: annotation {rekor.SET_ANNOTATION} (Rekor SET) is missing")
+    entry = rekor.RekorEntry.from_annotation(text, f"{what}: {rekor.SET_ANNOTATION}")
+    return entry, entry.verify_set(rekor_keys, f"{what}: Rekor SET"), signature_bytes(sig, what)
+
+
 def check_cosign_set(
     sig: CosignSignature,
     keys: Sequence[PublicKey],
@@ -66,12 +78,7 @@ def check_cosign_set(
     what: str,
 ) -> None:
     """The Rekor SET of a tag-based signature that already verified with one of `keys`."""
-    text = sig.annotations.get(rekor.SET_ANNOTATION)
-    if text is None:
-        raise TrustError(f"{what}: annotation {rekor.SET_ANNOTATION} (Rekor SET) is missing")
-    entry = rekor.RekorEntry.from_annotation(text, f"{what}: {rekor.SET_ANNOTATION}")
-    body = entry.verify_set(rekor_keys, f"{what}: Rekor SET")
-    raw_sig = signature_bytes(sig, what)
+    _, body, raw_sig = _trusted_set(sig, rekor_keys, what)
     reasons = []
     for key in keys:
         if not verify_raw(key, raw_sig, sig.payload):
@@ -214,12 +221,7 @@ def _set_time(
     """The integrated time of the Rekor SET that records this signature and certificate."""
     from lamina.trust import certs
 
-    text = sig.annotations.get(rekor.SET_ANNOTATION)
-    if text is None:
-        raise TrustError(f"{what}: annotation {rekor.SET_ANNOTATION} (Rekor SET) is missing")
-    entry = rekor.RekorEntry.from_annotation(text, f"{what}: {rekor.SET_ANNOTATION}")
-    body = entry.verify_set(rekor_keys, f"{what}: Rekor SET")
-    raw_sig = signature_bytes(sig, what)
+    entry, body, raw_sig = _trusted_set(sig, rekor_keys, what)
     rekor.check_body(
         body,
         signature=raw_sig,
