@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,6 @@ from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constr
 from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
 from lamina.transports.base import ImageReference
-from lamina.transports.directory import DirReference
 from lamina.transports.layout import LayoutReference
 from lamina.transports.registries_conf import RegistriesConfig
 from lamina.transports.registry import (
@@ -254,14 +254,26 @@ def _copy_one(
 ) -> SyncItem:
     src, dst = pair.src.describe(), pair.dst.describe()
     try:
-        if isinstance(pair.dst, DirReference | LayoutReference):
-            Path(pair.dst.path).parent.mkdir(parents=True, exist_ok=True)
+        target = _dir_path(pair.dst)
+        if target is None and isinstance(pair.dst, LayoutReference):
+            target = pair.dst.path
+        if target is not None:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
         from lamina.ops.copying import copy_refs
 
         digest = copy_refs(pair.src, pair.dst, request, progress, trust=trust)
         return SyncItem(source=src, destination=dst, status=COPIED, digest=str(digest))
     except LaminaError as err:
         return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
+
+
+def _dir_path(ref: ImageReference) -> str | None:
+    """The directory of a `dir:` reference, else None (the `dir:` module, with its writer,
+    loads only when such a reference is made)."""
+    module = sys.modules.get("lamina.transports.directory")
+    if module is not None and isinstance(ref, module.DirReference):
+        return str(ref.path)
+    return None
 
 
 def _expected_digest(
@@ -285,7 +297,8 @@ def _expected_digest(
 def _existing_digest(ref: ImageReference) -> Digest | None:
     """The digest of what the destination holds now, or None (nothing, or unreadable)."""
     try:
-        if isinstance(ref, DirReference) and not (Path(ref.path) / "manifest.json").is_file():
+        dir_path = _dir_path(ref)
+        if dir_path is not None and not (Path(dir_path) / "manifest.json").is_file():
             return None
         if isinstance(ref, LayoutReference) and not (Path(ref.path) / "index.json").is_file():
             return None
@@ -344,6 +357,8 @@ def _dir_sources(source: str) -> list[tuple[ImageReference, str]]:
         if "manifest.json" in files:
             rel = os.path.relpath(root, base)
             suffix = base.name if rel == "." else rel
+            from lamina.transports.directory import DirReference
+
             found.append((DirReference(root), suffix))
             dirs[:] = []
     if not found:
@@ -405,6 +420,8 @@ def _destination(destination: str, suffix: str, options: SyncOptions) -> ImageRe
         return registry_reference(f"//{target}", options.dst_options, options.registries)
     path = os.path.join(destination, suffix)
     if options.dest == "dir":
+        from lamina.transports.directory import DirReference
+
         return DirReference(path)
     # oci: DEST/NAME:TAG is the layout DEST/NAME holding the image under TAG
     name, tag = _split_suffix(path)
