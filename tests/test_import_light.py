@@ -21,3 +21,64 @@ def test_import_loads_nothing_heavy(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "", f"importing {module} loaded: {out}"
+
+
+# What an image copy loads before it touches a transport: no HTTP stack (urllib3 loads with
+# the first registry source or destination), no YAML, no crypto, no gpg driver, no store,
+# no progress-event or image-config classes (built only when used).
+COPY_PATH_UNUSED = (
+    "urllib3",
+    "yaml",
+    "cryptography",
+    "subprocess",
+    "click",
+    "lamina.oci.config",
+    "lamina.copy.progress",
+    "lamina.store",
+    "lamina.trust.cosign",
+    "lamina.trust.gpg",
+    "lamina.transports.directory",
+)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "lamina.copy.parallel",
+        "lamina.ops.copying",
+        "lamina.transports.registry",
+        "lamina.trust.evaluate",
+        "lamina.trust.signed_refs",
+    ],
+)
+def test_copy_path_modules_load_only_what_they_use(module: str) -> None:
+    code = (
+        f"import sys, {module}\n"
+        f"print(' '.join(m for m in {COPY_PATH_UNUSED!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"importing {module} loaded: {out}"
+
+
+def test_image_copy_command_skips_the_container_commands() -> None:
+    """`lamina copy SRC DST` goes straight to the image copy: the container commands (and
+    the image listing they share) are not imported to decide that."""
+    code = (
+        "import sys, click\n"
+        "from lamina.cli.main import cli\n"
+        "ctx = click.Context(cli)\n"
+        "name, cmd, rest = cli.resolve_command(ctx, ['copy', '-q', 'docker://r/a:1', 'dir:/x'])\n"
+        "print(cmd.callback.__module__, rest)\n"
+        "print(' '.join(m for m in ('lamina.cli.containers_cmd', 'lamina.cli.images_cmd')"
+        " if m in sys.modules))\n"
+        "name, cmd, rest = cli.resolve_command(ctx, ['copy', 'web', './app', '/usr/bin/'])\n"
+        "print(cmd.callback.__module__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == "lamina.cli.copy_cmd ['-q', 'docker://r/a:1', 'dir:/x']"
+    assert out[1] == ""
+    assert out[2] == "lamina.cli.containers_cmd"  # the container form still goes there
