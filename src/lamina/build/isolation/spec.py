@@ -169,7 +169,7 @@ def resolve_user(root: Path, user: str) -> tuple[int, int, tuple[int, ...]]:
             if g is None:
                 raise BuildError(f"group {group!r} not found in the container's /etc/group")
             gid = int(g[2])
-        return uid, gid, ()
+        return uid, gid, (gid,)  # buildah lists the named group as a supplementary one too
     extra = tuple(
         int(e[2])
         for e in groups
