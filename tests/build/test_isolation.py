@@ -188,8 +188,8 @@ def test_user_resolution(tmp_path: Path) -> None:
     assert resolve_user(root, "") == (0, 0, ())
     assert resolve_user(root, "bob") == (7, 8, (10,))
     assert resolve_user(root, "7") == (7, 8, (10,))
-    assert resolve_user(root, "bob:staff") == (7, 50, ())
-    assert resolve_user(root, "123:45") == (123, 45, ())
+    assert resolve_user(root, "bob:staff") == (7, 50, (50,))  # the named group, as buildah
+    assert resolve_user(root, "123:45") == (123, 45, (45,))
     with pytest.raises(BuildError, match="nobody"):
         resolve_user(root, "nobody")
     with pytest.raises(BuildError, match="nogroup"):
