@@ -87,3 +87,33 @@ def test_login_logout_and_wrong_password(
     assert r.code == EXIT_NOT_FOUND, r.err
     r = lamina("logout", "--authfile", str(auth), host)
     assert r.code == 0 and host not in json.loads(auth.read_text())["auths"]
+
+
+def test_copy_as_a_program_ends_fast_with_its_output_and_files_complete(
+    tmp_path: Path, no_user_config: Path
+) -> None:
+    """Run as the program, an image copy leaves the interpreter without its teardown: the
+    exit code, the streams and the files written must all be complete."""
+    import subprocess
+    import sys
+
+    layout, img = image_layout(tmp_path, "src", seed=510)
+    argv = [sys.executable, "-m", "lamina", "--root", str(tmp_path / "store"), "copy"]
+    digestfile = tmp_path / "digest"
+    ok = subprocess.run(
+        [*argv, "--digestfile", str(digestfile), f"oci:{layout}:v1", f"dir:{tmp_path}/d"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "Writing manifest" in ok.stderr and ok.stderr.rstrip().endswith(f"({img.digest()})")
+    assert digestfile.read_text() == str(img.digest())
+    assert (tmp_path / "d" / "manifest.json").read_bytes() == img.raw_manifest()
+    missing = subprocess.run(
+        [*argv, f"oci:{layout}:nope", f"dir:{tmp_path}/e"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == EXIT_NOT_FOUND and "nope" in missing.stderr
