@@ -153,12 +153,7 @@ class Builder:
     def mount(self) -> Path:
         """The container's root on the host, mounted if needed (it stays mounted until
         `umount`, across processes). BuildError if its storage has vanished."""
-        needed = self.dir / ("rootfs" if self.record.mode == "copy" else "upper")
-        if not needed.is_dir():
-            raise BuildError(
-                f"working container {self.name}: its storage {needed} is missing",
-                hint=f"remove it with `lamina rm {self.name}` and create it again",
-            )
+        self._check_storage()
         if self.record.mode == "copy":
             return self.dir / "rootfs"
         merged = self.dir / "merged"
@@ -179,6 +174,15 @@ class Builder:
                 self.record.mounted = False
                 raise
         return merged
+
+    def _check_storage(self) -> None:
+        """BuildError if the container's own files (upper dir or copied root) are gone."""
+        needed = self.dir / ("rootfs" if self.record.mode == "copy" else "upper")
+        if not needed.is_dir():
+            raise BuildError(
+                f"working container {self.name}: its storage {needed} is missing",
+                hint=f"remove it with `lamina rm {self.name}` and create it again",
+            )
 
     def is_mounted(self) -> bool:
         """Whether the root is mounted now (the record may be stale: a mount made in another
@@ -331,6 +335,8 @@ class Builder:
         # An overlay's layer is read from its upper dir alone: no need to mount (and a
         # COPY may have put the upper dir on a tmpfs, which an overlay cannot mount).
         upper_only = self.record.mode == "overlay" and not squash
+        if upper_only:
+            self._check_storage()
         root = self.dir / "upper" if upper_only else self.mount()
         try:
             with self.store.ingest() as blobs:
