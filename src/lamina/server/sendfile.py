@@ -80,6 +80,7 @@ async def send_blob(
                     await asyncio.get_running_loop().sendfile(transport, f, 0, st.st_size)
             else:
                 sock = socket.socket(fileno=os.dup(raw.fileno()))
+                reading = transport.is_reading()  # (aiohttp may have paused it itself)
                 transport.pause_reading()
                 _busy += 1
                 future = asyncio.get_running_loop().run_in_executor(
@@ -95,7 +96,8 @@ async def send_blob(
                     raise
                 finally:
                     _busy -= 1
-                transport.resume_reading()
+                if reading:
+                    transport.resume_reading()
         await response.write_eof()
         return response
     finally:
