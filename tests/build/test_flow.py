@@ -116,7 +116,8 @@ lamina config --port 8080 --entrypoint '["/bin/httpd", "-f", "-v"]' --workingdir
     --cmd '-p 8080' "$c"
 lamina run --isolation {isolation} "$c" -- sh -c 'echo generated > /srv/www/generated.txt'
 lamina commit --rm "$c" localhost/rootless:1 >/dev/null
-lamina inspect --type image localhost/rootless:1
+lamina build -q --isolation {isolation} -t localhost/rootless-built:1 "$WORK/ctx" >/dev/null
+lamina inspect --type image localhost/rootless:1 localhost/rootless-built:1
 """
 
 
@@ -183,7 +184,18 @@ def test_rootless_flow_gives_the_same_image(
     pw, work = unprivileged
     (work / "index.html").write_text("hello rootless\n")
     os.chmod(work / "index.html", 0o644)
-    rootless = json.loads(as_user(pw, work, work / "flow.sh", isolation))[0]
+    # A build on top: a COPY into a new directory (written straight into the upper dir,
+    # build.rootfs.fresh), a RUN over it, and a last COPY (on a tmpfs upper dir).
+    (work / "ctx").mkdir()
+    (work / "ctx" / "page.html").write_text("built rootless\n")
+    os.chmod(work / "ctx", 0o755)
+    os.chmod(work / "ctx" / "page.html", 0o644)
+    (work / "ctx" / "Containerfile").write_text(
+        "FROM localhost/rootless:1\nCOPY page.html /srv/new/\n"
+        "RUN cat /srv/new/page.html > /srv/new/seen\nCOPY page.html /srv/last/\n"
+    )
+    os.chmod(work / "ctx" / "Containerfile", 0o644)
+    rootless, rootless_built = json.loads(as_user(pw, work, work / "flow.sh", isolation))
     # The user's store is where `lamina` finds it outside the namespace too.
     user_store = work / "home" / "data" / "lamina"
     assert (user_store / "store.db").exists()
@@ -196,11 +208,19 @@ def test_rootless_flow_gives_the_same_image(
         ["bash", "-c", body], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert r.returncode == 0, r.stderr
-    rootful = json.loads(r.stdout)[0]
+    rootful, rootful_built = json.loads(r.stdout)
     # … and the same steps as root give the same bytes: same config, same manifest.
     assert rootless["Id"] == rootful["Id"]
     assert rootless["Digest"] == rootful["Digest"]
+    # The build on top gives the same layers (its COPY history names the context's hash,
+    # which covers the files' owners: root's files read as nobody inside the namespace).
+    assert rootless_built["RootFS"] == rootful_built["RootFS"]
     with Store.open(tmp_path / "store") as store:
+        built = store.image(store.lookup("localhost/rootless-built:1")).layers()
+        with built[-1].open() as f, tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
+            assert "srv/last/page.html" in tar.getnames()
+        with built[-2].open() as f, tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
+            assert tar.extractfile("srv/new/seen").read() == b"built rootless\n"  # type: ignore[union-attr]
         top = store.image(store.lookup("localhost/rootless:1")).layers()[-1]
         with top.open() as f, tarfile.open(fileobj=io.BytesIO(f.read())) as tar:
             index = tar.getmember("srv/www/index.html")
