@@ -38,6 +38,7 @@ from lamina.build.context import SourceTree
 from lamina.build.ignore import IgnoreMatcher
 from lamina.build.isolation.spec import resolve_in_root, resolve_user
 from lamina.build.rootfs.snapshot import copy_meta
+from lamina.build.rootfs.xattrs import copyable_xattrs
 from lamina.content.layers import apply_layer
 from lamina.errors import BuildError, InvalidInput
 
@@ -180,7 +181,6 @@ def _in_passwd(root: Path, number: str) -> bool:
 
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_SKIP_XATTR = ("trusted.overlay.", "user.overlay.")
 
 
 def _copy_entry(
@@ -255,15 +255,9 @@ def _write_file(src: str, fd: int, st: os.stat_result, opts: CopyOptions) -> Non
             os.write(fd, chunk)
     if opts.owner is None:
         os.fchown(fd, st.st_uid, st.st_gid)
-    try:
-        names = os.listxattr(src, follow_symlinks=False)
-    except OSError:
-        names = []
-    for name in names:
-        if name.startswith(_SKIP_XATTR):
-            continue
+    for name, value in copyable_xattrs(src):
         try:
-            os.setxattr(fd, name, os.getxattr(src, name, follow_symlinks=False))
+            os.setxattr(fd, name, value)
         except OSError:
             continue
     if opts.owner is not None:

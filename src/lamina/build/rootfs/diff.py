@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from lamina.build.rootfs.xattrs import OVERLAY_XATTRS
 from lamina.content.layers.layer import Change
 from lamina.content.layers.whiteouts import OPAQUE, WHITEOUT_PREFIX
 from lamina.errors import InvalidInput
 
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
-_OVERLAY_XATTR = ("trusted.overlay.", "user.overlay.")
+
 
 Ignore = Callable[[str], bool]
 
@@ -92,7 +93,7 @@ def _xattr_digest(full: str) -> str:
         return ""
     h = hashlib.sha256()
     for name in names:
-        if name.startswith(_OVERLAY_XATTR):
+        if name.startswith(OVERLAY_XATTRS):
             continue
         try:
             value = os.getxattr(full, name, follow_symlinks=False)

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.build.rootfs.overlay import is_mounted, sys_mount, unmount
-
-_OVERLAY_XATTR = ("trusted.overlay.", "user.overlay.")
+from lamina.build.rootfs.xattrs import copyable_xattrs
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +60,8 @@ def existing_dirs(merged: Path, dest: str) -> list[_Dir] | None:
             with os.scandir(path) as it:
                 if next(it, None) is not None:
                     return None
-        found.append(_Dir(rel, st, _xattrs(path)))
+        found.append(_Dir(rel, st, tuple(copyable_xattrs(path))))
     return found if parts else None
-
-
-def _xattrs(path: str) -> tuple[tuple[str, bytes], ...]:
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return ()
-    out: list[tuple[str, bytes]] = []
-    for name in names:
-        if name.startswith(_OVERLAY_XATTR):
-            continue
-        try:
-            out.append((name, os.getxattr(path, name, follow_symlinks=False)))
-        except OSError:
-            continue
-    return tuple(out)
 
 
 def direct_upper(

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lamina.build.rootfs.diff import is_opaque, is_whiteout
+from lamina.build.rootfs.xattrs import copyable_xattrs
 from lamina.content.layers.whiteouts import OPAQUE, whiteout_target
 from lamina.errors import BuildError
-
-_SKIP_XATTR = ("trusted.overlay.", "user.overlay.")
 
 
 def materialise(lowers: Sequence[Path], dest: Path) -> None:
@@ -112,17 +111,9 @@ def copy_entry(src: str, dst: str, st: os.stat_result, links: dict[tuple[int, in
 def copy_meta(src: str, dst: str, st: os.stat_result) -> None:
     """Owner, xattrs (overlay's own excepted), permission bits and times of `src` onto `dst`."""
     os.lchown(dst, st.st_uid, st.st_gid)
-    try:
-        names = os.listxattr(src, follow_symlinks=False)
-    except OSError:
-        names = []
-    for name in names:
-        if name.startswith(_SKIP_XATTR):
-            continue
+    for name, value in copyable_xattrs(src):
         try:
-            os.setxattr(
-                dst, name, os.getxattr(src, name, follow_symlinks=False), 0, follow_symlinks=False
-            )
+            os.setxattr(dst, name, value, 0, follow_symlinks=False)
         except OSError:
             continue
     if not stat.S_ISLNK(st.st_mode):
