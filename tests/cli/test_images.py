@@ -130,6 +130,11 @@ def test_import_directory(lamina: Run, tmp_path: Path) -> None:
             2,
             "unsupported instruction",
         ),
+        (
+            ("import", "{tmp}/ok.tar", "localhost/x:1", "--change", "CMD [1, 2]"),
+            2,
+            "arrays must be comprised of strings only",
+        ),
         (("import", "{tmp}/ok.tar", "Bad Name"), 2, "NAME_INVALID"),
         (("history", "localhost/nope"), 3, "nope"),
         (("inspect", "localhost/UPPER"), 2, "NAME_INVALID"),

@@ -3,7 +3,6 @@ them): a Dockerfile instruction applied to an image's container config."""
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import replace
 
@@ -25,14 +24,16 @@ SUPPORTED = (
 
 
 def _argv(value: str, *, shell_form: bool = True) -> tuple[str, ...]:
+    """Exec form (a JSON array, read as a Containerfile's) or shell form."""
+    from lamina.build.containerfile.words import NotStringArray, json_array
+
     text = value.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
-            return tuple(parsed)
+    try:
+        parsed = json_array(text)
+    except NotStringArray as exc:
+        raise InvalidInput(f"--change {text}: {exc}") from None
+    if parsed is not None:
+        return parsed
     return ("/bin/sh", "-c", text) if shell_form else tuple(shlex.split(text))
 
 
