@@ -13,16 +13,13 @@ from __future__ import annotations
 import email.utils
 import json
 import re
-import ssl
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import Iterable
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
-from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import InsecureRequestWarning, SSLError
 from urllib3.response import BaseHTTPResponse
@@ -31,6 +28,7 @@ from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryE
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
 from lamina.transports.registry.options import RegistryOptions
+from lamina.transports.registry.pools import Body, HostPools
 from lamina.transports.registry.tls import (
     cert_dirs_for,
     is_loopback,
@@ -44,8 +42,6 @@ MAX_ERROR_BODY = 64 << 10
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-Body = bytes | Iterable[bytes] | Iterable[memoryview] | None
 
 
 def api_host(registry: str) -> str:
@@ -74,7 +70,7 @@ class RegistryClient:
                 category=InsecureRequestWarning,
             )
         timeout = urllib3.Timeout(connect=options.timeout, read=options.timeout)
-        self._pool = _LazyTLSPoolManager(
+        self._pool = HostPools(
             lambda: ssl_context(self.host, tls_verify=self._verify, cert_dir=options.cert_dir),
             num_pools=4,
             maxsize=16,
@@ -241,16 +237,7 @@ class RegistryClient:
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                resp = self._pool.request(
-                    method,
-                    url,
-                    headers=headers,
-                    # urllib3 sends any bytes-like piece (its annotation says bytes | str).
-                    body=cast(Any, body),
-                    preload_content=False,
-                    redirect=False,
-                    retries=False,
-                )
+                resp = self._pool.send(method, url, headers, body)
             except Urllib3Error as exc:
                 err = self.connection_error(exc, method, url, what)
                 if last or not err.retryable:
@@ -338,31 +325,6 @@ class RegistryClient:
 
     def close(self) -> None:
         self._pool.clear()
-
-
-class _LazyTLSPoolManager(urllib3.PoolManager):
-    """A PoolManager that builds its SSL context on the first https pool, so a client
-    that only ever speaks plain HTTP never loads CAs."""
-
-    def __init__(self, make_context: Callable[[], ssl.SSLContext], **kw: Any) -> None:
-        super().__init__(**kw)
-        self._make_context = make_context
-        self._context: ssl.SSLContext | None = None
-
-    def _new_pool(
-        self,
-        scheme: str,
-        host: str,
-        port: int,
-        request_context: dict[str, Any] | None = None,
-    ) -> HTTPConnectionPool:
-        if scheme == "https":
-            if self._context is None:
-                self._context = self._make_context()
-            if request_context is None:
-                request_context = self.connection_pool_kw.copy()
-            request_context["ssl_context"] = self._context
-        return super()._new_pool(scheme, host, port, request_context)
 
 
 def _replayable(body: Body) -> bool:
