@@ -13,15 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidInput
-from lamina.trust.identity import (
-    ExactReference,
-    ExactRepository,
-    MatchExact,
-    MatchRepoDigestOrExact,
-    MatchRepository,
-    RemapIdentity,
-    SignedIdentity,
-)
+from lamina.trust.identity import MatchRepoDigestOrExact, SignedIdentity
 from lamina.trust.requirements import (
     GPG_KEY_TYPES,
     InsecureAcceptAnything,
@@ -133,11 +125,19 @@ def parse_identity(value: Any, path: str, what: str) -> SignedIdentity:
     o = obj(value, path, what, fields[kind])
     for key in fields[kind][1:]:
         _str(o, key, path, what, required=True)
+    if kind == "matchRepoDigestOrExact":
+        return MatchRepoDigestOrExact()
+    from lamina.trust.identity_rules import (
+        ExactReference,
+        ExactRepository,
+        MatchExact,
+        MatchRepository,
+        RemapIdentity,
+    )
+
     try:
         if kind == "matchExact":
             return MatchExact()
-        if kind == "matchRepoDigestOrExact":
-            return MatchRepoDigestOrExact()
         if kind == "matchRepository":
             return MatchRepository()
         if kind == "exactReference":
