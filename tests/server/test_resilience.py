@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import signal
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,3 +148,29 @@ def test_sqlite_metadata_iterates_for_gc(tmp_path: Path) -> None:
     assert meta.repositories("a/b", 5) == ["c"]
     assert meta.unlink_blob("c", d) and not meta.is_linked("c", d)
     meta.close()
+
+
+def _open_metadata(path: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        SQLiteMetadata(path).close()
+        results.put("ok")
+    except Exception as exc:  # reported to the test, which shows it
+        results.put(repr(exc))
+
+
+def test_workers_opening_a_new_database_at_once(tmp_path: Path) -> None:
+    """`--workers N` on fresh storage: every worker switches the new database to WAL at the
+    same moment; none may fail with "database is locked" (it did, now and then)."""
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(30):
+        path = str(tmp_path / f"m{trial}.db")
+        barrier, results = ctx.Barrier(6), ctx.Queue()
+        procs = [
+            ctx.Process(target=_open_metadata, args=(path, barrier, results)) for _ in range(6)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [results.get(timeout=5) for _ in procs] == ["ok"] * 6

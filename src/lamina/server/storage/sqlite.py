@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,10 +52,23 @@ class SQLiteMetadata:
         )
         self._lock = threading.RLock()
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._wal(busy_timeout_ms / 1000)
         self._db.execute("PRAGMA synchronous=NORMAL")
         # executescript commits by itself; every statement is idempotent.
         self._db.executescript(_SCHEMA)
+
+    def _wal(self, timeout: float) -> None:
+        """Switch to WAL. Workers starting together on a new database race for it, and the
+        switch does not wait on the busy timeout ("database is locked"): retry until then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextmanager
     def reader(self) -> Iterator[sqlite3.Connection]:
