@@ -4,12 +4,13 @@ Two ways in, the same bytes out (`Sink.write` hashes and writes; the caller veri
 
 - **direct**: a plain-HTTP body with a Content-Length and no Content-Encoding. The handler
   takes what aiohttp has buffered, pauses the transport and hands a dup of the socket to a
-  thread that loops `recv_into` over reused buffers, one more that writes them, and one that
+  thread that loops `recv_into` → `os.write` over one reused buffer, and one more that
   hashes what was written (see `_pump`). Each step releases the GIL, no Python object is
   made per chunk and the event loop stays free (measured: the event loop's recv + parser
   copy + StreamReader join, and the GIL hand-offs between it and a hashing thread, were the
-  upload ceiling). The HTTP parser never sees the rest of the body, so the connection is
-  closed after the response (`Connection: close`); clients reconnect.
+  upload ceiling; a separate writing thread cost more than it overlapped). The HTTP
+  parser never sees the rest of the body, so the connection is closed after the response
+  (`Connection: close`); clients reconnect.
 - **streamed**: otherwise (TLS, chunked transfer encoding, a small rest, all direct threads
   busy): chunks from aiohttp's StreamReader, unjoined, go in batches of `BATCH` bytes to a
   thread that hashes and writes them while the next batch is read.
@@ -34,20 +35,19 @@ from lamina.errors import ErrorCode
 from lamina.server.errors import RegistryHTTPError
 
 BATCH = 8 << 20
-BUFFER = 512 << 10  # direct path: one receive (MSG_WAITALL) fills one buffer
-BUFFERS = 8  # direct path: buffers in flight between receiving, hashing and writing
+BUFFER = 512 << 10  # direct path: one receive (MSG_WAITALL) fills the buffer, one write
 DIRECT_MIN = 1 << 20  # a smaller rest is not worth closing the connection for
 IDLE_TIMEOUT = 120.0  # seconds a direct read (or send) waits for the client
 DIRECT_THREADS = 32  # concurrent direct reads; beyond this, bodies are streamed
 BYTES_IN = "lamina.bytes_in"  # request key: body bytes read past aiohttp (for observe)
 CLOSE = "lamina.close"  # request key: the response must close the connection
 
-SPARE_SETS = 2  # direct path: buffer sets kept for the next bodies (4 MiB each)
+SPARE_SETS = 2  # direct path: buffers kept for the next bodies
 
 _pool = ThreadPoolExecutor(DIRECT_THREADS, thread_name_prefix="lamina-body")
-# Reused, not allocated per body: a chunked upload is one body per chunk, and 4 MiB of fresh
-# buffers (zeroed, page-faulted in, unmapped after) per 16 MB chunk showed up in its profile.
-_spare: list[list[bytearray]] = []  # list.pop/append are atomic: no lock
+# Reused, not allocated per body: a chunked upload is one body per chunk, and fresh buffers
+# (zeroed, page-faulted in, unmapped after) per 16 MB chunk showed up in its profile.
+_spare: list[bytearray] = []  # list.pop/append are atomic: no lock
 _busy = 0  # direct reads in flight (touched only on the event loop)
 
 
@@ -128,43 +128,21 @@ def _direct_socket(request: web.Request) -> socket.socket | None:
 def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     """Worker thread: the buffered head, then exactly `rest` bytes from the socket.
 
-    Three stages: this thread receives into one of `BUFFERS` reused buffers, a writing
-    thread stores each filled buffer in order (the buffer is then free again), and a
-    hashing thread hashes what was stored, reading it back from the file (`hash_stored`),
-    so receiving never waits for hashing, the slowest stage (~1 GB/s). Each stage spends
-    its time in calls that release the GIL.
+    This thread receives into one reused buffer and stores it (the buffer is still in
+    this core's cache when it is written), and a hashing thread hashes what was stored,
+    reading it back from the file (`hash_stored`), so receiving never waits for hashing,
+    the slowest stage (~1 GB/s). Both spend their time in calls that release the GIL.
 
     Returns once every byte is received and stored; the hashing may still be catching up,
     and says when it is done through `sink.hashed` (a PATCH's response need not wait: its
     hash is only needed by the next chunk, or by the final digest check).
     """
-    if rest > BUFFER:
-        try:
-            buffers = _spare.pop()
-        except IndexError:
-            buffers = [bytearray(BUFFER) for _ in range(BUFFERS)]
-    else:
-        buffers = [bytearray(max(rest, 1))]
-    to_write: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    try:
+        buffer = _spare.pop() if rest > BUFFER else bytearray(max(rest, 1))
+    except IndexError:
+        buffer = bytearray(BUFFER)
     to_hash: queue.SimpleQueue[int | None] = queue.SimpleQueue()  # byte counts stored
-    done: queue.SimpleQueue[int] = queue.SimpleQueue()  # buffer index, or -1: a stage failed
     failed: list[BaseException] = []
-
-    def writing() -> None:
-        try:
-            for chunk in head:
-                sink.store(chunk)
-                to_hash.put(len(chunk))
-            while (item := to_write.get()) is not None:
-                i, n = item
-                sink.store(memoryview(buffers[i])[:n])
-                to_hash.put(n)
-                done.put(i)
-        except BaseException as exc:  # handed to the receiving thread, which raises it
-            failed.append(exc)
-            done.put(-1)
-        finally:
-            to_hash.put(None)
 
     def hashing() -> None:
         ok = False
@@ -177,33 +155,25 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
         finally:
             sink.hashed(ok)
 
-    writer = threading.Thread(target=writing, name="lamina-write")
     hasher = threading.Thread(target=hashing, name="lamina-hash")
-    writer.start()
     try:
         hasher.start()
     except BaseException:
-        to_write.put(None)
-        writer.join()
         sink.hashed(False)
         raise
-    idle = list(range(len(buffers)))
+    view = memoryview(buffer)
     left = rest
     received = False
-    # Blocking reads with MSG_WAITALL fill a buffer in one system call (one GIL release)
+    # Blocking reads with MSG_WAITALL fill the buffer in one system call (one GIL release)
     # instead of one per arriving segment; SO_RCVTIMEO bounds the wait. The flags belong
     # to the connection's socket, paused in the event loop meanwhile; both are restored.
     sock.setblocking(True)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(IDLE_TIMEOUT))
     try:
+        for chunk in head:
+            sink.store(chunk)
+            to_hash.put(len(chunk))
         while left and not failed:
-            if not idle:
-                i = done.get()
-                if i < 0:
-                    break
-                idle.append(i)
-            i = idle.pop()
-            view = memoryview(buffers[i])
             n = 0
             want = min(len(view), left)
             while n < want:
@@ -214,7 +184,8 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
                 if got == 0:
                     raise _short(rest - left + n, rest, "the client closed the connection")
                 n += got
-            to_write.put((i, n))
+            sink.store(view[:n])
+            to_hash.put(n)
             left -= n
         received = True
     finally:
@@ -222,10 +193,9 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(0))
             sock.setblocking(False)
         sock.close()
-        to_write.put(None)
-        writer.join()
-        if len(buffers) == BUFFERS and len(_spare) < SPARE_SETS:
-            _spare.append(buffers)  # the writer, their last user, is done with them
+        to_hash.put(None)
+        if len(buffer) == BUFFER and len(_spare) < SPARE_SETS:
+            _spare.append(buffer)
         if not received or failed:
             hasher.join()
     if failed:
