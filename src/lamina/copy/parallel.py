@@ -144,11 +144,11 @@ def _locked(progress: ProgressCallback | None) -> ProgressCallback | None:
 
 
 class _Counting(io.RawIOBase):
-    """Passes reads through, reporting BlobProgress every few MiB."""
+    """Passes reads through to `wrapped` (seen by destinations), reporting BlobProgress."""
 
     def __init__(self, inner: BinaryIO, desc: Descriptor, progress: ProgressCallback) -> None:
         super().__init__()
-        self._inner, self._desc, self._progress = inner, desc, progress
+        self.wrapped, self._desc, self._progress = inner, desc, progress
         self._done = 0
         self._next = _PROGRESS_STEP
 
@@ -156,11 +156,11 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        readinto = getattr(self._inner, "readinto", None)
+        readinto = getattr(self.wrapped, "readinto", None)
         if readinto is not None:
             n: int = readinto(b)  # no copy through an intermediate bytes object
         else:
-            data = self._inner.read(len(b))
+            data = self.wrapped.read(len(b))
             n = len(data)
             b[:n] = data
         self._done += n

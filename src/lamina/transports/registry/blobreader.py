@@ -1,7 +1,8 @@
 """A blob download stream that resumes with a Range request when the connection drops.
 
 The stream only counts bytes; the caller verifies size and digest (a VerifyingReader hashes
-across the resume, because the bytes it sees are one continuous stream).
+across the resume, because the bytes it sees are one continuous stream), or forwards them to
+a registry upload, which the destination registry verifies (see registry/destination.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class ResumingBlobReader(io.RawIOBase):
     """Reads `path` (a blob URL) from `client`; up to `max_resumes` Range restarts.
 
     Closing releases the connection. `size`, when known, lets a clean-looking early EOF be
-    recognised as a dropped connection.
+    recognised as a dropped connection. `origin` names the image read, for messages.
     """
 
     def __init__(
@@ -34,12 +35,14 @@ class ResumingBlobReader(io.RawIOBase):
         what: str,
         size: int | None,
         max_resumes: int,
+        origin: str = "",
     ) -> None:
         super().__init__()
         self._client = client
         self._path = path
         self._scopes = scopes
         self._what = what
+        self.origin = origin or f"registry {client.registry}"
         self._size = size
         self._resumes_left = max_resumes
         self._offset = 0

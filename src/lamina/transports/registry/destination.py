@@ -1,13 +1,14 @@
 """Writing images to a registry: blob uploads (mount, monolithic, streamed, chunked), manifests.
 
 Every upload is checked against its descriptor before the final `PUT ?digest=`: the last
-piece of a streamed upload is held back until the check passes, so a registry never receives
-a complete wrong blob, and a failed upload session is cancelled. A stream from the network
-(another registry) or memory is hashed as it goes. A blob read from a local regular file
-(an `oci:` layout, the store) is only counted: the registry hashes what it receives and
-refuses, at that PUT, a blob whose digest is not the one named (as the distribution spec
-requires; the refusal is an IntegrityError here), so hashing it here too would spend a core
-on a second pass the registry makes anyway.
+piece of a streamed upload is held back until the check passes, and a failed upload session
+is cancelled. A stream from memory or a pipe is hashed as it goes, so a registry never
+receives a complete wrong blob from it. A blob read from a local regular file (an `oci:`
+layout, the store) or forwarded from another registry (a registry → registry copy; the client
+keeps none of those bytes) is only counted, its size enforced: the registry hashes what it
+receives and refuses, at that PUT, a blob whose digest is not the one named (as the
+distribution spec requires; the refusal is an IntegrityError here, naming where the bytes came
+from), so hashing it here too would spend a core on a second pass the registry makes anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lamina.errors import (
 )
 from lamina.oci import Descriptor
 from lamina.transports.registry.auth import scope_for
+from lamina.transports.registry.blobreader import ResumingBlobReader
 from lamina.transports.registry.client import RegistryClient, release
 from lamina.transports.registry.reference import RegistryReference
 
@@ -182,7 +184,9 @@ class RegistryDestination:
             )
         return value
 
-    def _finish(self, location: str, desc: Descriptor, body: bytes = b"") -> None:
+    def _finish(
+        self, location: str, desc: Descriptor, body: bytes = b"", *, origin: str | None = None
+    ) -> None:
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}{urlencode({'digest': str(desc.digest)})}"
         try:
@@ -198,10 +202,16 @@ class RegistryDestination:
             )
         except RegistryError as err:
             if err.code in (ErrorCode.DIGEST_INVALID, ErrorCode.SIZE_INVALID):
+                source = f"; the bytes came from {origin}" if origin else ""
+                said = f"{self._what(desc)}: registry {self.ref.registry} answered "
                 raise IntegrityError(
                     f"{self._what(desc)}: registry {self.ref.registry} refused the content "
-                    f"as not matching {desc.digest} ({err.message})",
+                    f"as not matching {desc.digest} ({err.message.removeprefix(said)}){source}",
                     code=err.code,
+                    hint="the source does not hold (or did not send) the blob its manifest "
+                    "names; nothing was kept"
+                    if origin
+                    else None,
                 ) from None
             raise
         release(resp)
@@ -213,9 +223,9 @@ class RegistryDestination:
         self._finish(location, desc, data)
 
     def _streamed(self, stream: BinaryIO, desc: Descriptor, location: str) -> None:
-        chunks = _verified_chunks(
-            stream, desc, self._what(desc), STREAM_CHUNK, hashed=not _local_file(stream)
-        )
+        origin = _unhashed_origin(stream)
+        what = self._what(desc) + (f" (from {origin})" if origin else "")
+        chunks = _verified_chunks(stream, desc, what, STREAM_CHUNK, hashed=origin is None)
         resp = self.client.request(
             "PATCH",
             location,
@@ -228,12 +238,13 @@ class RegistryDestination:
         )
         release(resp)
         location = self._location(resp.headers.get("Location") or location)
-        self._finish(location, desc)
+        self._finish(location, desc, origin=origin)
 
     def _chunked(self, stream: BinaryIO, desc: Descriptor, location: str, chunk: int) -> None:
         start = 0
-        hashed = not _local_file(stream)
-        for view in _verified_chunks(stream, desc, self._what(desc), chunk, hashed=hashed):
+        origin = _unhashed_origin(stream)
+        what = self._what(desc) + (f" (from {origin})" if origin else "")
+        for view in _verified_chunks(stream, desc, what, chunk, hashed=origin is None):
             piece = bytes(view)  # a one-piece body must be bytes (it may be replayed)
             end = start + len(piece)
             resp = self.client.request(
@@ -255,7 +266,7 @@ class RegistryDestination:
             location = self._location(resp.headers.get("Location") or location)
             self._open_uploads.add(location)
             start = end
-        self._finish(location, desc)
+        self._finish(location, desc, origin=origin)
 
     def _cancel(self, location: str) -> None:
         self._open_uploads.discard(location)
@@ -374,14 +385,27 @@ def _fill(stream: BinaryIO, buf: bytearray) -> int:
     return got
 
 
-def _local_file(stream: BinaryIO) -> bool:
-    """Whether `stream` reads a regular file on this machine (not a pipe, socket or memory)."""
-    if not isinstance(stream, io.BufferedReader | io.FileIO):
-        return False
+def _unhashed_origin(stream: BinaryIO) -> str | None:
+    """Where `stream`'s bytes come from when the client may count rather than hash them (the
+    registry checks the digest, and the client keeps none of them): a regular file on this
+    machine, or a blob read from a registry. None for anything else (memory, pipes, sockets):
+    those are hashed here. A wrapper that passes reads through unchanged (a progress
+    counter) names the stream it reads as `wrapped`."""
+    inner: object = stream
+    for _ in range(4):
+        wrapped = getattr(inner, "wrapped", None)
+        if wrapped is None:
+            break
+        inner = wrapped
+    if isinstance(inner, ResumingBlobReader):
+        return inner.origin
+    if not isinstance(inner, io.BufferedReader | io.FileIO):
+        return None
     try:
-        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        regular = stat.S_ISREG(os.fstat(inner.fileno()).st_mode)
     except (OSError, ValueError):
-        return False
+        return None
+    return f"file {inner.name}" if regular else None
 
 
 def _verified_chunks(

@@ -31,7 +31,8 @@ class RegistrySource:
 
     Manifests are checked against the digest they were asked by, or the registry's
     Docker-Content-Digest; blobs are returned unverified (the caller wraps them in a
-    VerifyingReader) but resume transparently if the connection drops.
+    VerifyingReader, or forwards them to a registry that verifies them) but resume
+    transparently if the connection drops.
     """
 
     def __init__(self, ref: RegistryReference, client: RegistryClient | None = None) -> None:
@@ -120,6 +121,7 @@ class RegistrySource:
             what=what,
             size=desc.size,
             max_resumes=max(self.client.options.retry_times, 1),
+            origin=self.describe(),
         )
         return cast(BinaryIO, reader)
 
