@@ -11,7 +11,6 @@ Progress events are delivered from worker threads one at a time (the callback is
 
 from __future__ import annotations
 
-import io
 import tempfile
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -50,7 +49,6 @@ SELF_VERIFYING = frozenset({"docker", "lamina", "oci", "dir"})
 # Destinations where blobs of one image may start uploading all at once.
 CONCURRENT_UPLOADS = frozenset({"docker"})
 DEFAULT_WORKERS = 6  # as containers/image (skopeo): a 5-layer image moves at once
-_PROGRESS_STEP = 4 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,37 +139,6 @@ def _locked(progress: ProgressCallback | None) -> ProgressCallback | None:
             progress(event)
 
     return call
-
-
-class _Counting(io.RawIOBase):
-    """Passes reads through to `wrapped` (seen by destinations), reporting BlobProgress."""
-
-    def __init__(self, inner: BinaryIO, desc: Descriptor, progress: ProgressCallback) -> None:
-        super().__init__()
-        self.wrapped, self._desc, self._progress = inner, desc, progress
-        self._done = 0
-        self._next = _PROGRESS_STEP
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        readinto = getattr(self.wrapped, "readinto", None)
-        if readinto is not None:
-            n: int = readinto(b)  # no copy through an intermediate bytes object
-        else:
-            data = self.wrapped.read(len(b))
-            n = len(data)
-            b[:n] = data
-        self._done += n
-        if self._done >= self._next or (n == 0 and self._done):
-            self._next = self._done + _PROGRESS_STEP
-            from lamina.copy.progress import BlobProgress
-
-            self._progress(
-                BlobProgress(digest=self._desc.digest, done=self._done, total=self._desc.size)
-            )
-        return n
 
 
 class _Copier:
@@ -469,7 +436,9 @@ class _Copier:
             with self.src.open_blob(desc) as raw:
                 stream = raw
                 if self.progress is not None:
-                    stream = _Counting(raw, desc, self.progress)  # type: ignore[assignment]
+                    from lamina.copy.progress import Counting
+
+                    stream = Counting(raw, desc, self.progress)  # type: ignore[assignment]
                 self.dst.put_blob(stream, out)
             if self.progress is not None:
                 from lamina.copy.progress import BlobDone
@@ -480,7 +449,9 @@ class _Copier:
         with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
             stream = reader  # type: ignore[assignment]
             if self.progress is not None:
-                stream = _Counting(stream, desc, self.progress)  # type: ignore[assignment]
+                from lamina.copy.progress import Counting
+
+                stream = Counting(stream, desc, self.progress)  # type: ignore[assignment]
             self.dst.put_blob(stream, out)
             if not reader.verified:
                 reader.read_all_chunks()
@@ -513,7 +484,9 @@ class _Copier:
         with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
             stream: BinaryIO = reader  # type: ignore[assignment]
             if self.progress is not None:
-                stream = _Counting(stream, desc, self.progress)  # type: ignore[assignment]
+                from lamina.copy.progress import Counting
+
+                stream = Counting(stream, desc, self.progress)  # type: ignore[assignment]
             path, out = recompress(stream, plan, self.workdir)
             if not reader.verified:
                 reader.read_all_chunks()

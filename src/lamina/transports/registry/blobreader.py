@@ -8,13 +8,16 @@ a registry upload, which the destination registry verifies (see registry/destina
 from __future__ import annotations
 
 import io
+import socket
+import ssl
 from http.client import HTTPException, HTTPResponse
 
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.response import BaseHTTPResponse
 
-from lamina.errors import TransportError
+from lamina.errors import IntegrityError, TransportError
 from lamina.transports.registry.client import RegistryClient
+from lamina.transports.registry.splice import AVAILABLE, splice_from_socket, write_all
 
 _CONTENT_RANGE_START = "bytes "
 
@@ -48,6 +51,7 @@ class ResumingBlobReader(io.RawIOBase):
         self._offset = 0
         self.resumes = 0
         self._resp: BaseHTTPResponse | None = self._open(0)
+        self._socket: socket.socket | None = None  # the response's, once it is spliced from
 
     def readable(self) -> bool:
         return True
@@ -109,6 +113,66 @@ class ResumingBlobReader(io.RawIOBase):
         view[: len(data)] = data
         return len(data)
 
+    def splice_into(self, pipe: int, n: int) -> int:
+        """Put up to `n` bytes into the empty pipe `pipe` (0 at the end): from the socket of a
+        plain-HTTP response whose length is the rest of the blob, inside the kernel
+        (splice); otherwise through a buffer. Resumes as `readinto` does. Do not mix with
+        `readinto` on one reader."""
+        while True:
+            if self._resp is None:
+                return 0
+            try:
+                got = self._splice(self._resp, pipe, n)
+            except (Urllib3Error, HTTPException, OSError) as exc:
+                self._resume(exc)
+                continue
+            if not got and self._size is not None and self._offset < self._size:
+                self._resume(None)
+                continue
+            self._offset += got
+            if not got:
+                self._release()
+            elif self._socket is not None and self._offset == self._size:
+                # All of it spliced past http.client, which still waits for it: close.
+                self._release(broken=True)
+            return got
+
+    def _splice(self, resp: BaseHTTPResponse, pipe: int, n: int) -> int:
+        if self._size is None:
+            return self._buffered(resp, pipe, n)
+        n = min(n, self._size - self._offset)
+        if self._socket is not None:
+            return splice_from_socket(self._socket, pipe, n)
+        fp = getattr(resp, "_fp", None)
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
+        left = self._size - self._offset
+        if isinstance(fp, HTTPResponse) and fp.length is not None and fp.length != left:
+            raise IntegrityError(
+                f"{self._what}: registry {self._client.registry} sends {fp.length} bytes, "
+                f"expected {left} (of {self._size})"
+            )
+        if (
+            AVAILABLE
+            and isinstance(fp, HTTPResponse)
+            and not fp.chunked
+            and fp.length == left
+            and isinstance(sock, socket.socket)
+            and not isinstance(sock, ssl.SSLSocket)
+            and isinstance(fp.fp, io.BufferedReader)
+        ):
+            # What http.client has buffered goes first; the rest is still in the socket.
+            data = fp.fp.read1(min(n, 1 << 16))
+            self._socket = sock
+            write_all(pipe, data)
+            return len(data)
+        return self._buffered(resp, pipe, n)
+
+    def _buffered(self, resp: BaseHTTPResponse, pipe: int, n: int) -> int:
+        buf = bytearray(min(n, 1 << 16))  # the default pipe capacity
+        got = self._read_into(resp, memoryview(buf))
+        write_all(pipe, memoryview(buf)[:got])
+        return got
+
     def _resume(self, exc: Exception | None) -> None:
         self._release(broken=True)
         if self._resumes_left <= 0:
@@ -127,6 +191,7 @@ class ResumingBlobReader(io.RawIOBase):
         self._resp = self._open(self._offset)
 
     def _release(self, *, broken: bool = False) -> None:
+        self._socket = None
         if self._resp is not None:
             resp, self._resp = self._resp, None
             if broken:

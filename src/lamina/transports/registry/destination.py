@@ -33,7 +33,9 @@ from lamina.oci import Descriptor
 from lamina.transports.registry.auth import scope_for
 from lamina.transports.registry.blobreader import ResumingBlobReader
 from lamina.transports.registry.client import RegistryClient, release
+from lamina.transports.registry.pools import Body
 from lamina.transports.registry.reference import RegistryReference
+from lamina.transports.registry.splice import SplicedBody
 
 MONOLITHIC_MAX = 1 << 20
 STREAM_CHUNK = 1 << 20
@@ -225,7 +227,9 @@ class RegistryDestination:
     def _streamed(self, stream: BinaryIO, desc: Descriptor, location: str) -> None:
         origin = _unhashed_origin(stream)
         what = self._what(desc) + (f" (from {origin})" if origin else "")
-        chunks = _verified_chunks(stream, desc, what, STREAM_CHUNK, hashed=origin is None)
+        chunks: Body = _spliced(stream, desc, what)
+        if chunks is None:
+            chunks = _verified_chunks(stream, desc, what, STREAM_CHUNK, hashed=origin is None)
         resp = self.client.request(
             "PATCH",
             location,
@@ -383,6 +387,18 @@ def _fill(stream: BinaryIO, buf: bytearray) -> int:
             break
         got += n
     return got
+
+
+def _spliced(stream: BinaryIO, desc: Descriptor, what: str) -> list[SplicedBody] | None:
+    """The body that forwards a blob read from a registry socket to socket (see splice.py),
+    or None for any other stream. A progress counter over it (`wrapped`) is told of the
+    bytes moved through its `moved(n)`."""
+    wrapped = getattr(stream, "wrapped", None)
+    moved = getattr(stream, "moved", None) if wrapped is not None else None
+    inner: object = stream if wrapped is None else wrapped
+    if not isinstance(inner, ResumingBlobReader) or (wrapped is not None and moved is None):
+        return None
+    return [SplicedBody(inner, desc.size, what, moved)]
 
 
 def _unhashed_origin(stream: BinaryIO) -> str | None:

@@ -13,7 +13,13 @@ import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import BaseHTTPResponse
 
-Body = bytes | Iterable[bytes] | Iterable[memoryview] | None
+from lamina.transports.registry.splice import (
+    SplicedBody,
+    SplicingHTTPConnection,
+    SplicingHTTPSConnection,
+)
+
+Body = bytes | Iterable[bytes] | Iterable[memoryview] | Iterable[SplicedBody] | None
 
 # A request target made only of characters RFC 3986 allows, so urllib3 would send it as is.
 _TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
@@ -21,8 +27,8 @@ _TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 class HostPools(urllib3.PoolManager):
     """A PoolManager that builds its SSL context on the first https pool (a client that only
-    ever speaks plain HTTP never loads CAs), and whose `send` goes straight to the pool of
-    the URL's host."""
+    ever speaks plain HTTP never loads CAs), whose `send` goes straight to the pool of the
+    URL's host, and whose connections also send SplicedBody pieces."""
 
     def __init__(self, make_context: Callable[[], ssl.SSLContext], **kw: Any) -> None:
         super().__init__(**kw)
@@ -43,7 +49,10 @@ class HostPools(urllib3.PoolManager):
             if request_context is None:
                 request_context = self.connection_pool_kw.copy()
             request_context["ssl_context"] = self._context
-        return super()._new_pool(scheme, host, port, request_context)
+        pool = super()._new_pool(scheme, host, port, request_context)
+        https = scheme == "https"
+        pool.ConnectionCls = SplicingHTTPSConnection if https else SplicingHTTPConnection
+        return pool
 
     def send(self, method: str, url: str, headers: dict[str, str], body: Body) -> BaseHTTPResponse:
         """One request, through the host's connection pool found once (a PoolManager
