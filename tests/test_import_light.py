@@ -25,18 +25,26 @@ def test_import_loads_nothing_heavy(module: str) -> None:
 
 # What an image copy loads before it touches a transport: no HTTP stack (urllib3 loads with
 # the first registry source or destination), no YAML, no crypto, no gpg driver, no store,
-# no progress-event or image-config classes (built only when used).
+# no progress-event or image-config classes (built only when used), no tar reader (only
+# archive transports need it), no TOML parser (registries.conf files that go beyond the
+# common subset load it), no host-platform probe, no classes of requirements the policy
+# does not name.
 COPY_PATH_UNUSED = (
     "urllib3",
     "yaml",
     "cryptography",
     "subprocess",
     "click",
+    "tarfile",
+    "tomllib",
+    "platform",
     "lamina.oci.config",
     "lamina.copy.progress",
     "lamina.store",
     "lamina.trust.cosign",
     "lamina.trust.gpg",
+    "lamina.trust.requirements_other",
+    "lamina.trust.requirements_sigstore",
     "lamina.transports.directory",
 )
 
@@ -49,6 +57,8 @@ COPY_PATH_UNUSED = (
         "lamina.transports.registry",
         "lamina.trust.evaluate",
         "lamina.trust.signed_refs",
+        "lamina.ops.trust",
+        "lamina.transports.registries_conf",
     ],
 )
 def test_copy_path_modules_load_only_what_they_use(module: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform as _stdlib_platform
 from dataclasses import dataclass, field
 
 from lamina.errors import InvalidInput
@@ -55,7 +54,9 @@ class Platform:
 
     @staticmethod
     def host() -> Platform:
-        machine = _stdlib_platform.machine().lower()
+        import platform as stdlib_platform  # only the host's platform needs it
+
+        machine = stdlib_platform.machine().lower()
         arch, variant = _ARCH_ALIASES.get(machine, (machine, ""))
         if arch == "arm64":
             variant = "v8"

@@ -29,7 +29,7 @@ TAG = r"[\w][\w.-]{0,127}"
 _REPOSITORY_RE = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
 _DOMAIN_RE = re.compile(rf"^{DOMAIN}$")
 _TAG_RE = re.compile(rf"^{TAG}$")
-_ID_RE = re.compile(r"^[a-f0-9]{64}$")
+_ID_PATTERN = r"^[a-f0-9]{64}$"  # compiled on first use (re caches it)
 
 
 def validate_repository(name: str) -> str:
@@ -98,7 +98,7 @@ class Reference:
     @staticmethod
     def is_image_id(text: str) -> bool:
         """True for a full 64-hex image ID (which podman does not treat as a name)."""
-        return bool(_ID_RE.match(text))
+        return bool(re.match(_ID_PATTERN, text))
 
     @property
     def name(self) -> str:

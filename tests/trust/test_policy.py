@@ -12,7 +12,8 @@ from lamina.errors import InvalidInput, NotFound, TrustError
 from lamina.trust.evaluate import PolicyContext
 from lamina.trust.identity_rules import ExactRepository, MatchRepository, RemapIdentity
 from lamina.trust.policy import Policy, find_policy_path
-from lamina.trust.requirements import InsecureAcceptAnything, Reject, SignedBy
+from lamina.trust.requirements import Reject, SignedBy
+from lamina.trust.requirements_other import InsecureAcceptAnything
 from lamina.trust.requirements_sigstore import SigstoreSigned
 from tests.trust.fixture_files import read
 

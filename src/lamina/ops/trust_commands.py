@@ -32,12 +32,8 @@ from lamina.trust.evaluate import (
 )
 from lamina.trust.identity import MatchRepoDigestOrExact
 from lamina.trust.policy import Policy, find_policy_path
-from lamina.trust.requirements import (
-    InsecureAcceptAnything,
-    Reject,
-    Requirement,
-    SignedBy,
-)
+from lamina.trust.requirements import Reject, Requirement, SignedBy
+from lamina.trust.requirements_other import InsecureAcceptAnything
 from lamina.trust.requirements_sigstore import SigstoreSigned
 from lamina.trust.signed_refs import SignedReference, identity_of
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +38,7 @@ SYNTAX = {
 
 # The image-spec grammar for org.opencontainers.image.ref.name.
 _COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
-_REF_NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_REF_NAME = rf"^{_COMPONENT}(?:/{_COMPONENT})*$"  # compiled on first use (re caches it)
 
 
 def _bad(transport: str, text: str, why: str) -> InvalidInput:
@@ -60,7 +59,7 @@ def split_path(transport: str, text: str) -> tuple[str, str | None]:
 
 def validate_ref_name(transport: str, name: str, text: str = "") -> str:
     """Check an OCI ref name (`latest`, `localhost/app:1`); return it."""
-    if not _REF_NAME_RE.match(name):
+    if not re.match(_REF_NAME, name):
         raise _bad(
             transport,
             text or name,
@@ -133,6 +132,8 @@ def detect_archive_kind(path: str | os.PathLike[str]) -> str:
         )
     if not p.exists():
         raise NotFound(f"{p}: no such file or directory")
+    import tarfile  # only archives need it
+
     try:
         with tarfile.open(p, "r:*") as tar:
             names = set()

@@ -25,13 +25,7 @@ from lamina.trust.identity import SignedIdentity
 from lamina.trust.internal_forms import BUNDLE_PREFIX, COSIGN_PREFIX
 from lamina.trust.policy import Policy
 from lamina.trust.policy_scopes import DOCKER_LIKE
-from lamina.trust.requirements import (
-    InsecureAcceptAnything,
-    Reject,
-    Requirement,
-    SignedBaseLayer,
-    SignedBy,
-)
+from lamina.trust.requirements import Reject, Requirement, SignedBy
 from lamina.trust.simple import verify_simple
 
 if TYPE_CHECKING:  # sigstore's modules (and their crypto) load only for sigstore blobs
@@ -206,14 +200,16 @@ class PolicyContext:
         cosign: Sequence[CosignSignature],
         bundles: Sequence[Bundle],
     ) -> str:
-        if isinstance(req, InsecureAcceptAnything):
-            return "insecureAcceptAnything"
-        if isinstance(req, Reject):
-            raise TrustError("the policy rejects this image")
-        if isinstance(req, SignedBaseLayer):
-            raise TrustError("signedBaseLayer is not implemented (nor in containers/image)")
         if isinstance(req, SignedBy):
             return self._signed_by(req, reference, manifest_raw, simple)
+        if isinstance(req, Reject):
+            raise TrustError("the policy rejects this image")
+        from lamina.trust.requirements_other import InsecureAcceptAnything, SignedBaseLayer
+
+        if isinstance(req, InsecureAcceptAnything):
+            return "insecureAcceptAnything"
+        if isinstance(req, SignedBaseLayer):
+            raise TrustError("signedBaseLayer is not implemented (nor in containers/image)")
         from lamina.trust.sigstore_check import check_sigstore
 
         accept = _identity(req.signed_identity, reference)

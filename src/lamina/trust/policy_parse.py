@@ -14,14 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamina.errors import InvalidInput
 from lamina.trust.identity import MatchRepoDigestOrExact, SignedIdentity
-from lamina.trust.requirements import (
-    GPG_KEY_TYPES,
-    InsecureAcceptAnything,
-    Reject,
-    Requirement,
-    SignedBaseLayer,
-    SignedBy,
-)
+from lamina.trust.requirements import GPG_KEY_TYPES, Reject, Requirement, SignedBy
 
 if TYPE_CHECKING:
     from lamina.trust.requirements_sigstore import PKI, Fulcio, SigstoreSigned
@@ -184,6 +177,8 @@ _SIGSTORE_FIELDS = (
 def parse_requirement(value: Any, path: str, what: str) -> Requirement:
     kind = _type_of(value, path, what)
     if kind == "insecureAcceptAnything":
+        from lamina.trust.requirements_other import InsecureAcceptAnything
+
         obj(value, path, what, ("type",))
         return InsecureAcceptAnything()
     if kind == "reject":
@@ -198,6 +193,8 @@ def parse_requirement(value: Any, path: str, what: str) -> Requirement:
         if "baseLayerIdentity" not in o:
             raise InvalidInput(f"{what}: {path}: field 'baseLayerIdentity' is missing")
         ident = parse_identity(o["baseLayerIdentity"], f"{path}.baseLayerIdentity", what)
+        from lamina.trust.requirements_other import SignedBaseLayer
+
         return SignedBaseLayer(base_layer_identity=ident)
     raise InvalidInput(f"{what}: {path}.type: unknown policy requirement type {kind!r}")
 

@@ -27,9 +27,9 @@ DEFAULT_ONLY = ("docker-daemon", "docker-archive")
 STORAGE = "containers-storage"
 KNOWN_TRANSPORTS = (*DOCKER_LIKE, *PATH_BASED, *DEFAULT_ONLY, STORAGE)
 
-_WILDCARD = re.compile(r"^\*\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9-]+$")
-_ATOMIC_SCOPE = re.compile(r"^[^/]*(?:/[^:/]*(?:/[^:/]*(?::[^:/]*)?)?)?$")
-_STORAGE_SCOPE = re.compile(r"^\[(?:[^@\]+]+@)?/[^\]+]*(?:\+[^\]]*)?\](.*)$")
+_WILDCARD = r"^\*\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9-]+$"
+_ATOMIC_SCOPE = r"^[^/]*(?:/[^:/]*(?:/[^:/]*(?::[^:/]*)?)?)?$"
+_STORAGE_SCOPE = r"^\[(?:[^@\]+]+@)?/[^\]+]*(?:\+[^\]]*)?\](.*)$"
 
 
 def scope_error(transport: str, scope: str) -> str | None:
@@ -50,11 +50,11 @@ def scope_error(transport: str, scope: str) -> str | None:
     if transport in DEFAULT_ONLY:
         return f'{transport} supports no scopes except the default ""'
     if transport == STORAGE:
-        return None if _STORAGE_SCOPE.match(scope) else "expected [driver@/graph/root]NAME"
-    if transport == "atomic" and not _ATOMIC_SCOPE.match(scope):
+        return None if re.match(_STORAGE_SCOPE, scope) else "expected [driver@/graph/root]NAME"
+    if transport == "atomic" and not re.match(_ATOMIC_SCOPE, scope):
         return "expected host[/namespace[/stream[:tag]]]"
     if scope.startswith("*"):
-        return None if _WILDCARD.match(scope) else "a wildcard must look like *.example.com"
+        return None if re.match(_WILDCARD, scope) else "a wildcard must look like *.example.com"
     return None
 
 

@@ -20,14 +20,6 @@ def b64(data: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class InsecureAcceptAnything:
-    type: ClassVar[str] = "insecureAcceptAnything"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Reject:
     type: ClassVar[str] = "reject"
 
@@ -60,18 +52,8 @@ class SignedBy:
         return out
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SignedBaseLayer:
-    """Parsed for compatibility; containers/image never implemented it, so it rejects."""
-
-    type: ClassVar[str] = "signedBaseLayer"
-    base_layer_identity: SignedIdentity
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "baseLayerIdentity": self.base_layer_identity.to_json()}
-
-
-if TYPE_CHECKING:  # sigstore's requirement classes load when a policy names one
+if TYPE_CHECKING:  # the other requirement classes load when a policy names one
+    from lamina.trust.requirements_other import InsecureAcceptAnything, SignedBaseLayer
     from lamina.trust.requirements_sigstore import SigstoreSigned
 
 Requirement: TypeAlias = (
