@@ -92,3 +92,17 @@ def test_image_copy_command_skips_the_container_commands() -> None:
     assert out[0] == "lamina.cli.copy_cmd ['-q', 'docker://r/a:1', 'dir:/x']"
     assert out[1] == ""
     assert out[2] == "lamina.cli.containers_cmd"  # the container form still goes there
+
+
+def test_the_entry_point_and_the_image_copy_load_no_click() -> None:
+    """`lamina copy SRC DST` with common flags runs without click (`cli.copy_fast`): the
+    entry point, the error reporting and the image copy's own module must not load it."""
+    code = (
+        "import sys\n"
+        "import lamina.cli.main, lamina.cli.errors, lamina.cli.copy_fast, lamina.cli.image_copy\n"
+        "print(' '.join(m for m in ('click', 'rich', 'lamina.cli.group') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""

@@ -1,19 +1,17 @@
-"""`copy`, plus what the registry commands share: progress display and registry flags."""
+"""`copy` (the image form), plus the registry flags the registry commands share (what they
+share beyond flags lives in `image_copy`, re-exported here)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from lamina.cli.image_copy import ProgressView, copy_image, load_registries, options_for
 from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
-if TYPE_CHECKING:
-    from lamina.copy.progress import ProgressEvent
-    from lamina.transports.registries_conf import RegistriesConfig
-    from lamina.transports.registry import RegistryOptions
+__all__ = ["ProgressView", "copy", "load_registries", "options_for"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,110 +61,6 @@ def endpoint_flags(f: F) -> F:
     for option in reversed(_ENDPOINT_FLAGS):
         f = option(f)
     return f
-
-
-def load_registries(path: str | None) -> RegistriesConfig:
-    from lamina.transports.registries_conf import RegistriesConfig
-
-    return RegistriesConfig.load(path)
-
-
-class ProgressView:
-    """Shows copy events on stderr: a rich bar per blob on a terminal, plain lines
-    otherwise, nothing with `quiet`. Use as a context manager; call it with events."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.rich = not quiet and sys.stderr.isatty()
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> ProgressView:
-        if self.rich:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TransferSpeedColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                console=Console(stderr=True),
-                transient=False,
-            )
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def _line(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(text, highlight=False)
-        else:
-            click.echo(text, err=True)
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if self.quiet:
-            return
-        from lamina import media_types as mt
-        from lamina.cli.output import human_size
-        from lamina.copy import (
-            BlobDone,
-            BlobProgress,
-            BlobSkipped,
-            BlobStarted,
-            CopyDone,
-            ManifestWritten,
-        )
-
-        if isinstance(event, BlobStarted):
-            kind = "config" if event.media_type in mt.CONFIG_TYPES else "blob"
-            label = f"Copying {kind} {event.digest.hex[:12]}"
-            if self._progress is not None:
-                self._tasks[str(event.digest)] = self._progress.add_task(label, total=event.size)
-            else:
-                self._line(f"{label} ({human_size(event.size)})")
-        elif isinstance(event, BlobProgress) and self._progress is not None:
-            task = self._tasks.get(str(event.digest))
-            if task is not None:
-                self._progress.update(task, completed=event.done)
-        elif isinstance(event, BlobDone) and self._progress is not None:
-            task = self._tasks.get(str(event.digest))
-            if task is not None:
-                self._progress.update(task, completed=event.size)
-        elif isinstance(event, BlobSkipped):
-            why = "already exists" if event.reason == "exists" else "foreign layer"
-            self._line(f"Copying blob {event.digest.hex[:12]} skipped: {why}")
-        elif isinstance(event, ManifestWritten) and not event.instance:
-            self._line("Writing manifest to image destination")
-        elif isinstance(event, CopyDone):
-            self._line(f"Copied to {event.destination} ({event.digest})")
-
-
-def options_for(
-    creds: str | None,
-    authfile: str | None,
-    tls_verify: bool | None,
-    cert_dir: str | None = None,
-    retry_times: int | None = None,
-) -> RegistryOptions:
-    from lamina.ops.locations import registry_options
-
-    return registry_options(
-        creds=creds,
-        authfile=authfile,
-        tls_verify=tls_verify,
-        cert_dir=cert_dir,
-        retry_times=retry_times,
-    )
 
 
 @click.command(
@@ -235,32 +129,30 @@ def copy(
 ) -> None:
     """Copy the image at SOURCE to DESTINATION (any transport to any transport)."""
     from lamina.cli.context import store_from
-    from lamina.copy.parallel import CopyOptions
-    from lamina.ops.copying import CopyRequest
-    from lamina.ops.copying import copy as copy_op
-    from lamina.platform import Platform
 
-    mode = "all" if all_ else (multi_arch or "system")
-    request = CopyRequest(
-        src_options=options_for(src_creds, src_authfile or authfile, src_tls_verify, src_cert_dir),
-        dst_options=options_for(
-            dest_creds, dest_authfile or authfile, dest_tls_verify, dest_cert_dir
-        ),
-        copy=CopyOptions(
-            multi_arch=mode,
-            platform=Platform.parse(platform) if platform else None,
-            preserve_digests=preserve_digests,
-            manifest_format=manifest_format,
-            compression=dest_compress_format,
-            remove_signatures=remove_signatures,
-        ),
+    copy_image(
+        source,
+        destination,
+        store=lambda: store_from(ctx),
+        trust=lambda: trust_from(ctx),
+        all_=all_,
+        multi_arch=multi_arch,
+        platform=platform,
+        preserve_digests=preserve_digests,
+        manifest_format=manifest_format,
+        dest_compress_format=dest_compress_format,
+        remove_signatures=remove_signatures,
+        src_creds=src_creds,
+        dest_creds=dest_creds,
+        authfile=authfile,
+        src_authfile=src_authfile,
+        dest_authfile=dest_authfile,
+        src_cert_dir=src_cert_dir,
+        dest_cert_dir=dest_cert_dir,
+        src_tls_verify=src_tls_verify,
+        dest_tls_verify=dest_tls_verify,
         retry_times=retry_times,
-        registries=load_registries(registries_conf),
-        trust=trust_from(ctx),
+        digestfile=digestfile,
+        registries_conf=registries_conf,
+        quiet=quiet,
     )
-    with ProgressView(quiet) as view:
-        shown = None if quiet else view
-        digest = copy_op(source, destination, lambda: store_from(ctx), request, shown)
-    if digestfile:
-        with open(digestfile, "w", encoding="utf-8") as f:
-            f.write(str(digest))

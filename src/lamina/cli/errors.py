@@ -12,8 +12,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import click
-
 from lamina.errors import (
     AuthError,
     IntegrityError,
@@ -44,10 +42,16 @@ def exit_code_for(err: LaminaError) -> int:
     return EXIT_FAILED
 
 
+def _echo(text: str) -> None:
+    import click  # loaded here when `fn` did not load it (the image copy need not)
+
+    click.echo(text, err=True)
+
+
 def print_error(err: LaminaError) -> None:
-    click.echo(f"error[{err.code}]: {err.message}", err=True)
+    _echo(f"error[{err.code}]: {err.message}")
     if err.hint:
-        click.echo(f"  hint: {err.hint}", err=True)
+        _echo(f"  hint: {err.hint}")
 
 
 def run_guarded(fn: Callable[[], Any], *, debug: bool) -> int:
@@ -61,22 +65,25 @@ def run_guarded(fn: Callable[[], Any], *, debug: bool) -> int:
             traceback.print_exc()
         print_error(err)
         return exit_code_for(err)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return EXIT_INTERRUPTED
-    except click.ClickException as err:
-        err.show()
-        return EXIT_USAGE if isinstance(err, click.UsageError) else err.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        _echo("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        sys.stderr.close()
-        return EXIT_FAILED
-    except OSError as err:
-        if debug:
+    except Exception as err:
+        # click's exceptions can only come from click, so only when click is loaded.
+        click = sys.modules.get("click")
+        if click is not None and isinstance(err, click.exceptions.Abort):
+            _echo("aborted")
+            return EXIT_INTERRUPTED
+        if click is not None and isinstance(err, click.ClickException):
+            err.show()
+            code: int = EXIT_USAGE if isinstance(err, click.UsageError) else err.exit_code
+            return code
+        if isinstance(err, BrokenPipeError):
+            sys.stderr.close()
+            return EXIT_FAILED
+        if not isinstance(err, OSError) or debug:
             raise
-        click.echo(f"error[IO]: {err}", err=True)
+        _echo(f"error[IO]: {err}")
         return EXIT_FAILED
     if isinstance(result, int):
         return result

@@ -1,15 +1,12 @@
-"""Entry point. Subcommands are imported only when invoked, so `lamina --help` stays fast."""
+"""Entry point. Subcommands are imported only when invoked, so `lamina --help` stays fast;
+the click group itself lives in `group` (also reachable here as `cli`), and an image copy's
+common command lines run without click at all (`copy_fast`)."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import Any, NoReturn
-
-import click
-
-from lamina import __version__
 
 # name -> (module, attribute, one-line help shown by `lamina --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -95,73 +92,9 @@ FAST_EXIT = frozenset(
 _resolved: list[str] = []
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are resolved from COMMANDS on first use."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(_available()))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        found = super().get_command(ctx, cmd_name)
-        if found is not None:
-            return found
-        entry = _available().get(cmd_name)
-        if entry is None:
-            return None
-        module = importlib.import_module(entry[0])
-        command = getattr(module, entry[1])
-        assert isinstance(command, click.Command)
-        return command
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        # An image copy goes straight to copy_cmd: the `copy` that serves both forms lives
-        # with the container commands, which an image copy need not load.
-        if args[:1] == ["copy"] and "copy" in _available():
-            from lamina.cli.copy_form import surely_image_copy
-
-            if surely_image_copy(args[1:]):
-                from lamina.cli.copy_cmd import copy
-
-                _resolved.append("image-copy")
-                return "copy", copy, args[1:]
-        name, command, rest = super().resolve_command(ctx, args)
-        if name is not None:
-            _resolved.append(name)
-        return name, command, rest
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, entry[2]) for name, entry in sorted(_available().items())]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
-
-
 def _available() -> dict[str, tuple[str, str, str]]:
     """The command table (each module is imported only when its command runs)."""
     return COMMANDS
-
-
-@click.group(
-    cls=LazyGroup,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Example: lamina base && lamina images",
-)
-@click.option(
-    "--root",
-    envvar="LAMINA_ROOT",
-    type=click.Path(file_okay=False),
-    help="Storage root (default: /var/lib/lamina as root, else $XDG_DATA_HOME/lamina).",
-)
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(__version__, prog_name="lamina")
-@click.pass_context
-def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
-    """lamina builds, stores, ships, signs and checks OCI container images, with no daemon."""
-    ctx.ensure_object(dict)
-    ctx.obj["root"] = root
-    ctx.obj["debug"] = debug
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("LAMINA_DEBUG")
     )
-    code = run_guarded(lambda: _invoke(argv), debug=debug)
+    code = run_guarded(lambda: None if _fast(argv) else _invoke(argv), debug=debug)
     if argv is None:
         _exit(code)  # the program's own run (not a caller's, in-process)
     sys.exit(code)
@@ -197,5 +130,29 @@ def _exit(code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _fast(argv: list[str] | None) -> bool:
+    """Run an image copy whose command line `copy_fast` reads exactly as click would;
+    False (nothing done) for any other command line."""
+    args = argv if argv is not None else sys.argv[1:]
+    if args[:1] != ["copy"] or "copy" not in _available():
+        return False
+    from lamina.cli.copy_fast import run_image_copy
+
+    if not run_image_copy(args[1:]):
+        return False
+    _resolved.append("image-copy")
+    return True
+
+
 def _invoke(argv: list[str] | None) -> Any:
+    from lamina.cli.group import cli
+
     return cli.main(args=argv, prog_name="lamina", standalone_mode=False)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("cli", "LazyGroup"):  # the click group loads when asked for
+        from lamina.cli import group
+
+        return getattr(group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

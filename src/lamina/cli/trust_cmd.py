@@ -60,22 +60,11 @@ def sign_flags(f: F) -> F:
 
 def trust_from(ctx: click.Context | None = None) -> TrustOptions:
     """The TrustOptions the current command's trust flags set; warns on --insecure-policy."""
-    from lamina.ops.trust import TrustOptions
+    from lamina.cli.image_copy import trust_options
 
     ctx = ctx or click.get_current_context()
     flags: dict[str, Any] = ctx.meta.get(_KEY, {})
-    insecure = bool(flags.get("insecure_policy"))
-    if insecure:
-        click.echo("warning: --insecure-policy: accepting images without any trust check", err=True)
-    return TrustOptions(
-        policy=flags.get("policy"),
-        insecure_policy=insecure,
-        sign_by=flags.get("sign_by"),
-        sign_by_sigstore_key=flags.get("sign_by_sigstore_private_key"),
-        sign_passphrase_file=flags.get("sign_passphrase_file"),
-        sigstore_passphrase=_prompted_passphrase(flags),
-        sign_identity=flags.get("sign_identity"),
-    )
+    return trust_options(flags, lambda: _prompted_passphrase(flags))
 
 
 def _prompted_passphrase(flags: dict[str, Any]) -> bytes | None:

@@ -1,0 +1,119 @@
+"""`lamina copy SRC DST` for images, run without click when its command line uses only
+the common flags below in their plain spellings: loading click and building the group and
+the copy command's ~35 options costs more than reading these words.
+
+Anything else (another flag, a clustered `-qa`, `--`, `-`, a wrong number of arguments,
+help, a --root/LAMINA_ROOT click would refuse) returns False, and click parses and reports
+as always. What this reads, click reads the same way (a test compares them)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lamina.store import Store
+
+# flag spelling -> parameter name (as the click command names it)
+FLAGS = {
+    "-q": "quiet",
+    "--quiet": "quiet",
+    "-a": "all_",
+    "--all": "all_",
+    "--preserve-digests": "preserve_digests",
+    "--remove-signatures": "remove_signatures",
+    "--insecure-policy": "insecure_policy",
+}
+# options that take one string value (`--NAME VALUE` or `--NAME=VALUE`)
+VALUES = {
+    name: name[2:].replace("-", "_")
+    for name in (
+        "--policy",
+        "--platform",
+        "--authfile",
+        "--src-authfile",
+        "--dest-authfile",
+        "--src-creds",
+        "--dest-creds",
+        "--src-cert-dir",
+        "--dest-cert-dir",
+        "--digestfile",
+    )
+}
+TRUST_FLAGS = ("policy", "insecure_policy")
+
+
+def parse(args: list[str]) -> tuple[list[str], dict[str, Any]] | None:
+    """The two arguments and the flags' values (by parameter name; a flag given twice
+    keeps its last value, as click does), or None when click must read `args`."""
+    positional: list[str] = []
+    values: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        i += 1
+        if word in FLAGS:
+            values[FLAGS[word]] = True
+            continue
+        name, eq, value = word.partition("=")
+        if name in VALUES:
+            if not eq:
+                if i == len(args) or args[i].startswith("-"):
+                    return None  # a missing value, or one that looks like an option
+                value = args[i]
+                i += 1
+            values[VALUES[name]] = value
+            continue
+        if word.startswith("-"):
+            return None
+        positional.append(word)
+    if len(positional) != 2:
+        return None
+    return positional, values
+
+
+def _root() -> tuple[bool, str | None]:
+    """LAMINA_ROOT as the group's `--root` option reads it (click.Path(file_okay=False)):
+    (False, None) when click would refuse it."""
+    root = os.environ.get("LAMINA_ROOT") or None
+    if root is None:
+        return True, None
+    try:
+        st = os.stat(root)
+    except OSError:
+        return True, root
+    if stat.S_ISREG(st.st_mode) or not os.access(root, os.R_OK):
+        return False, None
+    return True, root
+
+
+def _store(root: str | None) -> Store:
+    from lamina.store import Store
+
+    return Store.open(Path(root) if root else None)
+
+
+def run_image_copy(args: list[str]) -> bool:
+    """Copy as `lamina copy ARGS` would; False (nothing done) when click must read `args`."""
+    from lamina.cli.copy_form import surely_image_copy
+
+    parsed = parse(args)
+    if parsed is None or not surely_image_copy(args):
+        return False
+    ok, root = _root()
+    if not ok:
+        return False
+    from lamina.cli.image_copy import copy_image, trust_options
+
+    (source, destination), values = parsed
+    trust = {name: values.pop(name) for name in TRUST_FLAGS if name in values}
+    copy_image(
+        source,
+        destination,
+        store=lambda: _store(root),
+        trust=lambda: trust_options(trust),
+        **values,
+    )
+    return True
