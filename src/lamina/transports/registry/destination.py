@@ -9,6 +9,8 @@ keeps none of those bytes) is only counted, its size enforced: the registry hash
 receives and refuses, at that PUT, a blob whose digest is not the one named (as the
 distribution spec requires; the refusal is an IntegrityError here, naming where the bytes came
 from), so hashing it here too would spend a core on a second pass the registry makes anyway.
+On plain HTTP a forwarded blob is spliced socket to socket (splice.py): exactly its size is
+sent, and a source that has fewer bytes fails the upload before it is complete.
 """
 
 from __future__ import annotations
