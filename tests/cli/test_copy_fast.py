@@ -137,3 +137,24 @@ def test_an_image_copy_runs_without_click_and_as_the_click_command_does(
         line for line in slow_err if "error[" in line
     ]
     assert len([line for line in fast_err if "error[" in line]) == 1
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, EOFError])
+def test_interruptions_end_as_they_do_through_click(
+    raised: type[BaseException], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lamina.cli.main import main
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise raised()
+
+    monkeypatch.setattr("lamina.cli.image_copy.copy_image", boom)
+    monkeypatch.setattr("lamina.cli.copy_cmd.copy_image", boom)
+    ends = []
+    for prefix in ([], ["--debug"]):  # the fast path, then click
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main([*prefix, "copy", "-q", SRC, DST])
+        ends.append((exc.value.code, capsys.readouterr().err))
+    assert ends[0] == ends[1]
+    assert ends[0] == (130, "\naborted\n")

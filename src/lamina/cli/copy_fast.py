@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,25 +96,28 @@ def _store(root: str | None) -> Store:
     return Store.open(Path(root) if root else None)
 
 
-def run_image_copy(args: list[str]) -> bool:
-    """Copy as `lamina copy ARGS` would; False (nothing done) when click must read `args`."""
+def image_copy(args: list[str]) -> Callable[[], None] | None:
+    """The copy `lamina copy ARGS` asks for, to run; None when click must read `args`."""
     from lamina.cli.copy_form import surely_image_copy
 
     parsed = parse(args)
     if parsed is None or not surely_image_copy(args):
-        return False
+        return None
     ok, root = _root()
     if not ok:
-        return False
-    from lamina.cli.image_copy import copy_image, trust_options
-
+        return None
     (source, destination), values = parsed
-    trust = {name: values.pop(name) for name in TRUST_FLAGS if name in values}
-    copy_image(
-        source,
-        destination,
-        store=lambda: _store(root),
-        trust=lambda: trust_options(trust),
-        **values,
-    )
-    return True
+    trust_flags = {name: values.pop(name) for name in TRUST_FLAGS if name in values}
+
+    def run() -> None:
+        from lamina.cli.image_copy import copy_image, trust_options
+
+        copy_image(
+            source,
+            destination,
+            store=lambda: _store(root),
+            trust=lambda: trust_options(trust_flags),
+            **values,
+        )
+
+    return run

@@ -4,9 +4,10 @@ common command lines run without click at all (`copy_fast`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO, cast
 
 # name -> (module, attribute, one-line help shown by `lamina --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -132,15 +133,31 @@ def _exit(code: int) -> NoReturn:
 
 def _fast(argv: list[str] | None) -> bool:
     """Run an image copy whose command line `copy_fast` reads exactly as click would;
-    False (nothing done) for any other command line."""
+    False (nothing done) for any other command line, or a shell-completion request."""
     args = argv if argv is not None else sys.argv[1:]
-    if args[:1] != ["copy"] or "copy" not in _available():
+    if args[:1] != ["copy"] or "copy" not in _available() or "_LAMINA_COMPLETE" in os.environ:
         return False
-    from lamina.cli.copy_fast import run_image_copy
+    from lamina.cli.copy_fast import image_copy
 
-    if not run_image_copy(args[1:]):
+    run = image_copy(args[1:])
+    if run is None:
         return False
     _resolved.append("image-copy")
+    try:
+        run()
+    except (EOFError, KeyboardInterrupt) as exc:  # what click's main makes of these
+        import click
+
+        click.echo(file=sys.stderr)
+        raise click.Abort() from exc
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        from click.utils import PacifyFlushWrapper
+
+        sys.stdout = cast(TextIO, PacifyFlushWrapper(sys.stdout))
+        sys.stderr = cast(TextIO, PacifyFlushWrapper(sys.stderr))
+        sys.exit(1)
     return True
 
 
