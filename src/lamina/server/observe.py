@@ -14,12 +14,10 @@ import asyncio
 import datetime
 import json
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -165,7 +163,11 @@ class AccessLog:
     """JSON lines, one per request, to a file (appended; one write per line) or stderr."""
 
     def __init__(self, path: Path | None) -> None:
-        self._out: IO[str] = sys.stderr if path is None else open(path, "a", buffering=1)  # noqa: SIM115
+        # One os.write per line on an O_APPEND descriptor: whole lines, in any order, even
+        # when requests finish on several threads (a blob sent by a sendfile thread).
+        self._fd = (
+            2 if path is None else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        )
 
     def write(self, request: web.BaseRequest, response: web.StreamResponse, secs: float) -> None:
         entry = {
@@ -181,11 +183,13 @@ class AccessLog:
             "user": request.get("lamina.user"),
             "user_agent": request.headers.get("User-Agent"),
         }
-        self._out.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+        os.write(self._fd, line)
 
     def close(self) -> None:
-        if self._out is not sys.stderr:
-            self._out.close()
+        if self._fd != 2:
+            os.close(self._fd)
+            self._fd = 2
 
 
 ACCESS_LOG = web.AppKey("lamina.access_log", AccessLog)
