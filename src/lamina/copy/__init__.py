@@ -6,8 +6,9 @@ does not build the progress event classes a copy without a progress callback nev
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lamina.lazy import attributes
 
 if TYPE_CHECKING:
     from lamina.copy.copier import copy_image
@@ -35,10 +36,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    where = "copier" if name == "copy_image" else "progress"
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = attributes(
+    __name__, {name: "copier" if name == "copy_image" else "progress" for name in __all__}
+)

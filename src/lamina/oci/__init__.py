@@ -8,8 +8,9 @@ the image-config classes (start-up time of the CLI).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lamina.lazy import attributes
 
 if TYPE_CHECKING:
     from lamina.oci.config import ContainerConfig, Healthcheck, History, ImageConfig, RootFS
@@ -42,10 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = attributes(__name__, _WHERE)

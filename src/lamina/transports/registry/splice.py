@@ -21,7 +21,7 @@ import select
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
@@ -134,25 +134,24 @@ def write_all(pipe: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(pipe, view) :]
 
 
-class SplicingHTTPConnection(HTTPConnection):
+class _SplicedSend:
+    """`send` for urllib3's connection classes that also takes a SplicedBody piece (mixed
+    in before the connection class; `super()` is then that class)."""
+
+    sock: Any
+
+    def send(self, data: object) -> None:
+        if isinstance(data, SplicedBody):
+            if self.sock is None:
+                self.connect()  # type: ignore[attr-defined]
+            data.send_to(self.sock)
+            return
+        super().send(data)  # type: ignore[misc]
+
+
+class SplicingHTTPConnection(_SplicedSend, HTTPConnection):
     """urllib3's HTTPConnection, which also sends a SplicedBody piece."""
 
-    def send(self, data: object) -> None:
-        if isinstance(data, SplicedBody):
-            if self.sock is None:
-                self.connect()
-            data.send_to(self.sock)
-            return
-        super().send(data)  # type: ignore[arg-type]
 
-
-class SplicingHTTPSConnection(HTTPSConnection):
+class SplicingHTTPSConnection(_SplicedSend, HTTPSConnection):
     """urllib3's HTTPSConnection, which also sends a SplicedBody piece (through a buffer)."""
-
-    def send(self, data: object) -> None:
-        if isinstance(data, SplicedBody):
-            if self.sock is None:
-                self.connect()
-            data.send_to(self.sock)
-            return
-        super().send(data)  # type: ignore[arg-type]
