@@ -293,13 +293,20 @@ class RegistryDestination:
         """PUT a manifest: an index child by `instance` digest, else the reference's tag (or
         digest, which must then be the digest of `raw`)."""
         if instance is not None:
-            target = str(instance)
-            expected: Digest | None = instance
+            self.put_manifest_at(str(instance), raw, media_type, expected=instance)
         elif self.ref.ref.tag is not None:
-            target, expected = self.ref.ref.tag, self.ref.ref.digest
+            self.put_manifest_at(self.ref.ref.tag, raw, media_type, expected=self.ref.ref.digest)
         else:
             expected = self.ref.ref.digest
-            target = str(expected)
+            self.put_manifest_at(str(expected), raw, media_type, expected=expected)
+
+    def put_manifest_at(
+        self, target: str, raw: bytes, media_type: str, *, expected: Digest | None = None
+    ) -> bool:
+        """PUT `raw` at `target` (a tag or a digest) of this repository; `expected`: the
+        digest the bytes must have. True when the registry answered `OCI-Subject`: it lists
+        a manifest with a subject among that subject's referrers itself (otherwise a client
+        keeps the `<alg>-<hex>` tag index)."""
         what = f"pushing manifest {self.ref.ref.name}:{target}".replace(":sha", "@sha")
         digest = Digest.of_bytes(raw, expected.algorithm if expected else "sha256")
         if expected is not None and digest != expected:
@@ -318,15 +325,16 @@ class RegistryDestination:
         )
         release(resp)
         echoed = resp.headers.get("Docker-Content-Digest")
-        if (
-            echoed
-            and Digest.is_valid(echoed)
-            and Digest.parse(echoed) != Digest.of_bytes(raw, Digest.parse(echoed).algorithm)
-        ):
-            raise IntegrityError(
-                f"{what}: registry {self.ref.registry} stored digest {echoed}, we sent {digest}",
-                code=ErrorCode.DIGEST_INVALID,
-            )
+        if echoed and Digest.is_valid(echoed):
+            stored = Digest.parse(echoed)
+            ours = digest if stored.algorithm == digest.algorithm else None
+            if stored != (ours or Digest.of_bytes(raw, stored.algorithm)):
+                where = f"registry {self.ref.registry}"
+                raise IntegrityError(
+                    f"{what}: {where} stored digest {echoed}, we sent {digest}",
+                    code=ErrorCode.DIGEST_INVALID,
+                )
+        return "OCI-Subject" in resp.headers
 
     def put_signatures(self, digest: Digest, signatures: list[bytes]) -> None:
         """Simple signatures go to the registry's signature extension when it has one (they
