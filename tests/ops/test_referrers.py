@@ -9,15 +9,19 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from lamina import media_types as mt
 from lamina.copy.parallel import CopyOptions
 from lamina.digest import Digest
+from lamina.errors import InvalidInput
 from lamina.oci import Descriptor
 from lamina.ops.copying import CopyRequest, copy
 from lamina.transports.registry.destination import RegistryDestination
 from lamina.transports.registry.reference import RegistryReference
 from lamina.transports.registry.source import RegistrySource
 from tests.ops.images import image_layout
+from tests.transports.registry.servers import Distribution
 
 EMPTY = b"{}"
 ALL = CopyRequest(copy=CopyOptions(multi_arch="all"))
@@ -121,3 +125,32 @@ def test_copy_without_all_leaves_referrers(any_host: str, repo: str, tmp_path: P
     got = copy(f"docker://{here}:v1", f"docker://{here}-v2s2:v1", None, conv)
     assert got != img.digest()
     assert _referrers(f"{here}-v2s2:v1", img.digest()) == []
+
+
+@pytest.mark.interop
+def test_a_listed_referrer_whose_subject_differs_is_refused(
+    distribution: Distribution, repo: str, tmp_path: Path
+) -> None:
+    """The fallback tag is only a source's word: a manifest listed there whose own subject
+    is another image is refused, naming both, and is not copied."""
+    here = f"{distribution.host}/{repo}"
+    images = []
+    for name, seed in (("a", 7), ("b", 8)):
+        layout, img = image_layout(tmp_path, name, seed=seed)
+        copy(f"oci:{layout}:v1", f"docker://{here}:{name}", None)
+        images.append(img)
+    a, b = (
+        Descriptor(media_type=mt.OCI_MANIFEST, digest=i.digest(), size=len(i.raw_manifest()))
+        for i in images
+    )
+    sbom = _push_artifact(here + ":b", b, "application/spdx+json", b'{"spdx":3}')
+    tag = f"sha256-{a.digest.hex}"  # a's fallback tag lists b's SBOM
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [sbom.to_json()]}
+    lying = RegistryDestination(RegistryReference.parse(f"{here}:{tag}"))
+    try:
+        lying.put_manifest(json.dumps(index).encode(), mt.OCI_INDEX)
+    finally:
+        lying.close()
+    with pytest.raises(InvalidInput, match=f"its manifest names {b.digest}"):
+        copy(f"docker://{here}:a", f"docker://{here}-mirror:a", None, ALL)
+    assert _referrers(f"{here}-mirror:a", a.digest) == []

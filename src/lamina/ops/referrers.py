@@ -14,14 +14,13 @@ the referrer's descriptor, as the distribution spec asks of clients.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lamina import media_types as mt
 from lamina.digest import Digest
-from lamina.errors import NotFound
-from lamina.oci import Descriptor, ImageIndex, ImageManifest
+from lamina.errors import ErrorCode, InvalidInput, NotFound
+from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
 
 if TYPE_CHECKING:
     from lamina.transports.registry.destination import RegistryDestination
@@ -74,19 +73,24 @@ def _copy_one(
     subject: Digest,
     mount_from: str | None,
 ) -> None:
-    raw, media_type = src.get_manifest(desc.digest)
-    what = f"referrer {desc.digest}"
-    if media_type in (mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST):
-        blobs: list[Descriptor] = []
-        for child in ImageIndex.parse(raw, media_type, what).manifests:
+    raw, media_type = src.get_manifest(desc.digest)  # verified against desc.digest
+    what = f"referrer {desc.digest} of {subject}"
+    parsed = parse_any(raw, media_type, what)
+    if parsed.subject is None or parsed.subject.digest != subject:
+        named = parsed.subject.digest if parsed.subject is not None else "no subject"
+        raise InvalidInput(
+            f"{what}: the source lists it as a referrer, but its manifest names {named}",
+            code=ErrorCode.MANIFEST_INVALID,
+        )
+    if isinstance(parsed, ImageIndex):
+        for child in parsed.manifests:
             child_raw, child_type = src.get_manifest(child.digest)
-            blobs = _blobs(child_raw, child_type, what)
-            _put_blobs(src, dst, blobs, mount_from)
+            _put_blobs(src, dst, _blobs(child_raw, child_type, what), mount_from)
             dst.put_manifest(child_raw, child_type, instance=child.digest)
     else:
-        _put_blobs(src, dst, _blobs(raw, media_type, what), mount_from)
-    if not _put_manifest(dst, raw, media_type, str(desc.digest)):
-        _update_fallback_tag(dst, desc, raw, media_type, subject)
+        _put_blobs(src, dst, [parsed.config, *parsed.layers], mount_from)
+    if not dst.put_manifest_at(str(desc.digest), raw, media_type, expected=desc.digest):
+        _update_fallback_tag(dst, desc.digest, parsed, media_type, len(raw), subject)
 
 
 def _blobs(raw: bytes, media_type: str, what: str) -> list[Descriptor]:
@@ -109,64 +113,36 @@ def _put_blobs(
             dst.put_blob(stream, blob)
 
 
-def _put_manifest(dst: RegistryDestination, raw: bytes, media_type: str, target: str) -> bool:
-    """PUT a manifest at `target` (a digest or tag); whether the registry answered with
-    `OCI-Subject` (it keeps the referrers index itself)."""
-    from lamina.transports.registry.auth import scope_for
-    from lamina.transports.registry.client import release
-
-    resp = dst.client.request(
-        "PUT",
-        f"/v2/{dst.repo}/manifests/{target}",
-        scopes=[scope_for(dst.repo, "pull,push")],
-        what=f"pushing referrer {dst.ref.ref.name}:{target}".replace(":sha", "@sha"),
-        headers={"Content-Type": media_type},
-        body=raw,
-        ok=(201,),
-    )
-    release(resp)
-    return "OCI-Subject" in resp.headers
-
-
-def _tag_index(dst: RegistryDestination, tag: str) -> list[Descriptor]:
-    from lamina.transports.registry.reference import RegistryReference
-    from lamina.transports.registry.source import RegistrySource
-
-    ref = RegistryReference(dst.ref.ref.with_tag(tag), dst.ref.options)
-    try:
-        raw, media_type = RegistrySource(ref, dst.client).get_manifest()
-    except NotFound:
-        return []
-    return list(ImageIndex.parse(raw, media_type, f"tag {tag}").manifests)
-
-
 def _update_fallback_tag(
     dst: RegistryDestination,
-    desc: Descriptor,
-    raw: bytes,
+    digest: Digest,
+    parsed: ImageManifest | ImageIndex,
     media_type: str,
+    size: int,
     subject: Digest,
 ) -> None:
-    """Add `desc` (with the manifest's artifactType and annotations, as the referrers API
-    would list it) to the destination's `<alg>-<hex>` tag index."""
+    """Add the referrer to the destination's `<alg>-<hex>` tag index, described as the
+    referrers API would list it (artifactType, else an image manifest's config type, and
+    the manifest's annotations)."""
+    from lamina.transports.registry.source import RegistrySource
+
     tag = f"{subject.algorithm}-{subject.hex}"
-    entries = _tag_index(dst, tag)
-    if any(e.digest == desc.digest for e in entries):
+    try:  # the destination's own client: no second login
+        old_raw, old_type = RegistrySource(dst.ref, dst.client).get_manifest_by_tag(tag)
+        entries = list(ImageIndex.parse(old_raw, old_type, f"tag {tag}").manifests)
+    except NotFound:
+        entries = []
+    if any(e.digest == digest for e in entries):
         return
-    doc = json.loads(raw)
-    entry: dict[str, object] = {
-        "mediaType": media_type,
-        "digest": str(desc.digest),
-        "size": len(raw),
-    }
-    artifact = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
-    if artifact:
-        entry["artifactType"] = artifact
-    if isinstance(doc.get("annotations"), dict):
-        entry["annotations"] = doc["annotations"]
-    manifests = [e.to_json() for e in entries] + [entry]
-    body = json.dumps(
-        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests},
-        separators=(",", ":"),
-    ).encode()
-    _put_manifest(dst, body, mt.OCI_INDEX, tag)
+    artifact = parsed.artifact_type
+    if artifact is None and isinstance(parsed, ImageManifest):
+        artifact = parsed.config.media_type
+    entry = Descriptor(
+        media_type=media_type,
+        digest=digest,
+        size=size,
+        artifact_type=artifact,
+        annotations=parsed.annotations,
+    )
+    index = ImageIndex.build([*entries, entry])
+    dst.put_manifest_at(tag, index.raw, index.media_type)
