@@ -53,6 +53,11 @@ def load_certs(data: bytes, what: str) -> list[x509.Certificate]:
         raise TrustError(f"{what}: malformed certificate ({exc})") from None
 
 
+def load_all(blobs: Sequence[bytes], what: str) -> list[x509.Certificate]:
+    """Every certificate in each PEM blob (a policy's CA or intermediates files)."""
+    return [c for blob in blobs for c in load_certs(blob, what)]
+
+
 def leaf_cert(data: bytes, what: str) -> x509.Certificate:
     certs = load_certs(data, what)
     if len(certs) != 1:
@@ -228,7 +233,7 @@ def fulcio_issuer(cert: x509.Certificate, what: str) -> str:
 
 
 def fulcio_key(
-    cert_pem: bytes,
+    leaf: x509.Certificate,
     chain_pem: bytes | None,
     anchors: Sequence[x509.Certificate],
     *,
@@ -238,7 +243,6 @@ def fulcio_key(
     what: str,
 ) -> PublicKey:
     """The public key of a Fulcio certificate valid at `at` (the Rekor integrated time)."""
-    leaf = leaf_cert(cert_pem, f"{what}: certificate")
     verify_chain(leaf, chain_intermediates(chain_pem, f"{what}: chain"), anchors, at, what)
     issuer = fulcio_issuer(leaf, what)
     if issuer != oidc_issuer:
@@ -248,7 +252,7 @@ def fulcio_key(
 
 
 def pki_key(
-    cert_pem: bytes,
+    leaf: x509.Certificate,
     chain_pem: bytes | None,
     roots: Sequence[x509.Certificate],
     intermediates: Sequence[x509.Certificate],
@@ -256,12 +260,10 @@ def pki_key(
     email: str | None,
     hostname: str | None,
     what: str,
-    at: datetime | None = None,
 ) -> PublicKey:
     """The public key of a certificate from the policy's own CA, valid now."""
-    leaf = leaf_cert(cert_pem, f"{what}: certificate")
     pool = [*intermediates, *chain_intermediates(chain_pem, f"{what}: chain")]
-    verify_chain(leaf, pool, roots, at or datetime.now(UTC), what)
+    verify_chain(leaf, pool, roots, datetime.now(UTC), what)
     if email:
         check_email(leaf, email, what)
     if hostname:
@@ -278,7 +280,7 @@ def _public_key(cert: x509.Certificate, what: str) -> PublicKey:
     return key
 
 
-def cert_der(cert_pem: bytes, what: str) -> bytes:
+def der(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return leaf_cert(cert_pem, what).public_bytes(serialization.Encoding.DER)
+    return cert.public_bytes(serialization.Encoding.DER)

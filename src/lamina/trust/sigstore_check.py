@@ -31,6 +31,7 @@ from lamina.trust.cosign_keys import load_public_keys
 from lamina.trust.requirements_sigstore import SigstoreSigned
 
 if TYPE_CHECKING:
+    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from lamina.trust.cosign_keys import PublicKey
@@ -153,22 +154,19 @@ def _check_certificates(
     rekor_keys = _rekor_keys(req, read)
     if not sigs and not bundles:
         raise TrustError("a signature was required, but no sigstore signature exists")
+    inter: list[x509.Certificate] = []
     if req.fulcio is not None:
         f = req.fulcio
         data = (f.ca_data,) if f.ca_data is not None else None
-        anchors = [c for b in read(f.ca_path, None, data) for c in certs.load_certs(b, "fulcio CA")]
+        anchors = certs.load_all(read(f.ca_path, None, data), "fulcio CA")
     else:
         assert req.pki is not None
         p = req.pki
         data = (p.ca_roots_data,) if p.ca_roots_data is not None else None
-        anchors = [
-            c for b in read(p.ca_roots_path, None, data) for c in certs.load_certs(b, "pki CA")
-        ]
-        inter: list[Any] = []
+        anchors = certs.load_all(read(p.ca_roots_path, None, data), "pki CA")
         if p.ca_intermediates_path is not None or p.ca_intermediates_data is not None:
             idata = (p.ca_intermediates_data,) if p.ca_intermediates_data is not None else None
-            for b in read(p.ca_intermediates_path, None, idata):
-                inter.extend(certs.load_certs(b, "pki intermediates"))
+            inter = certs.load_all(read(p.ca_intermediates_path, None, idata), "pki intermediates")
     reasons: list[str] = []
     for i, sig in enumerate(sigs, start=1):
         what = f"sigstore signature {i}"
@@ -176,13 +174,14 @@ def _check_certificates(
             cert = sig.annotations.get(CERTIFICATE_ANNOTATION)
             if cert is None:
                 raise TrustError(f"{what}: annotation {CERTIFICATE_ANNOTATION} is missing")
+            leaf = certs.leaf_cert(cert.encode(), f"{what}: certificate")
             chain = sig.annotations.get(certs.CHAIN_ANNOTATION)
             chain_pem = chain.encode() if chain is not None else None
             if req.fulcio is not None:
                 assert rekor_keys is not None  # the policy parser requires them with fulcio
-                when = _set_time(sig, cert.encode(), rekor_keys, what)
+                when = _set_time(sig, certs.der(leaf), rekor_keys, what)
                 key = certs.fulcio_key(
-                    cert.encode(),
+                    leaf,
                     chain_pem,
                     anchors,
                     at=when,
@@ -194,7 +193,7 @@ def _check_certificates(
             else:
                 assert req.pki is not None
                 key = certs.pki_key(
-                    cert.encode(),
+                    leaf,
                     chain_pem,
                     anchors,
                     inter,
@@ -214,18 +213,16 @@ def _check_certificates(
 
 def _set_time(
     sig: CosignSignature,
-    cert_pem: bytes,
+    cert_der: bytes,
     rekor_keys: Sequence[ec.EllipticCurvePublicKey],
     what: str,
 ) -> datetime:
     """The integrated time of the Rekor SET that records this signature and certificate."""
-    from lamina.trust import certs
-
     entry, body, raw_sig = _trusted_set(sig, rekor_keys, what)
     rekor.check_body(
         body,
         signature=raw_sig,
-        key_der=certs.cert_der(cert_pem, f"{what}: certificate"),
+        key_der=cert_der,
         signed=sig.payload,
         what=f"{what}: Rekor entry",
     )
