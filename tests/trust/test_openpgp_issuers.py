@@ -50,6 +50,16 @@ def test_unusual_messages_are_left_to_gpg() -> None:
     )
 
 
+@pytest.mark.parametrize("algorithm", [1, 2, 3])
+def test_corrupt_compressed_packet_is_left_to_gpg(algorithm: int) -> None:
+    """A compressed packet whose data is not zip/zlib/bzip2 (an untrusted signature from a
+    registry) is not this reader's to judge: gpg refuses it with its own message."""
+    garbage = bytes([0xA3, algorithm]) + b"not compressed data at all"
+    assert claimed_issuers(garbage) is None
+    with gpg.Keyring([read("public-key.gpg")]) as keyring, pytest.raises(TrustError):
+        keyring.verify(garbage)
+
+
 def test_keyring_knows_subkey_ids_and_skips_gpg_for_unknown_issuers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

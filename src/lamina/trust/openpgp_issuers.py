@@ -10,6 +10,8 @@ decides what is authentic (RFC 4880 sections 4.2, 5.1-5.4, 5.6).
 
 from __future__ import annotations
 
+import zlib
+
 _COMPRESSED = 8
 _ONE_PASS = 4
 _SIGNATURE = 2
@@ -28,7 +30,7 @@ def claimed_issuers(message: bytes) -> frozenset[str] | None:
     try:
         found: set[str] = set()
         _walk(message, found, depth=0)
-    except (_Unknown, IndexError, ValueError):
+    except (_Unknown, IndexError, ValueError, OSError, zlib.error):  # OSError: bz2's
         return None
     if not found or _WILDCARD in found:
         return None
@@ -93,8 +95,6 @@ def _inflate(body: bytes) -> bytes:
     if algorithm == 0:
         return packed
     if algorithm in (1, 2):
-        import zlib
-
         inflater = zlib.decompressobj(-15 if algorithm == 1 else 15)
         plain = inflater.decompress(packed, _MAX_PLAIN)
         if inflater.unconsumed_tail:
