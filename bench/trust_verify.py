@@ -32,6 +32,19 @@ MB = 1 << 20
 LAYER = 64 * MB
 
 
+def skopeo_copy(policy: Path, image: str, out: Path) -> list[str]:
+    """skopeo's side: the same copy to `dir:` under the same policy."""
+    return [
+        "skopeo",
+        "--policy",
+        str(policy),
+        "copy",
+        "--src-tls-verify=false",
+        image,
+        f"dir:{out}",
+    ]
+
+
 def oci_layout(root: Path, size: int) -> None:
     """An OCI layout (tag `v1`) whose layers are `size` bytes of random data in 64 MiB
     blobs (copies never decompress them)."""
@@ -138,17 +151,7 @@ def main() -> None:
             lamina_exe = str(beside) if beside.exists() else shutil.which("lamina") or "lamina"
             results = {
                 "skopeo copy --policy": best(
-                    lambda: run(
-                        [
-                            "skopeo",
-                            "--policy",
-                            str(policy),
-                            "copy",
-                            "--src-tls-verify=false",
-                            small,
-                            f"dir:{out}",
-                        ]
-                    ),
+                    lambda: run(skopeo_copy(policy, small, out)),
                     args.runs,
                     reset,
                 ),
@@ -183,17 +186,7 @@ def main() -> None:
                 verified_t.append(best(lambda: copy(large, f"dir:{out}", None, checked), 1, reset))
             plain, verified = min(plain_t), min(verified_t)
             sk = best(
-                lambda: run(
-                    [
-                        "skopeo",
-                        "--policy",
-                        str(policy),
-                        "copy",
-                        "--src-tls-verify=false",
-                        large,
-                        f"dir:{out}",
-                    ]
-                ),
+                lambda: run(skopeo_copy(policy, large, out)),
                 runs,
                 reset,
             )
