@@ -163,22 +163,17 @@ def _run(
         if item.status == FAILED and not options.keep_going:
             stop.set()
 
-    def check(pair: _Pair) -> _Pair | None:
-        if stop.is_set():
-            return None
-        checked = _check_one(pair, options)
+    # Up-to-date checks are two small requests each (the source's manifest, the
+    # destination's digest), independent of each other: all of them go out many at a time,
+    # both registries' at once, on kept-alive connections. Copies move blobs (each copy has
+    # its own blob pool): a few at a time.
+    todo: list[_Pair] = []
+    for checked in _check_all(pairs, options):
         if isinstance(checked, _Pair):
-            return checked
-        record(checked)
-        return None
-
-    # Up-to-date checks are two small requests each: many at a time, on kept-alive
-    # connections. Copies move blobs (each copy has its own blob pool): a few at a time.
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(CHECK_WORKERS, len(pairs))), thread_name_prefix="lamina-check"
-    ) as pool:
-        todo = [p for p in pool.map(check, pairs) if p is not None]
-    if todo:
+            todo.append(checked)
+        else:
+            record(checked)
+    if todo and not stop.is_set():
         _copy_all(todo, options, progress, stop, record)
     order = {p.src.describe(): i for i, p in enumerate(pairs)}
     report = SyncReport(items=tuple(sorted(items, key=lambda i: order.get(i.source, 0))))
@@ -228,22 +223,61 @@ def _copy_all(
         list(pool.map(one, todo))
 
 
-def _check_one(pair: _Pair, options: SyncOptions) -> SyncItem | _Pair:
+_Expected = tuple[Digest | None, tuple[bytes, str] | None]
+
+
+def _check_all(pairs: list[_Pair], options: SyncOptions) -> list[SyncItem | _Pair]:
+    """Each pair's check, in order (see `_checked`)."""
+    if not pairs:
+        return []
+
+    def expected(pair: _Pair) -> _Expected | LaminaError:
+        if options.manifest_format:
+            return None, None
+        try:
+            return _expected_digest(pair.src, options.all)
+        except LaminaError as err:
+            return err
+
+    def existing(pair: _Pair) -> Digest | LaminaError | None:
+        if options.manifest_format:
+            return None  # (a converted copy's digest is not known before it is made)
+        try:
+            return _existing_digest(pair.dst)
+        except LaminaError as err:
+            return err
+
+    workers = max(1, min(CHECK_WORKERS, 2 * len(pairs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-check") as pool:
+        # Interleaved, so that both registries are busy from the start.
+        sources = [pool.submit(expected, p) for p in pairs]
+        dests = [pool.submit(existing, p) for p in pairs]
+        return [
+            _checked(p, s.result(), d.result(), options)
+            for p, s, d in zip(pairs, sources, dests, strict=True)
+        ]
+
+
+def _checked(
+    pair: _Pair,
+    expected: _Expected | LaminaError,
+    existing: Digest | LaminaError | None,
+    options: SyncOptions,
+) -> SyncItem | _Pair:
     """SKIPPED (up to date), WOULD_COPY (dry run) or FAILED; else the pair to copy (its
     source holding the manifest the check fetched)."""
     src, dst = pair.src.describe(), pair.dst.describe()
-    try:
-        if options.manifest_format:
-            expected, manifest = None, None
-        else:
-            expected, manifest = _expected_digest(pair.src, options.all)
-        if expected is not None and _existing_digest(pair.dst) == expected:
-            return SyncItem(source=src, destination=dst, status=SKIPPED, digest=str(expected))
-        if options.dry_run:
-            shown = str(expected) if expected else None
-            return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
-    except LaminaError as err:
-        return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
+    if isinstance(expected, LaminaError):
+        return SyncItem(source=src, destination=dst, status=FAILED, error=expected.message)
+    digest, manifest = expected
+    if digest is not None:  # (else what the destination holds does not matter)
+        if isinstance(existing, LaminaError):
+            return SyncItem(source=src, destination=dst, status=FAILED, error=existing.message)
+        if existing == digest:
+            return SyncItem(source=src, destination=dst, status=SKIPPED, digest=str(digest))
+    if options.dry_run:
+        shown = str(digest) if digest else None
+        return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
     if manifest is not None and isinstance(pair.src, Shared):
         return _Pair(replace(pair.src, manifest=manifest), pair.dst)
     return pair

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lamina.digest import Digest
 from lamina.transports.registry import (
     RegistryClient,
-    RegistryDestination,
     RegistryOptions,
     RegistryReference,
     RegistrySource,
-    find_credentials,
 )
+from lamina.transports.registry.authfile import credentials_in, read_auth_files
+
+if TYPE_CHECKING:
+    from lamina.transports.registry import RegistryDestination
 
 
 class KeptClient(RegistryClient):
@@ -37,6 +41,7 @@ class Clients:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, RegistryOptions, object], KeptClient] = {}
         self._creds: dict[tuple[str, str, str | None], object] = {}
+        self._files: dict[str | None, list[tuple[Path, dict[str, Any]]]] = {}
 
     def for_ref(self, ref: RegistryReference) -> KeptClient:
         opts = ref.options
@@ -50,12 +55,19 @@ class Clients:
             return client
 
     def _credentials(self, ref: RegistryReference) -> object:
-        # Auth files (or a credential helper) are read once per repository, not per image.
-        key = (ref.registry, ref.repository, ref.options.authfile)
+        # Auth files are read once per sync; a credential helper is asked once per
+        # repository, not per image.
+        authfile = ref.options.authfile
+        key = (ref.registry, ref.repository, authfile)
         with self._lock:
             if key in self._creds:
                 return self._creds[key]
-        found = find_credentials(ref.registry, ref.repository, ref.options.authfile)
+            files = self._files.get(authfile)
+        if files is None:
+            files = read_auth_files(authfile)
+            with self._lock:
+                files = self._files.setdefault(authfile, files)
+        found = credentials_in(files, ref.registry, ref.repository)
         with self._lock:
             return self._creds.setdefault(key, found)
 
@@ -84,6 +96,9 @@ class Shared:
         return Preloaded(self.ref, self.clients.for_ref(self.ref), self.manifest)
 
     def new_destination(self) -> RegistryDestination:
+        # (Loaded here: a sync whose images are all up to date writes nothing.)
+        from lamina.transports.registry.destination import RegistryDestination
+
         return RegistryDestination(self.ref, self.clients.for_ref(self.ref))
 
 

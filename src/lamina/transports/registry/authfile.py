@@ -111,9 +111,24 @@ def find_credentials(
     registry: str, repository: str | None = None, authfile: str | os.PathLike[str] | None = None
 ) -> Credentials | None:
     """The credentials for `registry` (and `repository`) from the first file that has some."""
+    return credentials_in(read_auth_files(authfile), registry, repository)
+
+
+def read_auth_files(
+    authfile: str | os.PathLike[str] | None = None,
+) -> list[tuple[Path, dict[str, Any]]]:
+    """The auth files `find_credentials` reads, in order, with their contents (a caller
+    that looks up many repositories reads them once and uses `credentials_in`)."""
+    return [(path, read_file(path)) for path in auth_file_paths(authfile)]
+
+
+def credentials_in(
+    files: list[tuple[Path, dict[str, Any]]], registry: str, repository: str | None = None
+) -> Credentials | None:
+    """The credentials for `registry` (and `repository`) from the first of the read auth
+    `files` that has some (a credential helper is asked when a file names one)."""
     keys = lookup_keys(registry, repository)
-    for path in auth_file_paths(authfile):
-        obj = read_file(path)
+    for path, obj in files:
         helper = _helper_for(obj, registry)
         if helper:
             found = helper_get(helper, registry)

@@ -1,34 +1,41 @@
 """One registry's HTTP client: scheme discovery, authentication, retries, error mapping.
 
 `RegistryClient.request` sends one API call and returns the urllib3 response unread
-(`preload_content=False`); the caller reads and releases it. It answers 401 challenges once,
-follows redirects (dropping Authorization when the host changes), and retries with
-exponential backoff only what may succeed later: 429 (honouring Retry-After), 5xx,
-connection resets and timeouts — never another 4xx, and never a request whose body is a
-one-shot stream.
+(`preload_content=False`); the caller reads and releases it. A request whose caller says
+its answer is small (manifests, tag lists, pings, HEADs) goes through `lean` instead and
+comes back read whole; urllib3 is imported only when a request needs it.
+
+It answers 401 challenges once, follows redirects (dropping Authorization when the host
+changes), and retries with exponential backoff only what may succeed later: 429 (honouring
+Retry-After), 5xx, connection resets and timeouts — never another 4xx, and never a request
+whose body is a one-shot stream.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
+import ssl
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal, TypeAlias, overload
 from urllib.parse import urljoin, urlsplit
-
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import InsecureRequestWarning, SSLError
-from urllib3.response import BaseHTTPResponse
 
 from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryError, TransportError
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
+from lamina.transports.registry.lean import (
+    LeanError,
+    LeanPools,
+    LeanResponse,
+    LeanTimeout,
+    LeanTLSError,
+    probe_tls,
+)
 from lamina.transports.registry.options import RegistryOptions
-from lamina.transports.registry.pools import Body, HostPools
 from lamina.transports.registry.tls import (
     cert_dirs_for,
     is_loopback,
@@ -36,11 +43,22 @@ from lamina.transports.registry.tls import (
     ssl_context,
 )
 
+if TYPE_CHECKING:
+    from urllib3.response import BaseHTTPResponse
+
+    from lamina.transports.registry.pools import Body, HostPools
+
+    # What `request` returns: urllib3's response, or a small answer already read whole.
+    Answer: TypeAlias = BaseHTTPResponse | LeanResponse
+
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 MAX_ERROR_BODY = 64 << 10
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
+# A request target made only of characters RFC 3986 allows (others go to urllib3, which
+# percent-encodes them).
+_TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -61,22 +79,10 @@ class RegistryClient:
         insecure = options.insecure or not options.tls_verify
         self.allow_http = insecure or is_loopback(self.host)
         self._verify = options.tls_verify and not options.insecure
-        if not self._verify:
-            # The user chose not to verify this host: do not warn on every request.
-            host_name = re.escape(self.host.rsplit(":", 1)[0].strip("[]"))
-            warnings.filterwarnings(
-                "ignore",
-                message=f"Unverified HTTPS request is being made to host '{host_name}'",
-                category=InsecureRequestWarning,
-            )
-        timeout = urllib3.Timeout(connect=options.timeout, read=options.timeout)
-        self._pool = HostPools(
-            lambda: ssl_context(self.host, tls_verify=self._verify, cert_dir=options.cert_dir),
-            num_pools=4,
-            maxsize=16,
-            retries=False,
-            timeout=timeout,
-        )
+        self._context: ssl.SSLContext | None = None
+        self._pools: HostPools | None = None
+        self._pools_lock = threading.Lock()
+        self._lean = LeanPools(options.timeout, self._ssl_context)
         self._ping_lock = threading.Lock()
         self._cert_dirs = bool(cert_dirs_for(self.host, options.cert_dir))
         if options.creds is not None:
@@ -89,6 +95,66 @@ class RegistryClient:
         self.supports_signatures = False  # X-Registry-Supports-Signatures, learnt by ping()
         # Whether `POST ?digest=` with the body stores a blob (None: not tried yet).
         self.single_post_uploads: bool | None = None
+
+    # -- connections -------------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of this client's connections, lean and urllib3's alike."""
+        if self._context is None:
+            self._context = ssl_context(
+                self.host, tls_verify=self._verify, cert_dir=self.options.cert_dir
+            )
+        return self._context
+
+    def _urllib3(self) -> HostPools:
+        """The urllib3 pools, made (and urllib3 imported) for the first request that needs
+        them: one with a body, or a streamed answer."""
+        with self._pools_lock:
+            if self._pools is None:
+                import urllib3
+                from urllib3.exceptions import InsecureRequestWarning
+
+                from lamina.transports.registry.pools import HostPools
+
+                if not self._verify:
+                    # The user chose not to verify this host: do not warn on every request.
+                    host_name = re.escape(self.host.rsplit(":", 1)[0].strip("[]"))
+                    warnings.filterwarnings(
+                        "ignore",
+                        message=f"Unverified HTTPS request is being made to host '{host_name}'",
+                        category=InsecureRequestWarning,
+                    )
+                timeout = urllib3.Timeout(connect=self.options.timeout, read=self.options.timeout)
+                self._pools = HostPools(
+                    self._ssl_context, num_pools=4, maxsize=16, retries=False, timeout=timeout
+                )
+            return self._pools
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: Body, small: bool, what: str
+    ) -> Answer:
+        """One request, no retries; a connection failure is a TransportError."""
+        if small and body is None:
+            base = self._base
+            if base is not None and url.startswith(base + "/") and "#" not in url:
+                scheme, netloc, target = base.partition(":")[0], self.host, url[len(base) :]
+            else:
+                parts = urlsplit(url)
+                scheme, netloc = parts.scheme, parts.netloc
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            lean = self._lean.pool_for(scheme, netloc)
+            if lean is not None and _TARGET.fullmatch(target):
+                try:
+                    return lean.send(method, target, headers, url)
+                except LeanError as exc:
+                    raise self.connection_error(exc, method, url, what) from None
+        pools = self._urllib3()
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        try:
+            return pools.send(method, url, headers, body)
+        except Urllib3Error as exc:
+            raise self.connection_error(exc, method, url, what) from None
 
     # -- discovery ---------------------------------------------------------------------
 
@@ -125,6 +191,7 @@ class RegistryClient:
                     None,
                     retry=not (scheme == "https" and self.allow_http),
                     what=f"checking registry {self.registry}",
+                    small=True,
                 )
             except TransportError as exc:
                 first_error = first_error or exc
@@ -148,26 +215,44 @@ class RegistryClient:
 
     def _probe_tls(self) -> None:
         """One TLS handshake that checks nothing (TransportError if it fails)."""
-        probe = urllib3.PoolManager(
-            num_pools=1,
-            ssl_context=probe_context(),
-            retries=False,
-            timeout=urllib3.Timeout(connect=self.options.timeout, read=self.options.timeout),
-        )
-        url = f"https://{self.host}/v2/"
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                resp = probe.request("GET", url, preload_content=False, redirect=False)
-            release(resp)
-        except Urllib3Error as exc:
+            probe_tls(self.host, self.options.timeout, probe_context())
+        except LeanError as exc:
             raise self.connection_error(
-                exc, "GET", url, f"checking registry {self.registry}"
+                exc, "GET", f"https://{self.host}/v2/", f"checking registry {self.registry}"
             ) from None
-        finally:
-            probe.clear()
 
     # -- requests ----------------------------------------------------------------------
+
+    @overload
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: list[str],
+        what: str,
+        headers: dict[str, str] | None = None,
+        body: Body = None,
+        ok: Iterable[int] = (200,),
+        retry: bool = True,
+        small: Literal[False] = False,
+    ) -> BaseHTTPResponse: ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: list[str],
+        what: str,
+        headers: dict[str, str] | None = None,
+        body: Body = None,
+        ok: Iterable[int] = (200,),
+        retry: bool = True,
+        small: bool,
+    ) -> Answer: ...
 
     def request(
         self,
@@ -180,25 +265,35 @@ class RegistryClient:
         body: Body = None,
         ok: Iterable[int] = (200,),
         retry: bool = True,
-    ) -> BaseHTTPResponse:
+        small: bool = False,
+    ) -> Answer:
         """Send one API call (`path` relative to the base, or an absolute URL).
 
         Returns the response if its status is in `ok`; raises the mapped LaminaError otherwise.
-        `what` names the operation for messages ("pulling manifest r:t").
+        `what` names the operation for messages ("pulling manifest r:t"). `small` says the
+        caller reads the whole answer and it is small (a manifest, a tag list): it is then
+        read before it is returned, on a lean connection (pools.HostPools.send).
         """
-        url = urljoin(self.base + "/", path)
+        base = self.base
+        if path.startswith("/") and not path.startswith("//"):
+            url, own = base + path, True  # (the common case, without parsing URLs)
+        else:
+            url = urljoin(base + "/", path)
+            own = urlsplit(url).netloc == self.host
         ok_set = frozenset(ok)
         answered_challenge = False
         redirects = 0
         while True:
             hdrs = {"User-Agent": self.options.user_agent, **(headers or {})}
-            if urlsplit(url).netloc == self.host:
+            if own:
                 auth = self.auth.header(scopes)
                 if auth:
                     hdrs["Authorization"] = auth
-            resp = self._send_with_retries(method, url, hdrs, body, retry=retry, what=what)
+            resp = self._send_with_retries(
+                method, url, hdrs, body, retry=retry, what=what, small=small
+            )
             status = resp.status
-            if status == 401 and not answered_challenge and urlsplit(url).netloc == self.host:
+            if status == 401 and not answered_challenge and own:
                 challenge = resp.headers.get("WWW-Authenticate", "")
                 release(resp)
                 answered_challenge = True
@@ -215,6 +310,7 @@ class RegistryClient:
                 if not location:
                     raise RegistryError(f"{what}: registry {self.registry} redirected nowhere")
                 url = urljoin(url, location)
+                own = urlsplit(url).netloc == self.host
                 redirects += 1
                 if status == 303:
                     method, body = "GET", None
@@ -232,16 +328,16 @@ class RegistryClient:
         *,
         retry: bool,
         what: str = "",
-    ) -> BaseHTTPResponse:
+        small: bool = False,
+    ) -> Answer:
         attempts = 1 + (self.options.retry_times if retry and _replayable(body) else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                resp = self._pool.send(method, url, headers, body)
-            except Urllib3Error as exc:
-                err = self.connection_error(exc, method, url, what)
+                resp = self._send(method, url, headers, body, small, what)
+            except TransportError as err:
                 if last or not err.retryable:
-                    raise err from None
+                    raise
                 time.sleep(self._backoff(attempt))
                 continue
             if (resp.status == 429 or resp.status >= 500) and not last:
@@ -259,7 +355,9 @@ class RegistryClient:
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
     ) -> tuple[int, bytes]:
         hdrs = {"User-Agent": self.options.user_agent, **headers}
-        resp = self._send_with_retries(method, url, hdrs, body, retry=True, what="fetching a token")
+        resp = self._send_with_retries(
+            method, url, hdrs, body, retry=True, what="fetching a token", small=True
+        )
         try:
             return resp.status, read_limited(resp, 1 << 20)
         finally:
@@ -272,10 +370,12 @@ class RegistryClient:
     ) -> TransportError:
         kind = (
             "timed out"
-            if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc)
+            if isinstance(exc, LeanTimeout)
+            or "timeout" in type(exc).__name__.lower()
+            or "timed out" in str(exc)
             else "failed"
         )
-        if isinstance(exc, SSLError):
+        if isinstance(exc, LeanTLSError) or _is_urllib3_tls_error(exc):
             return TransportError(
                 f"{what or method}: TLS with registry {self.registry} failed: {_short(exc)}",
                 hint="trust its CA in /etc/containers/certs.d/HOST:PORT/ca.crt (or --cert-dir), "
@@ -288,7 +388,7 @@ class RegistryClient:
             hint="check that the registry is up and reachable, or retry later",
         )
 
-    def _auth_error(self, status: int, what: str, resp: BaseHTTPResponse) -> AuthError:
+    def _auth_error(self, status: int, what: str, resp: Answer) -> AuthError:
         creds = self.auth.credentials
         used = f"credentials from {creds.origin}" if creds else "no credentials"
         detail = _error_detail(resp)
@@ -299,7 +399,7 @@ class RegistryClient:
             hint=self.hint,
         )
 
-    def error_for(self, resp: BaseHTTPResponse, method: str, what: str) -> LaminaError:
+    def error_for(self, resp: Answer, method: str, what: str) -> LaminaError:
         """Map an error response to NotFound / AuthError / RegistryError with its spec code."""
         status = resp.status
         code_text, message = _error_detail(resp)
@@ -324,14 +424,21 @@ class RegistryClient:
         return RegistryError(text, code=code or ErrorCode.TRANSPORT)
 
     def close(self) -> None:
-        self._pool.clear()
+        self._lean.close()
+        if self._pools is not None:
+            self._pools.clear()
 
 
 def _replayable(body: Body) -> bool:
     return body is None or isinstance(body, bytes)
 
 
-def release(resp: BaseHTTPResponse) -> None:
+def _is_urllib3_tls_error(exc: Exception) -> bool:
+    module = sys.modules.get("urllib3.exceptions")
+    return module is not None and isinstance(exc, module.SSLError)
+
+
+def release(resp: Answer) -> None:
     try:
         resp.drain_conn()
     except Exception:
@@ -339,7 +446,7 @@ def release(resp: BaseHTTPResponse) -> None:
     resp.release_conn()
 
 
-def read_limited(resp: BaseHTTPResponse, limit: int) -> bytes:
+def read_limited(resp: Answer, limit: int) -> bytes:
     """Read a response body of at most `limit` bytes (more is an error)."""
     chunks: list[bytes] = []
     total = 0
@@ -351,7 +458,7 @@ def read_limited(resp: BaseHTTPResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error_detail(resp: BaseHTTPResponse) -> tuple[str, str]:
+def _error_detail(resp: Answer) -> tuple[str, str]:
     """(code, message) of a distribution-spec error body, or ("", "") if there is none."""
     try:
         data = resp.read(MAX_ERROR_BODY)
@@ -368,6 +475,8 @@ def _retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        import email.utils
+
         try:
             parsed = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):

@@ -70,6 +70,7 @@ class RegistryDestination:
             scopes=self._push,
             what=f"checking blob {desc.digest} in {self.ref.ref.name}",
             ok=(200, 404),
+            small=True,
         )
         release(resp)
         return resp.status == 200

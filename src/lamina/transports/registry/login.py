@@ -33,7 +33,9 @@ def verify_credentials(registry: str, creds: Credentials, options: RegistryOptio
                 "challenge it understands",
                 code=ErrorCode.UNSUPPORTED,
             )
-        resp = client.request("GET", "/v2/", scopes=[], what=f"logging in to {registry}")
+        resp = client.request(
+            "GET", "/v2/", scopes=[], what=f"logging in to {registry}", small=True
+        )
         release(resp)
     finally:
         client.close()

@@ -38,7 +38,11 @@ def supported(client: RegistryClient) -> bool:
 def _entries(client: RegistryClient, repository: str, digest: Digest) -> list[dict[str, Any]]:
     what = f"reading signatures of {repository}@{digest}"
     resp = client.request(
-        "GET", path(repository, digest), scopes=[scope_for(repository, "pull")], what=what
+        "GET",
+        path(repository, digest),
+        scopes=[scope_for(repository, "pull")],
+        what=what,
+        small=True,
     )
     try:
         raw = read_limited(resp, MAX_LIST)

@@ -14,7 +14,6 @@ from lamina.oci import Descriptor, ImageIndex
 from lamina.oci.index import MAX_INDEX_SIZE
 from lamina.oci.manifest import detect_media_type
 from lamina.transports.registry.auth import scope_for
-from lamina.transports.registry.blobreader import ResumingBlobReader
 from lamina.transports.registry.client import RegistryClient, read_limited, release
 from lamina.transports.registry.reference import RegistryReference
 
@@ -62,6 +61,7 @@ class RegistrySource:
             scopes=self._pull,
             what=what,
             headers={"Accept": MANIFEST_ACCEPT},
+            small=True,
         )
         try:
             raw = read_limited(resp, MAX_MANIFEST)
@@ -105,6 +105,7 @@ class RegistrySource:
             scopes=self._pull,
             what=f"resolving {self.ref.ref}",
             headers={"Accept": MANIFEST_ACCEPT},
+            small=True,
         )
         header = resp.headers.get("Docker-Content-Digest")
         content_type = resp.headers.get("Content-Type", "").partition(";")[0].strip()
@@ -113,6 +114,9 @@ class RegistrySource:
         return digest, content_type if content_type in mt.ALL_MANIFEST_TYPES else ""
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
+        # (The blob reader streams through urllib3: loaded when a blob is first read.)
+        from lamina.transports.registry.blobreader import ResumingBlobReader
+
         what = f"pulling blob {desc.digest} from {self.ref.ref.name}"
         reader = ResumingBlobReader(
             self.client,
@@ -144,7 +148,11 @@ class RegistrySource:
         pages = 0
         while path is not None and pages < MAX_TAG_PAGES:
             resp = self.client.request(
-                "GET", path, scopes=self._pull, what=f"listing tags of {self.ref.ref.name}"
+                "GET",
+                path,
+                scopes=self._pull,
+                what=f"listing tags of {self.ref.ref.name}",
+                small=True,
             )
             try:
                 raw = read_limited(resp, MAX_MANIFEST)
@@ -193,6 +201,7 @@ class RegistrySource:
             what=what,
             headers={"Accept": mt.OCI_INDEX},
             ok=(200, 404),
+            small=True,
         )
         try:
             status = resp.status
