@@ -18,7 +18,6 @@ import re
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +31,7 @@ from lamina.ops.sync_clients import Clients, Shared
 from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constraint
 from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
+from lamina.threads import map_in_threads
 from lamina.transports.base import ImageReference
 from lamina.transports.layout import LayoutReference
 from lamina.transports.registries_conf import RegistriesConfig
@@ -218,9 +218,7 @@ def _copy_all(
 
     # Images of one OCI layout share its index.json: write them one at a time.
     limit = 1 if options.dest == "oci" else options.image_workers
-    workers = max(1, min(limit, len(todo)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-sync") as pool:
-        list(pool.map(one, todo))
+    map_in_threads(one, todo, limit, "lamina-sync")
 
 
 _Expected = tuple[Digest | None, tuple[bytes, str] | None]
@@ -228,34 +226,41 @@ _Expected = tuple[Digest | None, tuple[bytes, str] | None]
 
 def _check_all(pairs: list[_Pair], options: SyncOptions) -> list[SyncItem | _Pair]:
     """Each pair's check, in order (see `_checked`)."""
-    if not pairs:
-        return []
+    checks = [_Check(pair, options) for pair in pairs]
+    # The source's and the destination's request of each pair, one after the other, so
+    # that both registries are busy from the start.
+    jobs = [job for check in checks for job in (check.read_source, check.read_destination)]
+    map_in_threads(_call, jobs, CHECK_WORKERS, "lamina-check")
+    return [_checked(c.pair, c.expected, c.existing, options) for c in checks]
 
-    def expected(pair: _Pair) -> _Expected | LaminaError:
-        if options.manifest_format:
-            return None, None
+
+def _call(job: Callable[[], None]) -> None:
+    job()
+
+
+class _Check:
+    """One pair's two requests; each keeps its answer or its LaminaError."""
+
+    def __init__(self, pair: _Pair, options: SyncOptions) -> None:
+        self.pair, self.options = pair, options
+        self.expected: _Expected | LaminaError = (None, None)
+        self.existing: Digest | LaminaError | None = None
+
+    def read_source(self) -> None:
+        if self.options.manifest_format:
+            return  # (a converted copy's digest is not known before it is made)
         try:
-            return _expected_digest(pair.src, options.all)
+            self.expected = _expected_digest(self.pair.src, self.options.all)
         except LaminaError as err:
-            return err
+            self.expected = err
 
-    def existing(pair: _Pair) -> Digest | LaminaError | None:
-        if options.manifest_format:
-            return None  # (a converted copy's digest is not known before it is made)
+    def read_destination(self) -> None:
+        if self.options.manifest_format:
+            return
         try:
-            return _existing_digest(pair.dst)
+            self.existing = _existing_digest(self.pair.dst)
         except LaminaError as err:
-            return err
-
-    workers = max(1, min(CHECK_WORKERS, 2 * len(pairs)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-check") as pool:
-        # Interleaved, so that both registries are busy from the start.
-        sources = [pool.submit(expected, p) for p in pairs]
-        dests = [pool.submit(existing, p) for p in pairs]
-        return [
-            _checked(p, s.result(), d.result(), options)
-            for p, s, d in zip(pairs, sources, dests, strict=True)
-        ]
+            self.existing = err
 
 
 def _checked(
@@ -434,9 +439,7 @@ def _yaml_sources(
         return refs
 
     # Tag lists are one small request per repository: fetch them concurrently.
-    workers = max(1, min(TAG_WORKERS, len(wanted)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-tags") as pool:
-        listed = list(pool.map(refs_of, wanted))
+    listed = map_in_threads(refs_of, wanted, TAG_WORKERS, "lamina-tags")
     return [(r, str(r.ref)) for refs in listed for r in refs]
 
 

@@ -14,14 +14,14 @@ import base64
 import binascii
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import AuthError, InvalidInput
+
+if TYPE_CHECKING:
+    import subprocess
 
 HELPER_TIMEOUT = 30.0
 TOKEN_USER = "<token>"
@@ -177,6 +177,8 @@ def _decode_entry(entry: dict[str, Any], origin: str) -> Credentials | None:
 
 
 def _helper_binary(name: str) -> str:
+    import shutil  # (helpers and writing load these; looking credentials up does not)
+
     exe = shutil.which(f"docker-credential-{name}")
     if exe is None:
         raise AuthError(
@@ -187,6 +189,8 @@ def _helper_binary(name: str) -> str:
 
 
 def _run_helper(name: str, action: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    import subprocess
+
     try:
         return subprocess.run(
             [_helper_binary(name), action],
@@ -246,6 +250,8 @@ def _helper_erase(name: str, registry: str) -> bool:
 
 def write_file(path: Path, obj: dict[str, Any]) -> None:
     """Write atomically, mode 0600, tab-indented like containers/image."""
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=".auth-", dir=path.parent)
     try:
