@@ -8,13 +8,13 @@ the source's `host/repo:tag` (for `dir` sources: the path under the source direc
 reduced to its last path element unless `scoped`.
 
 An image whose destination already holds the digest the copy would write is skipped
-without moving a byte (one HEAD at each end). Images are copied a few at a time.
+without moving a byte (a manifest GET at the source, a HEAD at the destination). Images are
+copied a few at a time. Which images a source names, and their names under the
+destination, is `sync_sources`.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 import threading
 from collections.abc import Callable
@@ -26,12 +26,11 @@ from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
 from lamina.oci import ImageIndex, parse_any
-from lamina.ops.locations import registry_reference
 from lamina.ops.sync_clients import Clients, Shared
-from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constraint
+from lamina.ops.sync_sources import destination_for, source_groups
 from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
-from lamina.threads import map_in_threads
+from lamina.threads import Job, map_in_threads, run_jobs
 from lamina.transports.base import ImageReference
 from lamina.transports.layout import LayoutReference
 from lamina.transports.registries_conf import RegistriesConfig
@@ -49,8 +48,7 @@ if TYPE_CHECKING:
 SOURCES = ("docker", "dir", "yaml")
 DESTINATIONS = ("docker", "dir", "oci")
 IMAGE_WORKERS = 8
-CHECK_WORKERS = 8
-TAG_WORKERS = 8
+CHECK_WORKERS = 8  # tag listings and up-to-date checks at once
 
 COPIED, SKIPPED, FAILED, WOULD_COPY = "copied", "skipped", "failed", "would-copy"
 
@@ -134,19 +132,38 @@ def sync(
         )
     clients = Clients()
     try:
-        pairs = [
-            _Pair(
-                _shared(src, clients), _shared(_destination(destination, suffix, options), clients)
-            )
-            for src, suffix in _sources(source, options, clients)
-        ]
-        return _run(pairs, options, on_item, progress)
+        groups = source_groups(source, options, clients)
+        found: list[list[_Check]] = [[] for _ in groups]
+
+        def lister(index: int) -> Job:
+            def list_group() -> list[Job]:
+                checks = [
+                    _Check(
+                        _Pair(
+                            _shared(src, clients),
+                            _shared(destination_for(destination, suffix, options), clients),
+                        ),
+                        options,
+                    )
+                    for src, suffix in groups[index]()
+                ]
+                found[index] = checks
+                return [job for c in checks for job in (c.read_source, c.read_destination)]
+
+            return list_group
+
+        # Tag lists and up-to-date checks are small requests (each check: the source's
+        # manifest and the destination's digest, independent of each other): all of them
+        # go out many at a time, both registries' at once, on kept-alive connections; a
+        # repository's checks start as soon as its tags are listed.
+        run_jobs([lister(i) for i in range(len(groups))], CHECK_WORKERS, "lamina-check")
+        return _run([c for group in found for c in group], options, on_item, progress)
     finally:
         clients.close()
 
 
 def _run(
-    pairs: list[_Pair],
+    checks: list[_Check],
     options: SyncOptions,
     on_item: Callable[[SyncItem], None] | None,
     progress: ProgressCallback | None,
@@ -163,19 +180,17 @@ def _run(
         if item.status == FAILED and not options.keep_going:
             stop.set()
 
-    # Up-to-date checks are two small requests each (the source's manifest, the
-    # destination's digest), independent of each other: all of them go out many at a time,
-    # both registries' at once, on kept-alive connections. Copies move blobs (each copy has
-    # its own blob pool): a few at a time.
+    # Copies move blobs (each copy has its own blob pool): a few at a time.
     todo: list[_Pair] = []
-    for checked in _check_all(pairs, options):
+    for check in checks:
+        checked = _checked(check.pair, check.expected, check.existing, options)
         if isinstance(checked, _Pair):
             todo.append(checked)
         else:
             record(checked)
     if todo and not stop.is_set():
         _copy_all(todo, options, progress, stop, record)
-    order = {p.src.describe(): i for i, p in enumerate(pairs)}
+    order = {c.pair.src.describe(): i for i, c in enumerate(checks)}
     report = SyncReport(items=tuple(sorted(items, key=lambda i: order.get(i.source, 0))))
     if report.failed and not options.keep_going:
         first = report.failed[0]
@@ -224,29 +239,16 @@ def _copy_all(
 _Expected = tuple[Digest | None, tuple[bytes, str] | None]
 
 
-def _check_all(pairs: list[_Pair], options: SyncOptions) -> list[SyncItem | _Pair]:
-    """Each pair's check, in order (see `_checked`)."""
-    checks = [_Check(pair, options) for pair in pairs]
-    # The source's and the destination's request of each pair, one after the other, so
-    # that both registries are busy from the start.
-    jobs = [job for check in checks for job in (check.read_source, check.read_destination)]
-    map_in_threads(_call, jobs, CHECK_WORKERS, "lamina-check")
-    return [_checked(c.pair, c.expected, c.existing, options) for c in checks]
-
-
-def _call(job: Callable[[], None]) -> None:
-    job()
-
-
 class _Check:
-    """One pair's two requests; each keeps its answer or its LaminaError."""
+    """One pair's two requests (jobs: they run at once); each keeps its answer or its
+    LaminaError."""
 
     def __init__(self, pair: _Pair, options: SyncOptions) -> None:
         self.pair, self.options = pair, options
         self.expected: _Expected | LaminaError = (None, None)
         self.existing: Digest | LaminaError | None = None
 
-    def read_source(self) -> None:
+    def read_source(self) -> None:  # (a Job that adds none)
         if self.options.manifest_format:
             return  # (a converted copy's digest is not known before it is made)
         try:
@@ -351,131 +353,3 @@ def _existing_digest(ref: ImageReference) -> Digest | None:
             source.close()
     except (NotFound, InvalidInput):
         return None
-
-
-# -- naming sources and destinations -------------------------------------------------------
-
-
-def _sources(
-    source: str, options: SyncOptions, clients: Clients
-) -> list[tuple[ImageReference, str]]:
-    if options.src == "yaml":
-        return _yaml_sources(source, options, clients)
-    if options.src == "dir":
-        return _dir_sources(source)
-    text = source.removeprefix("docker://")
-    ref = registry_reference(f"//{text}", options.src_options, options.registries)
-    if _names_tag(text):
-        return [(ref, str(ref.ref))]
-    return [(r, str(r.ref)) for r in _all_tags(ref, options.src_options, clients)]
-
-
-def _names_tag(text: str) -> bool:
-    slash, colon = text.rfind("/"), text.rfind(":")
-    return "@" in text or colon > slash
-
-
-def _all_tags(
-    ref: RegistryReference, opts: RegistryOptions, clients: Clients
-) -> list[RegistryReference]:
-    src = RegistrySource(ref, clients.for_ref(ref))
-    try:
-        tags = src.list_tags()
-    finally:
-        src.close()
-    return [RegistryReference(ref.ref.with_tag(t), opts) for t in sorted(tags)]
-
-
-def _dir_sources(source: str) -> list[tuple[ImageReference, str]]:
-    base = Path(source)
-    if not base.is_dir():
-        raise NotFound(f"sync source directory {base} does not exist")
-    found: list[tuple[ImageReference, str]] = []
-    for root, dirs, files in os.walk(base):
-        dirs.sort()
-        if "manifest.json" in files:
-            rel = os.path.relpath(root, base)
-            suffix = base.name if rel == "." else rel
-            from lamina.transports.directory import DirReference
-
-            found.append((DirReference(root), suffix))
-            dirs[:] = []
-    if not found:
-        raise NotFound(f"sync source directory {base} holds no dir: images (no manifest.json)")
-    return found
-
-
-def _yaml_sources(
-    path: str, options: SyncOptions, clients: Clients
-) -> list[tuple[ImageReference, str]]:
-    wanted: list[tuple[RegistryReference, RegistryOptions, RepoSelection]] = []
-    for section in load_yaml(path):
-        opts = options.src_options
-        if section.username is not None:
-            opts = replace(opts, creds=f"{section.username}:{section.password or ''}")
-        if section.tls_verify is not None:
-            opts = replace(opts, tls_verify=section.tls_verify)
-        if section.cert_dir is not None:
-            opts = replace(opts, cert_dir=section.cert_dir)
-        for repo in section.repos:
-            base = registry_reference(
-                f"//{section.registry}/{repo.repository}", opts, options.registries
-            )
-            wanted.append((base, opts, repo))
-
-    def refs_of(
-        entry: tuple[RegistryReference, RegistryOptions, RepoSelection],
-    ) -> list[RegistryReference]:
-        base, opts, repo = entry
-        if repo.tags:
-            return [_tagged(base, t, opts) for t in repo.tags]
-        refs = _all_tags(base, opts, clients)
-        if repo.regex is not None:
-            pattern = re.compile(repo.regex)
-            return [r for r in refs if r.ref.tag and pattern.search(r.ref.tag)]
-        if repo.semver is not None:
-            constraint = parse_constraint(repo.semver, f"{path}: {repo.repository}")
-            return [r for r in refs if r.ref.tag and matches(r.ref.tag, constraint)]
-        return refs
-
-    # Tag lists are one small request per repository: fetch them concurrently.
-    listed = map_in_threads(refs_of, wanted, TAG_WORKERS, "lamina-tags")
-    return [(r, str(r.ref)) for refs in listed for r in refs]
-
-
-def _tagged(base: RegistryReference, tag: str, opts: RegistryOptions) -> RegistryReference:
-    if tag.startswith("sha256:"):
-        return RegistryReference(base.ref.with_digest(Digest.parse(tag)), opts)
-    return RegistryReference(base.ref.with_tag(tag), opts)
-
-
-def _destination(destination: str, suffix: str, options: SyncOptions) -> ImageReference:
-    if not options.scoped:
-        suffix = _base(suffix)
-    if options.dest == "docker":
-        target = f"{destination.removeprefix('docker://').rstrip('/')}/{suffix}"
-        return registry_reference(f"//{target}", options.dst_options, options.registries)
-    path = os.path.join(destination, suffix)
-    if options.dest == "dir":
-        from lamina.transports.directory import DirReference
-
-        return DirReference(path)
-    # oci: DEST/NAME:TAG is the layout DEST/NAME holding the image under TAG
-    name, tag = _split_suffix(path)
-    return LayoutReference(name, tag)
-
-
-def _base(suffix: str) -> str:
-    at = suffix.find("@")
-    head = suffix if at < 0 else suffix[:at]
-    return head.rsplit("/", 1)[-1] + ("" if at < 0 else suffix[at:])
-
-
-def _split_suffix(path: str) -> tuple[str, str]:
-    if "@" in path:
-        name, _, digest = path.partition("@")
-        return name, digest.replace(":", "-")
-    slash, colon = path.rfind("/"), path.rfind(":")
-    if colon > slash:
-        return path[:colon], path[colon + 1 :]
-    return path, "latest"
