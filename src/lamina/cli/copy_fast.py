@@ -8,11 +8,11 @@ as always. What this reads, click reads the same way (a test compares them)."""
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from lamina.cli.fast_args import lamina_root, read
 
 if TYPE_CHECKING:
     from lamina.store import Store
@@ -49,45 +49,7 @@ TRUST_FLAGS = ("policy", "insecure_policy")
 def parse(args: list[str]) -> tuple[list[str], dict[str, Any]] | None:
     """The two arguments and the flags' values (by parameter name; a flag given twice
     keeps its last value, as click does), or None when click must read `args`."""
-    positional: list[str] = []
-    values: dict[str, Any] = {}
-    i = 0
-    while i < len(args):
-        word = args[i]
-        i += 1
-        if word in FLAGS:
-            values[FLAGS[word]] = True
-            continue
-        name, eq, value = word.partition("=")
-        if name in VALUES:
-            if not eq:
-                if i == len(args) or args[i].startswith("-"):
-                    return None  # a missing value, or one that looks like an option
-                value = args[i]
-                i += 1
-            values[VALUES[name]] = value
-            continue
-        if word.startswith("-"):
-            return None
-        positional.append(word)
-    if len(positional) != 2:
-        return None
-    return positional, values
-
-
-def _root() -> tuple[bool, str | None]:
-    """LAMINA_ROOT as the group's `--root` option reads it (click.Path(file_okay=False)):
-    (False, None) when click would refuse it."""
-    root = os.environ.get("LAMINA_ROOT") or None
-    if root is None:
-        return True, None
-    try:
-        st = os.stat(root)
-    except OSError:
-        return True, root
-    if stat.S_ISREG(st.st_mode) or not os.access(root, os.R_OK):
-        return False, None
-    return True, root
+    return read(args, FLAGS, VALUES, 2)
 
 
 def _store(root: str | None) -> Store:
@@ -103,7 +65,7 @@ def image_copy(args: list[str]) -> Callable[[], None] | None:
     parsed = parse(args)
     if parsed is None or not surely_image_copy(args):
         return None
-    ok, root = _root()
+    ok, root = lamina_root()
     if not ok:
         return None
     (source, destination), values = parsed

@@ -1,12 +1,14 @@
 """Entry point. Subcommands are imported only when invoked, so `lamina --help` stays fast;
-the click group itself lives in `group` (also reachable here as `cli`), and an image copy's
-common command lines run without click at all (`copy_fast`)."""
+the click group itself lives in `group` (also reachable here as `cli`), and the common
+command lines of an image copy and of a sync run without click at all (`copy_fast`,
+`sync_fast`)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn, TextIO, cast
 
 # name -> (module, attribute, one-line help shown by `lamina --help`)
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or bool(
         os.environ.get("LAMINA_DEBUG")
     )
-    code = run_guarded(lambda: None if _fast(argv) else _invoke(argv), debug=debug)
+    code = run_guarded(lambda: _run(argv), debug=debug)
     if argv is None:
         _exit(code)  # the program's own run (not a caller's, in-process)
     sys.exit(code)
@@ -131,20 +133,15 @@ def _exit(code: int) -> NoReturn:
     sys.exit(code)
 
 
-def _fast(argv: list[str] | None) -> bool:
-    """Run an image copy whose command line `copy_fast` reads exactly as click would;
-    False (nothing done) for any other command line, or a shell-completion request."""
-    args = argv if argv is not None else sys.argv[1:]
-    if args[:1] != ["copy"] or "copy" not in _available() or "_LAMINA_COMPLETE" in os.environ:
-        return False
-    from lamina.cli.copy_fast import image_copy
-
-    run = image_copy(args[1:])
-    if run is None:
-        return False
-    _resolved.append("image-copy")
+def _run(argv: list[str] | None) -> Any:
+    """The command's result: read without click when `_fast` can, else through click."""
+    fast = _fast(argv)
+    if fast is None:
+        return _invoke(argv)
+    name, run = fast
+    _resolved.append(name)
     try:
-        run()
+        return run()
     except (EOFError, KeyboardInterrupt) as exc:  # what click's main makes of these
         import click
 
@@ -158,7 +155,26 @@ def _fast(argv: list[str] | None) -> bool:
         sys.stdout = cast(TextIO, PacifyFlushWrapper(sys.stdout))
         sys.stderr = cast(TextIO, PacifyFlushWrapper(sys.stderr))
         sys.exit(1)
-    return True
+
+
+def _fast(argv: list[str] | None) -> tuple[str, Callable[[], Any]] | None:
+    """An image copy or a sync whose command line `copy_fast` / `sync_fast` reads exactly
+    as click would, named for FAST_EXIT, to run; None for any other command line, or a
+    shell-completion request."""
+    args = argv if argv is not None else sys.argv[1:]
+    if "_LAMINA_COMPLETE" in os.environ or args[:1] not in (["copy"], ["sync"]):
+        return None
+    if args[0] not in _available():
+        return None
+    if args[0] == "copy":
+        from lamina.cli.copy_fast import image_copy
+
+        copy_run = image_copy(args[1:])
+        return None if copy_run is None else ("image-copy", copy_run)
+    from lamina.cli.sync_fast import sync_command
+
+    sync_run = sync_command(args[1:])
+    return None if sync_run is None else ("sync", sync_run)
 
 
 def _invoke(argv: list[str] | None) -> Any:

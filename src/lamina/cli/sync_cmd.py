@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import click
 
-from lamina.cli.copy_cmd import (
-    endpoint_flags,
-    load_registries,
-    options_for,
-    registries_conf_option,
-)
-from lamina.cli.output import echo_json
+from lamina.cli.copy_cmd import endpoint_flags, registries_conf_option
 from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
 
@@ -72,57 +66,32 @@ def sync(
 ) -> int:
     """Copy every image SOURCE names to DESTINATION; images already there (same digest)
     are skipped. Prints one line per image and a summary; exits 1 if any image failed."""
-    from lamina.ops.sync import FAILED, SyncItem, SyncOptions
-    from lamina.ops.sync import sync as sync_op
+    from lamina.cli.sync_run import run_sync
 
-    options = SyncOptions(
+    return run_sync(
+        source,
+        destination,
         src=src,
         dest=dest,
+        trust=trust_from,
         scoped=scoped,
-        all=all_,
+        all_=all_,
         preserve_digests=preserve_digests,
+        manifest_format=manifest_format,
+        remove_signatures=remove_signatures,
         keep_going=keep_going,
         dry_run=dry_run,
         retry_times=retry_times,
-        manifest_format=manifest_format,
-        remove_signatures=remove_signatures,
-        src_options=options_for(src_creds, src_authfile or authfile, src_tls_verify, src_cert_dir),
-        dst_options=options_for(
-            dest_creds, dest_authfile or authfile, dest_tls_verify, dest_cert_dir
-        ),
-        registries=load_registries(registries_conf),
-        trust=trust_from(),
+        src_creds=src_creds,
+        dest_creds=dest_creds,
+        authfile=authfile,
+        src_authfile=src_authfile,
+        dest_authfile=dest_authfile,
+        src_cert_dir=src_cert_dir,
+        dest_cert_dir=dest_cert_dir,
+        src_tls_verify=src_tls_verify,
+        dest_tls_verify=dest_tls_verify,
+        registries_conf=registries_conf,
+        quiet=quiet,
+        fmt=fmt,
     )
-    text = fmt == "table" and not quiet
-
-    def show(item: SyncItem) -> None:
-        if not text:
-            return
-        if item.status == FAILED:
-            click.echo(f"failed   {item.source} -> {item.destination}: {item.error}", err=True)
-        else:
-            click.echo(f"{item.status:<10} {item.source} -> {item.destination}")
-
-    report = sync_op(source, destination, options, on_item=show)
-    if fmt == "json":
-        echo_json(
-            {
-                "copied": report.count("copied"),
-                "skipped": report.count("skipped"),
-                "failed": report.count("failed"),
-                "wouldCopy": report.count("would-copy"),
-                "images": [
-                    {
-                        "source": i.source,
-                        "destination": i.destination,
-                        "status": i.status,
-                        "digest": i.digest,
-                        "error": i.error,
-                    }
-                    for i in report.items
-                ],
-            }
-        )
-    else:
-        click.echo(f"Synced {report.summary()}")
-    return 1 if report.failed else 0

@@ -1,0 +1,109 @@
+"""What `lamina sync` does once its flags are known: the sync, a line per image and the
+summary (or one JSON report). The click command (`sync_cmd`) and the click-free reading of
+its common command lines (`sync_fast`) both end here. No click at import."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lamina.cli.image_copy import load_registries, options_for
+
+if TYPE_CHECKING:
+    from lamina.ops.sync import SyncItem
+    from lamina.ops.trust import TrustOptions
+
+
+def run_sync(
+    source: str,
+    destination: str,
+    *,
+    src: str,
+    dest: str,
+    trust: Callable[[], TrustOptions],
+    scoped: bool = False,
+    all_: bool = False,
+    preserve_digests: bool = False,
+    manifest_format: str | None = None,
+    remove_signatures: bool = False,
+    keep_going: bool = False,
+    dry_run: bool = False,
+    retry_times: int = 0,
+    src_creds: str | None = None,
+    dest_creds: str | None = None,
+    authfile: str | None = None,
+    src_authfile: str | None = None,
+    dest_authfile: str | None = None,
+    src_cert_dir: str | None = None,
+    dest_cert_dir: str | None = None,
+    src_tls_verify: bool | None = None,
+    dest_tls_verify: bool | None = None,
+    registries_conf: str | None = None,
+    quiet: bool = False,
+    fmt: str = "table",
+) -> int:
+    """Sync, print, and return the exit code (1 if any image failed)."""
+    from lamina.ops.sync import FAILED, SyncOptions
+    from lamina.ops.sync import sync as sync_op
+
+    options = SyncOptions(
+        src=src,
+        dest=dest,
+        scoped=scoped,
+        all=all_,
+        preserve_digests=preserve_digests,
+        keep_going=keep_going,
+        dry_run=dry_run,
+        retry_times=retry_times,
+        manifest_format=manifest_format,
+        remove_signatures=remove_signatures,
+        src_options=options_for(src_creds, src_authfile or authfile, src_tls_verify, src_cert_dir),
+        dst_options=options_for(
+            dest_creds, dest_authfile or authfile, dest_tls_verify, dest_cert_dir
+        ),
+        registries=load_registries(registries_conf),
+        trust=trust(),
+    )
+    text = fmt == "table" and not quiet
+
+    def show(item: SyncItem) -> None:
+        if not text:
+            return
+        if item.status == FAILED:
+            _echo(f"failed   {item.source} -> {item.destination}: {item.error}", err=True)
+        else:
+            _echo(f"{item.status:<10} {item.source} -> {item.destination}")
+
+    report = sync_op(source, destination, options, on_item=show)
+    if fmt == "json":
+        from lamina.cli.output import echo_json
+
+        echo_json(
+            {
+                "copied": report.count("copied"),
+                "skipped": report.count("skipped"),
+                "failed": report.count("failed"),
+                "wouldCopy": report.count("would-copy"),
+                "images": [
+                    {
+                        "source": i.source,
+                        "destination": i.destination,
+                        "status": i.status,
+                        "digest": i.digest,
+                        "error": i.error,
+                    }
+                    for i in report.items
+                ],
+            }
+        )
+    else:
+        _echo(f"Synced {report.summary()}")
+    return 1 if report.failed else 0
+
+
+def _echo(line: str, *, err: bool = False) -> None:
+    """One line, flushed (as click.echo writes it)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
