@@ -35,14 +35,16 @@ def _yaml(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def _blob_gets(server: Server, repo: str) -> int:
-    """Blob GETs the registry logged for `repo` (JSON access log, or the text log)."""
+def _blob_gets(server: Server, repo: str, kind: str = "blobs") -> int:
+    """Blob (or manifest) GETs the registry logged for `repo` (JSON access log, or the
+    text log)."""
     access = server.storage.parent / "access.jsonl"
     if access.exists() and access.stat().st_size:
         rows = [json.loads(line) for line in access.read_text().splitlines() if line.strip()]
-        prefix = f"/v2/{repo}/blobs/"
+        prefix = f"/v2/{repo}/{kind}/"
         return sum(r["method"] == "GET" and r["path"].startswith(prefix) for r in rows)
-    return sum(f'"GET /v2/{repo}/blobs/' in line for line in server.log.read_text().splitlines())
+    lines = server.log.read_text().splitlines()
+    return sum(f'"GET /v2/{repo}/{kind}/' in line for line in lines)
 
 
 def test_yaml_to_registry_then_nothing_moves(lamina_reg: Server, repo: str, tmp_path: Path) -> None:
@@ -54,9 +56,12 @@ def test_yaml_to_registry_then_nothing_moves(lamina_reg: Server, repo: str, tmp_
     assert first.count(COPIED) == 3 and not first.failed
     before = _blob_gets(lamina_reg, f"{repo}/app")
     assert before == 6  # config + one layer, three images
+    manifests = _blob_gets(lamina_reg, f"{repo}/app", "manifests")
     again = sync(str(spec), f"{host}/mirror/{repo}", opts)
     assert again.count(SKIPPED) == 3
     assert _blob_gets(lamina_reg, f"{repo}/app") == before
+    # An image's own manifest is checked by HEAD: the source serves no manifest either.
+    assert _blob_gets(lamina_reg, f"{repo}/app", "manifests") == manifests
     for item in first.items:  # named as skopeo names them: DEST/<last path element>:TAG
         assert item.destination.startswith(f"docker://{host}/mirror/{repo}/app:")
 

