@@ -106,3 +106,12 @@ def test_the_entry_point_and_the_image_copy_load_no_click() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_the_registry_source_limits_manifests_as_the_index_model_does() -> None:
+    """The source keeps its own copy of the limit, so that reading a manifest's digest
+    does not load the index model."""
+    from lamina.oci.index import MAX_INDEX_SIZE
+    from lamina.transports.registry.source import MAX_MANIFEST
+
+    assert MAX_MANIFEST == MAX_INDEX_SIZE

@@ -31,7 +31,6 @@ from lamina.ops.trust import TrustOptions
 from lamina.platform import Platform
 from lamina.threads import Job, map_in_threads, run_jobs
 from lamina.transports.base import ImageReference
-from lamina.transports.layout import LayoutReference
 from lamina.transports.registries_conf import RegistriesConfig
 from lamina.transports.registry import (
     RegistryOptions,
@@ -294,9 +293,7 @@ def _copy_one(
 ) -> SyncItem:
     src, dst = pair.src.describe(), pair.dst.describe()
     try:
-        target = _dir_path(pair.dst)
-        if target is None and isinstance(pair.dst, LayoutReference):
-            target = pair.dst.path
+        target = _dir_path(pair.dst) or _layout_path(pair.dst)
         if target is not None:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         from lamina.ops.copying import copy_refs
@@ -312,6 +309,14 @@ def _dir_path(ref: ImageReference) -> str | None:
     loads only when such a reference is made)."""
     module = sys.modules.get("lamina.transports.directory")
     if module is not None and isinstance(ref, module.DirReference):
+        return str(ref.path)
+    return None
+
+
+def _layout_path(ref: ImageReference) -> str | None:
+    """The directory of an `oci:` reference, else None (as `_dir_path`)."""
+    module = sys.modules.get("lamina.transports.layout")
+    if module is not None and isinstance(ref, module.LayoutReference):
         return str(ref.path)
     return None
 
@@ -354,7 +359,8 @@ def _existing_digest(ref: ImageReference) -> Digest | None:
         dir_path = _dir_path(ref)
         if dir_path is not None and not (Path(dir_path) / "manifest.json").is_file():
             return None
-        if isinstance(ref, LayoutReference) and not (Path(ref.path) / "index.json").is_file():
+        layout_path = _layout_path(ref)
+        if layout_path is not None and not (Path(layout_path) / "index.json").is_file():
             return None
         source = ref.new_source()
         try:

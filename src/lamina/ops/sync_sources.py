@@ -23,7 +23,6 @@ from lamina.ops.locations import registry_reference
 from lamina.ops.sync_clients import Clients
 from lamina.ops.sync_yaml import RepoSelection, load_yaml, matches, parse_constraint
 from lamina.transports.base import ImageReference
-from lamina.transports.layout import LayoutReference
 from lamina.transports.registry import RegistryOptions, RegistryReference, RegistrySource
 
 if TYPE_CHECKING:
@@ -139,6 +138,8 @@ def destination_for(destination: str, suffix: str, options: SyncOptions) -> Imag
         return DirReference(path)
     # oci: DEST/NAME:TAG is the layout DEST/NAME holding the image under TAG
     name, tag = _split_suffix(path)
+    from lamina.transports.layout import LayoutReference
+
     return LayoutReference(name, tag)
 
 

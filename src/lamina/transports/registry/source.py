@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import json
 import re
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import quote, urlencode
 
 from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
-from lamina.oci import Descriptor, ImageIndex
-from lamina.oci.index import MAX_INDEX_SIZE
-from lamina.oci.manifest import detect_media_type
 from lamina.transports.registry.auth import scope_for
 from lamina.transports.registry.client import RegistryClient, read_limited, release
 from lamina.transports.registry.reference import RegistryReference
 
+if TYPE_CHECKING:
+    from lamina.oci import Descriptor, ImageIndex
+
 MANIFEST_ACCEPT = ", ".join(
     [mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST]
 )
-MAX_MANIFEST = MAX_INDEX_SIZE
+MAX_MANIFEST = 4 << 20  # as lamina.oci.index.MAX_INDEX_SIZE (not loaded to say so)
 MAX_TAG_PAGES = 10_000
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
@@ -83,6 +83,8 @@ class RegistrySource:
                 code=ErrorCode.DIGEST_INVALID,
             )
         if content_type not in mt.ALL_MANIFEST_TYPES:
+            from lamina.oci.manifest import detect_media_type
+
             content_type = detect_media_type(raw, what)
         return raw, content_type
 
@@ -190,6 +192,8 @@ class RegistrySource:
     def referrers(self, digest: Digest, artifact_type: str | None = None) -> ImageIndex:
         """The index of manifests whose subject is `digest` (referrers API, else the
         `sha256-<hex>` tag schema; an empty index when there are none)."""
+        from lamina.oci import ImageIndex
+
         what = f"listing referrers of {self.ref.ref.name}@{digest}"
         path = f"/v2/{self.repo}/referrers/{digest}"
         if artifact_type:
