@@ -14,51 +14,30 @@ whose body is a one-shot stream.
 from __future__ import annotations
 
 import json
-import re
-import ssl
-import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal, TypeAlias, overload
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urljoin, urlsplit
 
 from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryError, TransportError
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
-from lamina.transports.registry.lean import (
-    LeanError,
-    LeanPools,
-    LeanResponse,
-    LeanTimeout,
-    LeanTLSError,
-    probe_tls,
-)
+from lamina.transports.registry.connections import Connections, SendFailed
 from lamina.transports.registry.options import RegistryOptions
-from lamina.transports.registry.tls import (
-    cert_dirs_for,
-    is_loopback,
-    probe_context,
-    ssl_context,
-)
+from lamina.transports.registry.tls import cert_dirs_for, is_loopback
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
-    from lamina.transports.registry.pools import Body, HostPools
-
-    # What `request` returns: urllib3's response, or a small answer already read whole.
-    Answer: TypeAlias = BaseHTTPResponse | LeanResponse
+    from lamina.transports.registry.connections import Answer
+    from lamina.transports.registry.pools import Body
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 MAX_ERROR_BODY = 64 << 10
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER = 60.0
-# A request target made only of characters RFC 3986 allows (others go to urllib3, which
-# percent-encodes them).
-_TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -79,10 +58,7 @@ class RegistryClient:
         insecure = options.insecure or not options.tls_verify
         self.allow_http = insecure or is_loopback(self.host)
         self._verify = options.tls_verify and not options.insecure
-        self._context: ssl.SSLContext | None = None
-        self._pools: HostPools | None = None
-        self._pools_lock = threading.Lock()
-        self._lean = LeanPools(options.timeout, self._ssl_context)
+        self._conns = Connections(self.host, options, verify=self._verify)
         self._ping_lock = threading.Lock()
         self._cert_dirs = bool(cert_dirs_for(self.host, options.cert_dir))
         if options.creds is not None:
@@ -96,64 +72,13 @@ class RegistryClient:
         # Whether `POST ?digest=` with the body stores a blob (None: not tried yet).
         self.single_post_uploads: bool | None = None
 
-    # -- connections -------------------------------------------------------------------
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        """The TLS context of this client's connections, lean and urllib3's alike."""
-        if self._context is None:
-            self._context = ssl_context(
-                self.host, tls_verify=self._verify, cert_dir=self.options.cert_dir
-            )
-        return self._context
-
-    def _urllib3(self) -> HostPools:
-        """The urllib3 pools, made (and urllib3 imported) for the first request that needs
-        them: one with a body, or a streamed answer."""
-        with self._pools_lock:
-            if self._pools is None:
-                import urllib3
-                from urllib3.exceptions import InsecureRequestWarning
-
-                from lamina.transports.registry.pools import HostPools
-
-                if not self._verify:
-                    # The user chose not to verify this host: do not warn on every request.
-                    host_name = re.escape(self.host.rsplit(":", 1)[0].strip("[]"))
-                    warnings.filterwarnings(
-                        "ignore",
-                        message=f"Unverified HTTPS request is being made to host '{host_name}'",
-                        category=InsecureRequestWarning,
-                    )
-                timeout = urllib3.Timeout(connect=self.options.timeout, read=self.options.timeout)
-                self._pools = HostPools(
-                    self._ssl_context, num_pools=4, maxsize=16, retries=False, timeout=timeout
-                )
-            return self._pools
-
     def _send(
         self, method: str, url: str, headers: dict[str, str], body: Body, small: bool, what: str
     ) -> Answer:
         """One request, no retries; a connection failure is a TransportError."""
-        if small and body is None:
-            base = self._base
-            if base is not None and url.startswith(base + "/") and "#" not in url:
-                scheme, netloc, target = base.partition(":")[0], self.host, url[len(base) :]
-            else:
-                parts = urlsplit(url)
-                scheme, netloc = parts.scheme, parts.netloc
-                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            lean = self._lean.pool_for(scheme, netloc)
-            if lean is not None and _TARGET.fullmatch(target):
-                try:
-                    return lean.send(method, target, headers, url)
-                except LeanError as exc:
-                    raise self.connection_error(exc, method, url, what) from None
-        pools = self._urllib3()
-        from urllib3.exceptions import HTTPError as Urllib3Error
-
         try:
-            return pools.send(method, url, headers, body)
-        except Urllib3Error as exc:
+            return self._conns.send(method, url, headers, body, small=small, base=self._base)
+        except SendFailed as exc:
             raise self.connection_error(exc, method, url, what) from None
 
     # -- discovery ---------------------------------------------------------------------
@@ -216,8 +141,8 @@ class RegistryClient:
     def _probe_tls(self) -> None:
         """One TLS handshake that checks nothing (TransportError if it fails)."""
         try:
-            probe_tls(self.host, self.options.timeout, probe_context())
-        except LeanError as exc:
+            self._conns.probe_tls()
+        except SendFailed as exc:
             raise self.connection_error(
                 exc, "GET", f"https://{self.host}/v2/", f"checking registry {self.registry}"
             ) from None
@@ -368,14 +293,10 @@ class RegistryClient:
     def connection_error(
         self, exc: Exception, method: str, url: str, what: str = ""
     ) -> TransportError:
-        kind = (
-            "timed out"
-            if isinstance(exc, LeanTimeout)
-            or "timeout" in type(exc).__name__.lower()
-            or "timed out" in str(exc)
-            else "failed"
-        )
-        if isinstance(exc, LeanTLSError) or _is_urllib3_tls_error(exc):
+        failed = exc if isinstance(exc, SendFailed) else SendFailed(exc)
+        kind = "timed out" if failed.timeout else "failed"
+        exc = failed.cause
+        if failed.tls:
             return TransportError(
                 f"{what or method}: TLS with registry {self.registry} failed: {_short(exc)}",
                 hint="trust its CA in /etc/containers/certs.d/HOST:PORT/ca.crt (or --cert-dir), "
@@ -424,18 +345,11 @@ class RegistryClient:
         return RegistryError(text, code=code or ErrorCode.TRANSPORT)
 
     def close(self) -> None:
-        self._lean.close()
-        if self._pools is not None:
-            self._pools.clear()
+        self._conns.close()
 
 
 def _replayable(body: Body) -> bool:
     return body is None or isinstance(body, bytes)
-
-
-def _is_urllib3_tls_error(exc: Exception) -> bool:
-    module = sys.modules.get("urllib3.exceptions")
-    return module is not None and isinstance(exc, module.SSLError)
 
 
 def release(resp: Answer) -> None:
