@@ -27,36 +27,15 @@ def map_in_threads(
 
     When `fn` raises, no new item is started, the threads are joined and the first
     exception is raised again."""
-    count = len(items)
-    results: list[object] = [None] * count
-    errors: list[BaseException] = []
-    next_index = iter(range(count))
-    lock = threading.Lock()
+    results: list[object] = [None] * len(items)
 
-    def work() -> None:
-        while not errors:
-            with lock:
-                i = next(next_index, None)
-            if i is None:
-                return
-            try:
-                results[i] = fn(items[i])
-            except BaseException as exc:
-                errors.append(exc)
+    def job(i: int) -> Job:
+        def run() -> None:
+            results[i] = fn(items[i])
 
-    threads = [
-        threading.Thread(target=work, name=f"{name}-{k}", daemon=True)
-        for k in range(min(workers, count) - 1)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        work()
-    finally:
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
+        return run
+
+    run_jobs([job(i) for i in range(len(items))], min(workers, len(items)), name)
     return cast(list[R], results)
 
 

@@ -143,28 +143,8 @@ class LeanPool:
         sock.close()
 
     def _connect(self) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except TimeoutError:
-            raise LeanTimeout(
-                f"connection to {self.netloc} timed out after {self.timeout:g} s"
-            ) from None
-        except OSError as exc:
-            raise LeanError(f"failed to establish a new connection: {exc}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.scheme != "https":
-            return sock
-        try:
-            return self._context().wrap_socket(sock, server_hostname=self.host)
-        except TimeoutError:
-            sock.close()
-            raise LeanTimeout(f"TLS handshake with {self.netloc} timed out") from None
-        except ssl.SSLError as exc:
-            sock.close()
-            raise LeanTLSError(str(exc)) from None
-        except OSError as exc:
-            sock.close()
-            raise LeanError(f"TLS handshake with {self.netloc} failed: {exc}") from None
+        context = self._context() if self.scheme == "https" else None
+        return open_socket(self.netloc, self.host, self.port, self.timeout, context)
 
     def close(self) -> None:
         with self._lock:
@@ -223,22 +203,34 @@ def probe_tls(netloc: str, timeout: float, context: ssl.SSLContext) -> None:
     host, port = host_port("https", netloc)
     if host is None or port is None:
         raise LeanError(f"cannot reach {netloc!r}: not a host[:port]")
+    open_socket(netloc, host, port, timeout, context).close()
+
+
+def open_socket(
+    netloc: str, host: str, port: int, timeout: float, context: ssl.SSLContext | None
+) -> socket.socket:
+    """A connected socket (TLS through `context` when given), or LeanError/LeanTimeout/
+    LeanTLSError saying what failed."""
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except TimeoutError:
         raise LeanTimeout(f"connection to {netloc} timed out after {timeout:g} s") from None
     except OSError as exc:
         raise LeanError(f"failed to establish a new connection: {exc}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if context is None:
+        return sock
     try:
-        context.wrap_socket(sock, server_hostname=host).close()
+        return context.wrap_socket(sock, server_hostname=host)
     except TimeoutError:
+        sock.close()
         raise LeanTimeout(f"TLS handshake with {netloc} timed out") from None
     except ssl.SSLError as exc:
+        sock.close()
         raise LeanTLSError(str(exc)) from None
     except OSError as exc:
-        raise LeanError(f"TLS handshake with {netloc} failed: {exc}") from None
-    finally:
         sock.close()
+        raise LeanError(f"TLS handshake with {netloc} failed: {exc}") from None
 
 
 def _close_all(sockets: list[socket.socket]) -> None:
