@@ -223,3 +223,32 @@ def test_a_refused_connection_is_a_lean_error() -> None:
         )
         with pytest.raises(LeanError, match="failed to establish"):
             pool.send("GET", "/", {}, "u")
+
+
+def test_threads_waiting_for_a_failed_ping_share_its_error() -> None:
+    """A registry that is down is pinged (with retries) once by the threads that wait for
+    the same client, not once per thread."""
+    import time
+
+    from lamina.threads import map_in_threads
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # refused
+        client = RegistryClient(
+            f"127.0.0.1:{port}", RegistryOptions(retry_times=2, retry_delay=0.2)
+        )
+        errors: list[str] = []
+
+        def ask(_: int) -> None:
+            try:
+                client.request("GET", "/v2/r/tags/list", scopes=[], what="listing", small=True)
+            except TransportError as err:
+                errors.append(err.message)
+
+        start = time.monotonic()
+        map_in_threads(ask, list(range(8)), 8)
+        elapsed = time.monotonic() - start
+    assert len(errors) == 8 and "Connection refused" in errors[0]
+    assert elapsed < 1.5  # one ping's backoff (0.2 + 0.4 s), not eight (4.8 s)
+    client.close()

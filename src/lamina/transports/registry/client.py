@@ -60,6 +60,8 @@ class RegistryClient:
         self._verify = options.tls_verify and not options.insecure
         self._conns = Connections(self.host, options, verify=self._verify)
         self._ping_lock = threading.Lock()
+        self._pings_done = 0  # pings ended (counted under the lock)
+        self._ping_error: LaminaError | None = None  # how the last one failed
         self._cert_dirs = bool(cert_dirs_for(self.host, options.cert_dir))
         if options.creds is not None:
             creds: Credentials | None = Credentials.parse(options.creds)
@@ -87,9 +89,20 @@ class RegistryClient:
     def base(self) -> str:
         """`https://host` or (for insecure/loopback hosts where TLS fails) `http://host`."""
         if self._base is None:
+            done = self._pings_done
             with self._ping_lock:  # threads sharing a client ping once
                 if self._base is None:
-                    self.ping()
+                    if self._pings_done != done and self._ping_error is not None:
+                        # Another thread's ping (with its retries) ended while this one
+                        # waited, and failed: its answer is this one's too.
+                        raise self._ping_error
+                    try:
+                        self.ping()
+                    except LaminaError as err:
+                        self._ping_error = err
+                        raise
+                    finally:
+                        self._pings_done += 1
         assert self._base is not None
         return self._base
 
