@@ -8,34 +8,38 @@ the source's `host/repo:tag` (for `dir` sources: the path under the source direc
 reduced to its last path element unless `scoped`.
 
 An image whose destination already holds the digest the copy would write is skipped
-without moving a byte (a manifest GET at the source, a HEAD at the destination). Images are
+without moving a byte (a manifest HEAD at each end, pipelined: `sync_checks`). Images are
 copied a few at a time. Which images a source names, and their names under the
 destination, is `sync_sources`.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from lamina import media_types as mt
 from lamina.digest import Digest
-from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound
+from lamina.errors import ErrorCode, InvalidInput, LaminaError
+from lamina.ops.sync_checks import (
+    Check,
+    Expected,
+    Pair,
+    dir_path,
+    layout_path,
+    run_checks,
+)
 from lamina.ops.sync_clients import Clients, Shared
 from lamina.ops.sync_sources import destination_for, source_groups
 from lamina.ops.trust import TrustOptions
-from lamina.platform import Platform
-from lamina.threads import Job, map_in_threads, run_jobs
+from lamina.threads import map_in_threads
 from lamina.transports.base import ImageReference
 from lamina.transports.registries_conf import RegistriesConfig
 from lamina.transports.registry import (
     RegistryOptions,
     RegistryReference,
-    RegistrySource,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from lamina.ops.copying import CopyRequest
     from lamina.ops.trust import PreparedTrust
 
+T = TypeVar("T")
 SOURCES = ("docker", "dir", "yaml")
 DESTINATIONS = ("docker", "dir", "oci")
 IMAGE_WORKERS = 8
@@ -104,12 +109,6 @@ def _shared(ref: ImageReference, clients: Clients) -> ImageReference:
     return Shared(ref, clients) if isinstance(ref, RegistryReference) else ref
 
 
-@dataclass(frozen=True, slots=True)
-class _Pair:
-    src: ImageReference
-    dst: ImageReference
-
-
 def sync(
     source: str,
     destination: str,
@@ -130,38 +129,31 @@ def sync(
         )
     clients = Clients()
     try:
-        groups = source_groups(source, options, clients)
-        found: list[list[_Check]] = [[] for _ in groups]
-
-        def lister(index: int) -> Job:
-            def list_group() -> list[Job]:
-                checks = [
-                    _Check(
-                        _Pair(
-                            _shared(src, clients),
-                            _shared(destination_for(destination, suffix, options), clients),
-                        ),
-                        options,
-                    )
-                    for src, suffix in groups[index]()
-                ]
-                found[index] = checks
-                return [job for c in checks for job in (c.read_source, c.read_destination)]
-
-            return list_group
-
-        # Tag lists and up-to-date checks are small requests (each check: the source's
-        # manifest and the destination's digest, independent of each other): all of them
-        # go out many at a time, both registries' at once, on kept-alive connections; a
-        # repository's checks start as soon as its tags are listed.
-        run_jobs([lister(i) for i in range(len(groups))], CHECK_WORKERS, "lamina-check")
-        return _run([c for group in found for c in group], options, on_item, progress)
+        # Tag lists are one small request per repository: many at a time.
+        listed = map_in_threads(_call, source_groups(source, options, clients), CHECK_WORKERS)
+        checks = [
+            Check(
+                Pair(
+                    _shared(src, clients),
+                    _shared(destination_for(destination, suffix, options), clients),
+                ),
+                options,
+            )
+            for group in listed
+            for src, suffix in group
+        ]
+        run_checks(checks, options, CHECK_WORKERS)
+        return _run(checks, options, on_item, progress)
     finally:
         clients.close()
 
 
+def _call(group: Callable[[], T]) -> T:
+    return group()
+
+
 def _run(
-    checks: list[_Check],
+    checks: list[Check],
     options: SyncOptions,
     on_item: Callable[[SyncItem], None] | None,
     progress: ProgressCallback | None,
@@ -179,10 +171,10 @@ def _run(
             stop.set()
 
     # Copies move blobs (each copy has its own blob pool): a few at a time.
-    todo: list[_Pair] = []
+    todo: list[Pair] = []
     for check in checks:
         checked = _checked(check.pair, check.expected, check.existing, options)
-        if isinstance(checked, _Pair):
+        if isinstance(checked, Pair):
             todo.append(checked)
         else:
             record(checked)
@@ -201,7 +193,7 @@ def _run(
 
 
 def _copy_all(
-    todo: list[_Pair],
+    todo: list[Pair],
     options: SyncOptions,
     progress: ProgressCallback | None,
     stop: threading.Event,
@@ -225,7 +217,7 @@ def _copy_all(
 
     trust = PreparedTrust(options.trust)  # the policy and registries.d, read once
 
-    def one(pair: _Pair) -> None:
+    def one(pair: Pair) -> None:
         if not stop.is_set():
             record(_copy_one(pair, request, progress, trust))
 
@@ -234,41 +226,12 @@ def _copy_all(
     map_in_threads(one, todo, limit, "lamina-sync")
 
 
-_Expected = tuple[Digest | None, tuple[bytes, str] | None]
-
-
-class _Check:
-    """One pair's two requests (jobs: they run at once); each keeps its answer or its
-    LaminaError."""
-
-    def __init__(self, pair: _Pair, options: SyncOptions) -> None:
-        self.pair, self.options = pair, options
-        self.expected: _Expected | LaminaError = (None, None)
-        self.existing: Digest | LaminaError | None = None
-
-    def read_source(self) -> None:  # (a Job that adds none)
-        if self.options.manifest_format:
-            return  # (a converted copy's digest is not known before it is made)
-        try:
-            self.expected = _expected_digest(self.pair.src, self.options.all)
-        except LaminaError as err:
-            self.expected = err
-
-    def read_destination(self) -> None:
-        if self.options.manifest_format:
-            return
-        try:
-            self.existing = _existing_digest(self.pair.dst)
-        except LaminaError as err:
-            self.existing = err
-
-
 def _checked(
-    pair: _Pair,
-    expected: _Expected | LaminaError,
+    pair: Pair,
+    expected: Expected | LaminaError,
     existing: Digest | LaminaError | None,
     options: SyncOptions,
-) -> SyncItem | _Pair:
+) -> SyncItem | Pair:
     """SKIPPED (up to date), WOULD_COPY (dry run) or FAILED; else the pair to copy (its
     source holding the manifest the check fetched)."""
     src, dst = pair.src.describe(), pair.dst.describe()
@@ -284,16 +247,16 @@ def _checked(
         shown = str(digest) if digest else None
         return SyncItem(source=src, destination=dst, status=WOULD_COPY, digest=shown)
     if manifest is not None and isinstance(pair.src, Shared):
-        return _Pair(replace(pair.src, manifest=manifest), pair.dst)
+        return Pair(replace(pair.src, manifest=manifest), pair.dst)
     return pair
 
 
 def _copy_one(
-    pair: _Pair, request: CopyRequest, progress: ProgressCallback | None, trust: PreparedTrust
+    pair: Pair, request: CopyRequest, progress: ProgressCallback | None, trust: PreparedTrust
 ) -> SyncItem:
     src, dst = pair.src.describe(), pair.dst.describe()
     try:
-        target = _dir_path(pair.dst) or _layout_path(pair.dst)
+        target = dir_path(pair.dst) or layout_path(pair.dst)
         if target is not None:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
         from lamina.ops.copying import copy_refs
@@ -302,73 +265,3 @@ def _copy_one(
         return SyncItem(source=src, destination=dst, status=COPIED, digest=str(digest))
     except LaminaError as err:
         return SyncItem(source=src, destination=dst, status=FAILED, error=err.message)
-
-
-def _dir_path(ref: ImageReference) -> str | None:
-    """The directory of a `dir:` reference, else None (the `dir:` module, with its writer,
-    loads only when such a reference is made)."""
-    module = sys.modules.get("lamina.transports.directory")
-    if module is not None and isinstance(ref, module.DirReference):
-        return str(ref.path)
-    return None
-
-
-def _layout_path(ref: ImageReference) -> str | None:
-    """The directory of an `oci:` reference, else None (as `_dir_path`)."""
-    module = sys.modules.get("lamina.transports.layout")
-    if module is not None and isinstance(ref, module.LayoutReference):
-        return str(ref.path)
-    return None
-
-
-def _expected_digest(
-    ref: ImageReference, all_platforms: bool
-) -> tuple[Digest | None, tuple[bytes, str] | None]:
-    """The digest a plain copy of `ref` writes (its own, or for an index without `all`
-    the host platform's child; None when unknown), and the manifest when it was read.
-
-    From a registry, a HEAD tells the digest of an image's own manifest (the registry
-    serves less than for a GET: ~0.3 against ~0.4 ms of its CPU, measured on
-    `lamina registry`); an index, or an answer without a digest, is read whole."""
-    source = ref.new_source()
-    try:
-        if isinstance(source, RegistrySource):
-            digest, media_type = source.head_manifest()
-            if (
-                digest is not None
-                and media_type
-                and (all_platforms or media_type not in mt.INDEX_TYPES)
-            ):
-                return digest, None
-        raw, media_type = source.get_manifest()
-    finally:
-        source.close()
-    if media_type in mt.INDEX_TYPES and not all_platforms:
-        from lamina.oci import ImageIndex, parse_any
-
-        index = parse_any(raw, media_type, ref.describe())
-        assert isinstance(index, ImageIndex)
-        desc = index.for_platform(Platform.host())
-        return (desc.digest if desc is not None else None), (raw, media_type)
-    return Digest.of_bytes(raw), (raw, media_type)
-
-
-def _existing_digest(ref: ImageReference) -> Digest | None:
-    """The digest of what the destination holds now, or None (nothing, or unreadable)."""
-    try:
-        dir_path = _dir_path(ref)
-        if dir_path is not None and not (Path(dir_path) / "manifest.json").is_file():
-            return None
-        layout_path = _layout_path(ref)
-        if layout_path is not None and not (Path(layout_path) / "index.json").is_file():
-            return None
-        source = ref.new_source()
-        try:
-            if isinstance(source, RegistrySource):
-                return source.manifest_digest()
-            raw, _ = source.get_manifest()
-            return Digest.of_bytes(raw)
-        finally:
-            source.close()
-    except (NotFound, InvalidInput):
-        return None

@@ -9,18 +9,19 @@ import gzip
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
-from lamina.errors import RegistryError, TransportError
+from lamina.errors import NotFound, RegistryError, TransportError
 from lamina.transports.registry.client import RegistryClient
 from lamina.transports.registry.lean import (
     MAX_BODY,
     LeanError,
     LeanPool,
     LeanTimeout,
+    Request,
 )
 from lamina.transports.registry.options import RegistryOptions
 
@@ -37,6 +38,9 @@ class Peer:
     connections: int = 0
     requests: list[bytes] = field(default_factory=list)
     silent: bool = False  # accept, read, never answer
+    # Instead of `replies`: the reply to a request (its head, and its number on its
+    # connection), and what to do after it.
+    answer: Callable[[bytes, int], tuple[bytes, str]] | None = None
 
     def serve(self, listener: socket.socket) -> None:
         while True:
@@ -49,6 +53,7 @@ class Peer:
 
     def _talk(self, conn: socket.socket) -> None:
         buf = b""
+        on_connection = 0
         with conn:
             while True:
                 while b"\r\n\r\n" not in buf:
@@ -60,7 +65,11 @@ class Peer:
                 self.requests.append(head)
                 if self.silent:
                     continue
-                reply, after = self.replies[len(self.requests) - 1]
+                if self.answer is not None:
+                    reply, after = self.answer(head, on_connection)
+                else:
+                    reply, after = self.replies[len(self.requests) - 1]
+                on_connection += 1
                 conn.sendall(reply)
                 if after == CLOSE:
                     return
@@ -251,4 +260,59 @@ def test_threads_waiting_for_a_failed_ping_share_its_error() -> None:
         elapsed = time.monotonic() - start
     assert len(errors) == 8 and "Connection refused" in errors[0]
     assert elapsed < 1.5  # one ping's backoff (0.2 + 0.4 s), not eight (4.8 s)
+    client.close()
+
+
+def test_pipelined_requests_share_a_connection_and_keep_their_order(peer: Peer) -> None:
+    peer.replies = [(ok(f"answer {i}".encode()), KEEP) for i in range(40)]
+    requests: list[Request] = [("GET", f"/v2/r/manifests/{i}", {}, "u") for i in range(40)]
+    answers = pool_for(peer).send_all(requests, window=8)
+    assert [a.read() for a in answers] == [f"answer {i}".encode() for i in range(40)]
+    assert peer.connections == 1
+    assert [r.split(b" ")[1] for r in peer.requests] == [
+        f"/v2/r/manifests/{i}".encode() for i in range(40)
+    ]
+
+
+@pytest.mark.parametrize("how", ["silently", "saying so"])
+def test_a_pipeline_the_server_closes_goes_on_on_a_new_connection(peer: Peer, how: str) -> None:
+    """The server answers three requests per connection, then closes it (with requests
+    of the pipeline unread: its kernel may then reset the connection, and an answer sent
+    may be lost). Every request is answered once, in order, on as many connections."""
+
+    def answer(head: bytes, n: int) -> tuple[bytes, str]:
+        name = head.split(b" ")[1].rsplit(b"/", 1)[1]
+        close = b"Connection: close\r\n" if how == "saying so" and n == 2 else b""
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nDocker-Content-Digest: d%s\r\n"
+        return reply % name + close + b"\r\n", CLOSE if n == 2 else KEEP
+
+    peer.answer = answer
+    requests: list[Request] = [("HEAD", f"/m/{i}", {}, "u") for i in range(10)]
+    answers = pool_for(peer).send_all(requests, window=4)
+    assert [a.headers.get("docker-content-digest") for a in answers] == [f"d{i}" for i in range(10)]
+    assert peer.connections >= 4
+
+
+def test_request_all_redoes_alone_what_the_pipeline_did_not_settle(peer: Peer) -> None:
+    peer.replies = [
+        (ok(b"a"), KEEP),
+        (b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", KEEP),
+        (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", KEEP),
+        (ok(b"c"), KEEP),
+        (ok(b"b, alone"), KEEP),  # the 500 again, alone: answered this time
+    ]
+    options = RegistryOptions(retry_times=1, retry_delay=0.01)
+    client = RegistryClient(f"127.0.0.1:{peer.port}", options)
+    client._base = f"http://127.0.0.1:{peer.port}"  # (no ping: the peer is not a registry)
+    calls: list[tuple[str, list[str], str]] = [
+        ("/a", [], "a"),
+        ("/b", [], "b"),
+        ("/missing", [], "missing"),
+        ("/c", [], "c"),
+    ]
+    peer.replies.insert(5, (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", KEEP))
+    got = client.request_all("GET", calls)
+    assert [g.read() for g in got if not isinstance(g, Exception)] == [b"a", b"b, alone", b"c"]
+    missing = got[2]
+    assert isinstance(missing, NotFound) and missing.message.startswith("missing: registry")
     client.close()

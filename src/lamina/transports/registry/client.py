@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urljoin, urlsplit
 
@@ -256,6 +256,55 @@ class RegistryClient:
             if status in ok_set:
                 return resp
             raise self.error_for(resp, method, what)
+
+    def request_all(
+        self,
+        method: str,
+        calls: Sequence[tuple[str, list[str], str]],
+        *,
+        headers: dict[str, str] | None = None,
+        ok: Iterable[int] = (200,),
+    ) -> list[Answer | LaminaError]:
+        """Many small bodiless calls (path, scopes, what) to this registry, pipelined on one
+        kept-alive connection (`lean`); for each, its answer or the LaminaError it ended in.
+
+        An answer whose status is not in `ok` (a challenge, a redirect, an error, 429 or
+        5xx), and every call when the pipeline fails, is made again alone through
+        `request`, which answers challenges, follows redirects, retries and maps errors."""
+        ok_set = frozenset(ok)
+        answers: list[Answer | None] = [None] * len(calls)
+        try:
+            base = self.base  # (the registry is down, or refuses us: every call's answer)
+            common = {"User-Agent": self.options.user_agent, **(headers or {})}
+            requests = []
+            for path, scopes, _ in calls:
+                hdrs = dict(common)
+                auth = self.auth.header(scopes)
+                if auth:
+                    hdrs["Authorization"] = auth
+                requests.append((method, path, hdrs, base + path))
+        except LaminaError as err:
+            return [err] * len(calls)
+        try:
+            answers = list(self._conns.send_all(requests, base=base))
+        except (SendFailed, LaminaError):
+            pass  # each call is made alone below (with retries), and says what went wrong
+        results: list[Answer | LaminaError] = []
+        for (path, scopes, what), answer in zip(calls, answers, strict=True):
+            if answer is not None and answer.status in ok_set:
+                results.append(answer)
+                continue
+            if answer is not None:
+                release(answer)
+            try:
+                results.append(
+                    self.request(
+                        method, path, scopes=scopes, what=what, headers=headers, ok=ok, small=True
+                    )
+                )
+            except LaminaError as err:
+                results.append(err)
+        return results
 
     def _send_with_retries(
         self,

@@ -12,6 +12,7 @@ import ssl
 import sys
 import threading
 import warnings
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from lamina.transports.registry.lean import (
     LeanResponse,
     LeanTimeout,
     LeanTLSError,
+    Request,
     probe_tls,
 )
 from lamina.transports.registry.options import RegistryOptions
@@ -102,6 +104,17 @@ class Connections:
         try:
             return pools.send(method, url, headers, body)
         except Urllib3Error as exc:
+            raise SendFailed(exc) from None
+
+    def send_all(self, requests: Sequence[Request], *, base: str) -> Sequence[LeanResponse | None]:
+        """Bodiless requests (method, path, headers, URL) to `base`, pipelined on one lean
+        connection: their answers in order, or Nones when the paths need urllib3."""
+        lean = self._lean.pool_for(base.partition(":")[0], self.host)
+        if lean is None or not all(_TARGET.fullmatch(path) for _, path, _, _ in requests):
+            return [None] * len(requests)
+        try:
+            return lean.send_all(requests)
+        except LeanError as exc:
             raise SendFailed(exc) from None
 
     def probe_tls(self) -> None:

@@ -23,7 +23,7 @@ import socket
 import ssl
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from lamina.errors import RegistryError
@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 MAX_IDLE = 16  # kept-alive connections per host
+# A bodiless request: method, target (path and query), header fields, URL (for messages).
+Request = tuple[str, str, dict[str, str], str]
 _BAD_FIELD = re.compile(r"[\r\n\0]")
 
 
@@ -79,26 +81,33 @@ class LeanPool:
         weakref.finalize(self, _close_all, self._idle)
 
     def send(self, method: str, target: str, headers: dict[str, str], url: str) -> LeanResponse:
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        lines.append("Accept-Encoding: identity")
-        if _BAD_FIELD.search("".join(lines)):
-            raise RegistryError(f"{method} {url}: refusing to send a header holding a line break")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        while True:
+        """One request; its answer, read whole."""
+        return self.send_all([(method, target, headers, url)])[0]
+
+    def send_all(self, requests: Sequence[Request], window: int = 16) -> list[LeanResponse]:
+        """Bodiless requests (method, target, headers, url), their answers in order.
+
+        Several are pipelined on one kept-alive connection (HTTP/1.1, RFC 9112 9.3.2):
+        up to `window` are sent ahead of their answers, so the server reads them in
+        batches and no round trip is waited for between two. When the server closes the
+        connection, saying so or not, the requests it did not answer are sent again on a
+        new one (they have no body and change nothing). A new connection that fails
+        before any answer raises LeanError, LeanTimeout or LeanTLSError."""
+        heads = [
+            self._head(method, target, headers, url) for method, target, headers, url in requests
+        ]
+        answers: list[LeanResponse] = []
+        while len(answers) < len(heads):
             sock, reused = self._take()
+            before = len(answers)
             try:
-                sock.sendall(head)
-                response, keep = read_response(Reader(sock), method, url)
-            except Stale:
+                keep = _pipeline(sock, heads, requests, answers, window)
+            except (Stale, ConnectionResetError, BrokenPipeError) as exc:
                 sock.close()
-                if reused:
-                    continue  # the server had closed it while idle: once more, fresh
-                raise LeanError("connection closed before an answer") from None
-            except (ConnectionResetError, BrokenPipeError) as exc:
-                sock.close()
-                if reused:
-                    continue
+                if reused or len(answers) > before:
+                    continue  # closed while idle, or after some answers: the rest, fresh
+                if isinstance(exc, Stale):
+                    raise LeanError("connection closed before an answer") from None
                 raise LeanError(f"connection lost: {exc}") from None
             except TimeoutError:
                 sock.close()
@@ -111,6 +120,7 @@ class LeanPool:
                 raise LeanError(f"connection failed: {exc}") from None
             except TooLarge:
                 sock.close()
+                url = requests[len(answers)][3]
                 raise RegistryError(
                     f"response from {url} is larger than {MAX_BODY} bytes"
                 ) from None
@@ -121,7 +131,15 @@ class LeanPool:
                 self._put(sock)
             else:
                 sock.close()
-            return response
+        return answers
+
+    def _head(self, method: str, target: str, headers: dict[str, str], url: str) -> bytes:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append("Accept-Encoding: identity")
+        if _BAD_FIELD.search("".join(lines)):
+            raise RegistryError(f"{method} {url}: refusing to send a header holding a line break")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def _take(self) -> tuple[socket.socket, bool]:
         while True:
@@ -231,6 +249,30 @@ def open_socket(
     except OSError as exc:
         sock.close()
         raise LeanError(f"TLS handshake with {netloc} failed: {exc}") from None
+
+
+def _pipeline(
+    sock: socket.socket,
+    heads: list[bytes],
+    requests: Sequence[Request],
+    answers: list[LeanResponse],
+    window: int,
+) -> bool:
+    """Send the requests not yet answered, `window` ahead, appending their answers; False
+    when the server closes the connection after an answer (the rest go on another)."""
+    reader = Reader(sock)
+    sent = min(len(heads), len(answers) + window)
+    sock.sendall(b"".join(heads[len(answers) : sent]))
+    while len(answers) < len(heads):
+        method, _, _, url = requests[len(answers)]
+        response, keep = read_response(reader, method, url, pipelined=True)
+        answers.append(response)
+        if not keep:
+            return False
+        if sent < len(heads):
+            sock.sendall(heads[sent])
+            sent += 1
+    return not reader.buf  # (bytes after the last answer: do not trust the connection)
 
 
 def _close_all(sockets: list[socket.socket]) -> None:

@@ -122,22 +122,24 @@ def _decode(body: bytes, encoding: str, url: str) -> bytes:
 
 
 class Stale(Exception):
-    """A reused connection was closed by the server before it answered (safe to resend)."""
+    """The server closed the connection between answers, before this one began (a
+    bodiless request that got no answer is safe to send again)."""
 
 
 class Reader:
-    """Buffered reading of one response from a socket."""
+    """Buffered reading of responses from a socket, one after the other."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
-        self.received = 0
+        self.between = True  # no byte of the next answer read yet
 
     def _fill(self) -> None:
         data = self.sock.recv(_RECV)
         if not data:
-            raise Stale() if not self.received else LeanError("connection closed mid-answer")
-        self.received += len(data)
+            if self.between and not self.buf:
+                raise Stale()
+            raise LeanError("connection closed mid-answer")
         self.buf += data
 
     def until(self, mark: bytes, limit: int) -> bytes:
@@ -174,10 +176,16 @@ class TooLarge(Exception):
     """The answer is larger than MAX_BODY."""
 
 
-def read_response(reader: Reader, method: str, url: str) -> tuple[LeanResponse, bool]:
-    """The final response (1xx answers skipped) and whether its connection can be reused."""
+def read_response(
+    reader: Reader, method: str, url: str, *, pipelined: bool = False
+) -> tuple[LeanResponse, bool]:
+    """The final response (1xx answers skipped) and whether its connection can be reused.
+    Bytes read past it are the next answer's when `pipelined`, else a reason to drop the
+    connection."""
+    reader.between = True
     while True:
         head = reader.until(b"\r\n\r\n", MAX_HEAD).decode("latin-1")
+        reader.between = False
         status_line, _, header_text = head.partition("\r\n")
         version, status, reason = _status(status_line)
         headers = _headers(header_text)
@@ -192,7 +200,7 @@ def read_response(reader: Reader, method: str, url: str) -> tuple[LeanResponse, 
         body = reader.exactly(_length(headers))
     else:
         body, keep = reader.to_end(MAX_BODY), False
-    if reader.buf:
+    if reader.buf and not pipelined:
         keep = False  # bytes nobody asked for: do not trust the connection
     return LeanResponse(status, reason, version, headers, body, url), keep
 

@@ -16,6 +16,7 @@ from lamina.transports.registry.reference import RegistryReference
 
 if TYPE_CHECKING:
     from lamina.oci import Descriptor, ImageIndex
+    from lamina.transports.registry.connections import Answer
 
 MANIFEST_ACCEPT = ", ".join(
     [mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST]
@@ -101,19 +102,18 @@ class RegistrySource:
     def head_manifest(self) -> tuple[Digest | None, str]:
         """HEAD the reference's manifest: the registry's Docker-Content-Digest (None if it
         sent none) and media type ("" if unknown). NotFound when there is no manifest."""
+        path, scopes, what = self.head_call()
         resp = self.client.request(
-            "HEAD",
-            f"/v2/{self.repo}/manifests/{quote(self._ref_text(None))}",
-            scopes=self._pull,
-            what=f"resolving {self.ref.ref}",
-            headers={"Accept": MANIFEST_ACCEPT},
-            small=True,
+            "HEAD", path, scopes=scopes, what=what, headers={"Accept": MANIFEST_ACCEPT}, small=True
         )
-        header = resp.headers.get("Docker-Content-Digest")
-        content_type = resp.headers.get("Content-Type", "").partition(";")[0].strip()
         release(resp)
-        digest = Digest.parse(header) if header and Digest.is_valid(header) else None
-        return digest, content_type if content_type in mt.ALL_MANIFEST_TYPES else ""
+        return head_digest(resp)
+
+    def head_call(self) -> tuple[str, list[str], str]:
+        """The manifest HEAD of `head_manifest` as a call for `RegistryClient.request_all`
+        (its answer read with `head_digest`; send it with an Accept of MANIFEST_ACCEPT)."""
+        path = f"/v2/{self.repo}/manifests/{quote(self._ref_text(None))}"
+        return path, self._pull, f"resolving {self.ref.ref}"
 
     def open_blob(self, desc: Descriptor) -> BinaryIO:
         # (The blob reader streams through urllib3: loaded when a blob is first read.)
@@ -235,3 +235,12 @@ class RegistrySource:
 
     def close(self) -> None:
         self.client.close()
+
+
+def head_digest(resp: Answer) -> tuple[Digest | None, str]:
+    """The Docker-Content-Digest of a manifest HEAD's answer (None if there is none) and
+    its media type ("" if not a manifest type)."""
+    header = resp.headers.get("Docker-Content-Digest")
+    content_type = resp.headers.get("Content-Type", "").partition(";")[0].strip()
+    digest = Digest.parse(header) if header and Digest.is_valid(header) else None
+    return digest, content_type if content_type in mt.ALL_MANIFEST_TYPES else ""
