@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from lamina.copy.parallel import CopyOptions
 from lamina.errors import LaminaError
-from lamina.ops.copying import copy
+from lamina.ops.copying import CopyRequest, copy
 from lamina.ops.sync import COPIED, FAILED, SKIPPED, WOULD_COPY, SyncOptions, sync
 from lamina.ops.sync_yaml import load_yaml, matches, parse_constraint
-from tests.ops.images import image_layout
+from tests.ops.images import image_layout, index_layout
 from tests.server.servers import Server
 
 TAGS = ["1.0.0", "1.2.0", "2.0.0"]
@@ -87,6 +88,30 @@ def test_an_up_to_date_resync_loads_no_http_library(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["2 images: 0 copied, 2 skipped (up to date), 0 failed", "[]"]
+
+
+@pytest.mark.parametrize("all_", [False, True])
+def test_an_index_is_checked_by_the_child_a_copy_writes(
+    lamina_reg: Server, repo: str, tmp_path: Path, all_: bool
+) -> None:
+    """Without --all the host platform's image is copied, and the re-run finds it by
+    reading the index (its HEAD says only that it is an index); with --all, the index."""
+    host = lamina_reg.host
+    layout, index, _ = index_layout(tmp_path, "multi", seed=640)
+    every = CopyRequest(copy=CopyOptions(multi_arch="all"))
+    copy(f"oci:{layout}:v1", f"docker://{host}/{repo}/multi:1", None, every)
+    spec = _yaml(tmp_path, f"{host}:\n  images:\n    {repo}/multi: ['1']\n  tls-verify: false\n")
+    opts = SyncOptions(src="yaml", dest="docker", all=all_)
+    first = sync(str(spec), f"{host}/mirror-idx/{repo}", opts)
+    assert first.count(COPIED) == 1
+    again = sync(str(spec), f"{host}/mirror-idx/{repo}", opts)
+    assert again.count(SKIPPED) == 1
+    skipped = again.items[0].digest
+    if all_:
+        assert skipped == str(index.digest)
+    else:
+        assert skipped in {str(d.digest) for d in index.manifests} and skipped != str(index.digest)
+    assert first.items[0].digest == skipped
 
 
 def test_dry_run_writes_nothing(lamina_reg: Server, repo: str, tmp_path: Path) -> None:

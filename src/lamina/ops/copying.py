@@ -105,8 +105,12 @@ def _copy_referrers(
     import logging
 
     from lamina.ops.referrers import children, copy_referrers
+    from lamina.ops.sync_clients import Shared
     from lamina.transports.registry.reference import RegistryReference
 
+    # (A sync's references share its clients; the referrers are copied by their own.)
+    src_ref = src_ref.ref if isinstance(src_ref, Shared) else src_ref
+    dst_ref = dst_ref.ref if isinstance(dst_ref, Shared) else dst_ref
     assert isinstance(src_ref, RegistryReference) and isinstance(dst_ref, RegistryReference)
     src = src_ref.new_source()
     try:

@@ -85,9 +85,7 @@ def layout_path(ref: ImageReference) -> str | None:
     return None
 
 
-def expected_digest(
-    ref: ImageReference, all_platforms: bool
-) -> tuple[Digest | None, tuple[bytes, str] | None]:
+def expected_digest(ref: ImageReference, all_platforms: bool) -> Expected:
     """The digest a plain copy of `ref` writes (its own, or for an index without `all`
     the host platform's child; None when unknown), and the manifest when it was read.
 
@@ -97,16 +95,27 @@ def expected_digest(
     source = ref.new_source()
     try:
         if isinstance(source, RegistrySource):
-            digest, media_type = source.head_manifest()
-            if (
-                digest is not None
-                and media_type
-                and (all_platforms or media_type not in mt.INDEX_TYPES)
-            ):
+            digest = _own_digest(*source.head_manifest(), all_platforms)
+            if digest is not None:
                 return digest, None
-        raw, media_type = source.get_manifest()
+        return _from_manifest(ref, source.get_manifest(), all_platforms)
     finally:
         source.close()
+
+
+def _own_digest(digest: Digest | None, media_type: str, all_platforms: bool) -> Digest | None:
+    """What a manifest HEAD's answer says a copy writes: the manifest's own digest, unless
+    it is an index whose child is wanted, or the answer did not say."""
+    if digest is not None and media_type and (all_platforms or media_type not in mt.INDEX_TYPES):
+        return digest
+    return None
+
+
+def _from_manifest(
+    ref: ImageReference, manifest: tuple[bytes, str], all_platforms: bool
+) -> Expected:
+    """The digest a copy of `ref` writes, from its manifest (see `expected_digest`)."""
+    raw, media_type = manifest
     if media_type in mt.INDEX_TYPES and not all_platforms:
         from lamina.oci import ImageIndex, parse_any
 
@@ -143,8 +152,8 @@ def run_checks(checks: list[Check], options: SyncOptions, workers: int) -> None:
     if options.manifest_format:
         return  # (a converted copy's digest is not known before it is made)
     jobs: list[Job] = []
-    sources: dict[int, tuple[RegistryClient, list[tuple[Check, RegistrySource]]]] = {}
-    dests: dict[int, tuple[RegistryClient, list[tuple[Check, RegistrySource]]]] = {}
+    sources: dict[int, tuple[RegistryClient, _Items]] = {}
+    dests: dict[int, tuple[RegistryClient, _Items]] = {}
     for check in checks:
         for ref, batches, alone in (
             (check.pair.src, sources, check.read_source),
@@ -175,15 +184,18 @@ def _job(read: _Reader, client: RegistryClient, items: _Items, options: SyncOpti
 def _read_sources(client: RegistryClient, items: _Items, options: SyncOptions) -> None:
     calls = [source.head_call() for _, source in items]
     answers = client.request_all("HEAD", calls, headers={"Accept": MANIFEST_ACCEPT})
-    for (check, _), answer in zip(items, answers, strict=True):
+    for (check, source), answer in zip(items, answers, strict=True):
         if isinstance(answer, LaminaError):
             check.expected = answer
             continue
-        digest, media_type = head_digest(answer)
-        if digest is not None and media_type and (options.all or media_type not in mt.INDEX_TYPES):
+        digest = _own_digest(*head_digest(answer), options.all)
+        if digest is not None:
             check.expected = (digest, None)
-        else:
-            check.read_source()  # an index, or no digest: the whole manifest
+            continue
+        try:  # an index, or no digest said: the whole manifest
+            check.expected = _from_manifest(check.pair.src, source.get_manifest(), options.all)
+        except LaminaError as err:
+            check.expected = err
 
 
 def _read_destinations(client: RegistryClient, items: _Items, options: SyncOptions) -> None:
