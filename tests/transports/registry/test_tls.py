@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,43 @@ def test_forwarding_between_tls_and_plain_registries(
         raw, media_type = src.get_manifest()
         assert raw == img.raw_manifest()
         validate(model.load(raw, src, media_type))
+
+
+def test_a_sync_checks_over_tls_against_distribution(
+    tls_distribution: Distribution,
+    tls_files: TLSFiles,
+    store: BlobStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The up-to-date checks of a re-sync are HEADs pipelined on kept-alive TLS connections
+    to Distribution (Go's HTTP server), and they find every image in place."""
+    from lamina.ops.sync import COPIED, SKIPPED, SyncOptions, sync
+
+    host = tls_distribution.host
+    certs = tmp_path / "certs.d" / host
+    certs.mkdir(parents=True)
+    shutil.copy(tls_files.ca, certs / "ca.crt")
+    opts = RegistryOptions(cert_dir=str(certs))
+    tags = [f"t{i}" for i in range(60)]  # more than one pipelined chunk
+    img = make_image(store, seed=78)
+    for tag in tags:
+        push_image(
+            img, RegistryReference.parse(f"docker://{host}/tls/src:{tag}", opts).new_destination()
+        )
+    options = SyncOptions(src="docker", dest="docker", src_options=opts, dst_options=opts)
+    first = sync(f"{host}/tls/src", f"{host}/tls-mirror", options)
+    assert first.count(COPIED) == len(tags)
+    alone: list[str] = []
+    request = RegistryClient.request
+
+    def counted(self: RegistryClient, method: str, path: str, **kw: Any) -> Any:
+        alone.append(f"{method} {path}")
+        return request(self, method, path, **kw)
+
+    monkeypatch.setattr(RegistryClient, "request", counted)
+    again = sync(f"{host}/tls/src", f"{host}/tls-mirror", options)
+    assert again.count(SKIPPED) == len(tags)
+    # Only the tag list went alone: every HEAD was answered in a pipeline.
+    assert alone == ["GET /v2/tls/src/tags/list"]
+    assert {item.digest for item in again.items} == {str(img.digest())}
