@@ -13,14 +13,21 @@ whose body is a one-shot stream.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urljoin, urlsplit
 
-from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryError, TransportError
+from lamina.errors import AuthError, ErrorCode, LaminaError, RegistryError, TransportError
+from lamina.transports.registry.answers import (
+    answer_error,
+    connection_failure,
+    error_detail,
+    read_limited,
+    release,
+    retry_after,
+)
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
 from lamina.transports.registry.connections import Connections, SendFailed
@@ -35,9 +42,7 @@ if TYPE_CHECKING:
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-MAX_ERROR_BODY = 64 << 10
 MAX_REDIRECTS = 5
-MAX_RETRY_AFTER = 60.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -328,7 +333,7 @@ class RegistryClient:
                 time.sleep(self._backoff(attempt))
                 continue
             if (resp.status == 429 or resp.status >= 500) and not last:
-                delay = _retry_after(resp.headers.get("Retry-After"))
+                delay = retry_after(resp.headers.get("Retry-After"))
                 release(resp)
                 time.sleep(delay if delay is not None else self._backoff(attempt))
                 continue
@@ -355,26 +360,13 @@ class RegistryClient:
     def connection_error(
         self, exc: Exception, method: str, url: str, what: str = ""
     ) -> TransportError:
-        failed = exc if isinstance(exc, SendFailed) else SendFailed(exc)
-        kind = "timed out" if failed.timeout else "failed"
-        exc = failed.cause
-        if failed.tls:
-            return TransportError(
-                f"{what or method}: TLS with registry {self.registry} failed: {_short(exc)}",
-                hint="trust its CA in /etc/containers/certs.d/HOST:PORT/ca.crt (or --cert-dir), "
-                "or use --tls-verify=false",
-            )
-        return TransportError(
-            f"{what or method}: connection to registry {self.registry} ({urlsplit(url).netloc}) "
-            f"{kind}: {_short(exc)}",
-            retryable=True,
-            hint="check that the registry is up and reachable, or retry later",
-        )
+        """The one-line error for a request that got no answer (`exc` says why)."""
+        return connection_failure(self.registry, exc, method, url, what)
 
     def _auth_error(self, status: int, what: str, resp: Answer) -> AuthError:
         creds = self.auth.credentials
         used = f"credentials from {creds.origin}" if creds else "no credentials"
-        detail = _error_detail(resp)
+        detail = error_detail(resp)
         return AuthError(
             f"{what}: registry {self.registry} refused access ({status}) with {used}"
             + (f": {detail[1]}" if detail[1] else ""),
@@ -384,27 +376,9 @@ class RegistryClient:
 
     def error_for(self, resp: Answer, method: str, what: str) -> LaminaError:
         """Map an error response to NotFound / AuthError / RegistryError with its spec code."""
-        status = resp.status
-        code_text, message = _error_detail(resp)
-        release(resp)
-        code = ErrorCode(code_text) if code_text in ErrorCode.__members__ else None
-        text = f"{what}: registry {self.registry} answered {status}"
-        if code_text:
-            text += f" {code_text}"
-        if message:
-            text += f": {message}"
-        if status in (401, 403):
-            creds = self.auth.credentials
-            text += f" (using {f'credentials from {creds.origin}' if creds else 'no credentials'})"
-            default = ErrorCode.UNAUTHORIZED if status == 401 else ErrorCode.DENIED
-            return AuthError(text, code=code or default, hint=self.hint)
-        if status == 404:
-            return NotFound(text, code=code or ErrorCode.NOT_FOUND)
-        if status == 429:
-            return RegistryError(text, code=ErrorCode.TOOMANYREQUESTS, retryable=True)
-        if status >= 500:
-            return RegistryError(text, code=code, retryable=True, hint="retry later")
-        return RegistryError(text, code=code or ErrorCode.TRANSPORT)
+        creds = self.auth.credentials
+        used = f"credentials from {creds.origin}" if creds else "no credentials"
+        return answer_error(self.registry, resp, what, used=used, hint=self.hint)
 
     def close(self) -> None:
         self._conns.close()
@@ -412,55 +386,3 @@ class RegistryClient:
 
 def _replayable(body: Body) -> bool:
     return body is None or isinstance(body, bytes)
-
-
-def release(resp: Answer) -> None:
-    try:
-        resp.drain_conn()
-    except Exception:
-        pass
-    resp.release_conn()
-
-
-def read_limited(resp: Answer, limit: int) -> bytes:
-    """Read a response body of at most `limit` bytes (more is an error)."""
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in resp.stream(1 << 16):
-        total += len(chunk)
-        if total > limit:
-            raise RegistryError(f"response from {resp.geturl()} is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _error_detail(resp: Answer) -> tuple[str, str]:
-    """(code, message) of a distribution-spec error body, or ("", "") if there is none."""
-    try:
-        data = resp.read(MAX_ERROR_BODY)
-        obj = json.loads(data)
-        first = obj["errors"][0]
-        return str(first.get("code", "")), str(first.get("message", ""))[:300]
-    except Exception:
-        return "", ""
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        import email.utils
-
-        try:
-            parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None  # neither seconds nor an HTTP date: fall back to our own backoff
-        seconds = parsed.timestamp() - time.time()
-    return max(0.0, min(seconds, MAX_RETRY_AFTER))
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "…"

@@ -32,9 +32,10 @@ from lamina.errors import (
     RegistryError,
 )
 from lamina.oci import Descriptor
+from lamina.transports.registry.answers import release
 from lamina.transports.registry.auth import scope_for
 from lamina.transports.registry.blobreader import ResumingBlobReader
-from lamina.transports.registry.client import RegistryClient, release
+from lamina.transports.registry.client import RegistryClient
 from lamina.transports.registry.pools import Body
 from lamina.transports.registry.reference import RegistryReference
 from lamina.transports.registry.splice import SplicedBody

@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 
 from lamina.errors import AuthError, ErrorCode
+from lamina.transports.registry.answers import release
 from lamina.transports.registry.authfile import (
     Credentials,
     default_auth_file,
     remove_credentials,
     store_credentials,
 )
-from lamina.transports.registry.client import RegistryClient, release
+from lamina.transports.registry.client import RegistryClient
 from lamina.transports.registry.options import RegistryOptions
 
 

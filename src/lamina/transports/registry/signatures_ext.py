@@ -16,8 +16,9 @@ from typing import Any
 
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
+from lamina.transports.registry.answers import read_limited, release
 from lamina.transports.registry.auth import scope_for
-from lamina.transports.registry.client import RegistryClient, read_limited, release
+from lamina.transports.registry.client import RegistryClient
 
 HEADER = "X-Registry-Supports-Signatures"
 SCHEMA_VERSION = 2

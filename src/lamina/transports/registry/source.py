@@ -10,8 +10,9 @@ from urllib.parse import quote, urlencode
 from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
+from lamina.transports.registry.answers import read_limited, release
 from lamina.transports.registry.auth import scope_for
-from lamina.transports.registry.client import RegistryClient, read_limited, release
+from lamina.transports.registry.client import RegistryClient
 from lamina.transports.registry.reference import RegistryReference
 
 if TYPE_CHECKING:
