@@ -188,6 +188,10 @@ def test_an_answer_over_the_limit_is_refused(peer: Peer) -> None:
         b"HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\nabc",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        "HTTP/1.1 2\u00b2 OK\r\n\r\n".encode("latin-1"),  # a digit to str.isdigit()
+        "HTTP/1.1 200 OK\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1"),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n",
     ],
 )
 def test_malformed_answers_are_connection_errors(peer: Peer, reply: bytes) -> None:

@@ -16,6 +16,9 @@ MAX_HEAD = 64 << 10  # status line and headers
 _RECV = 1 << 16
 _NO_BODY = frozenset({204, 304})
 _FOLDED = re.compile(r"\r\n[ \t]+")
+# ASCII digits only: str.isdigit() and int() also take "²" or "٣", which no peer means.
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
 class LeanError(Exception):
@@ -207,7 +210,7 @@ def read_response(
 
 def _status(line: str) -> tuple[int, int, str]:
     parts = line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not _DIGITS.fullmatch(parts[1]):
         raise LeanError(f"malformed status line {line[:80]!r}")
     version = 11 if parts[0] == "HTTP/1.1" else 10
     return version, int(parts[1]), parts[2] if len(parts) > 2 else ""
@@ -227,7 +230,7 @@ def _headers(text: str) -> Headers:
 
 def _length(headers: Headers) -> int:
     values = {v.strip() for v in ",".join(headers.getlist("content-length")).split(",")}
-    if len(values) != 1 or not next(iter(values)).isdigit():
+    if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
         raise LeanError(f"malformed Content-Length {sorted(values)!r}")
     n = int(values.pop())
     if n > MAX_BODY:
@@ -240,10 +243,9 @@ def _chunked(reader: Reader) -> bytes:
     total = 0
     while True:
         size_text = reader.until(b"\r\n", 1024).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            raise LeanError(f"malformed chunk size {size_text[:20]!r}") from None
+        if not _HEX.fullmatch(size_text):  # (int() would also take "-5", "+5" or "1_0")
+            raise LeanError(f"malformed chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
         if size == 0:
             while reader.until(b"\r\n", MAX_HEAD):  # trailers, up to the empty line
                 pass
