@@ -109,15 +109,11 @@ class LeanPool:
                 if isinstance(exc, Stale):
                     raise LeanError("connection closed before an answer") from None
                 raise LeanError(f"connection lost: {exc}") from None
-            except TimeoutError:
-                sock.close()
-                raise LeanTimeout(f"read timed out after {self.timeout:g} s") from None
-            except ssl.SSLError as exc:
-                sock.close()
-                raise LeanTLSError(str(exc)) from None
             except OSError as exc:
                 sock.close()
-                raise LeanError(f"connection failed: {exc}") from None
+                raise _failure(
+                    exc, "reading the answer", self.timeout, "connection failed"
+                ) from None
             except TooLarge:
                 sock.close()
                 url = requests[len(answers)][3]
@@ -231,24 +227,27 @@ def open_socket(
     LeanTLSError saying what failed."""
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
-    except TimeoutError:
-        raise LeanTimeout(f"connection to {netloc} timed out after {timeout:g} s") from None
     except OSError as exc:
-        raise LeanError(f"failed to establish a new connection: {exc}") from None
+        failed = "failed to establish a new connection"
+        raise _failure(exc, f"connecting to {netloc}", timeout, failed) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if context is None:
         return sock
     try:
         return context.wrap_socket(sock, server_hostname=host)
-    except TimeoutError:
-        sock.close()
-        raise LeanTimeout(f"TLS handshake with {netloc} timed out") from None
-    except ssl.SSLError as exc:
-        sock.close()
-        raise LeanTLSError(str(exc)) from None
     except OSError as exc:
         sock.close()
-        raise LeanError(f"TLS handshake with {netloc} failed: {exc}") from None
+        raise _failure(exc, f"TLS handshake with {netloc}", timeout) from None
+
+
+def _failure(exc: OSError, doing: str, timeout: float, failed: str = "") -> LeanError:
+    """What a socket error while `doing` is to the client: a timeout, a TLS failure (not
+    retried), or a connection failure (`failed` says so, else "`doing` failed")."""
+    if isinstance(exc, TimeoutError):
+        return LeanTimeout(f"{doing} timed out after {timeout:g} s")
+    if isinstance(exc, ssl.SSLError):
+        return LeanTLSError(str(exc))
+    return LeanError(f"{failed or doing + ' failed'}: {exc}")
 
 
 def _pipeline(
