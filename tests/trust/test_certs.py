@@ -287,3 +287,29 @@ def test_chain_root_from_the_signature_is_never_trusted() -> None:
     sig = _signed(leaf_key, leaf, _pem(mine))
     with pytest.raises(TrustError, match="does not chain"):
         _check(_pki_fields(policy_root), REF, MANIFEST, sig)
+
+
+def test_malformed_certificate_extension_is_a_refusal() -> None:
+    """A certificate whose extension does not decode (cryptography decodes them lazily) is
+    refused as a malformed certificate, not left to escape as a ValueError."""
+    root_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    root = _cert("root", root_key, None, ca=True)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(_name("leaf"))
+        .issuer_name(_name("root"))
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(x509.oid.ExtensionOID.BASIC_CONSTRAINTS, b"\x05\x00"),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    sig = _signed(leaf_key, leaf, _pem(root))
+    with pytest.raises(TrustError, match="malformed certificate"):
+        _check(_pki_fields(root), REF, MANIFEST, sig)
+    with pytest.raises(TrustError, match="malformed certificate"):
+        certs.load_certs(_pem(leaf).encode(), "leaf")

@@ -48,9 +48,14 @@ def load_certs(data: bytes, what: str) -> list[x509.Certificate]:
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise TrustError(f"{what}: no PEM certificate found")
     try:
-        return x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
+        found = x509.load_pem_x509_certificates(data)
+        for cert in found:
+            # Extensions are decoded on first use: a malformed one (from a signature's
+            # annotation) must be refused here, not escape later as a ValueError.
+            _ = cert.extensions
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
         raise TrustError(f"{what}: malformed certificate ({exc})") from None
+    return found
 
 
 def load_all(blobs: Sequence[bytes], what: str) -> list[x509.Certificate]:
@@ -272,9 +277,13 @@ def pki_key(
 
 
 def _public_key(cert: x509.Certificate, what: str) -> PublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise TrustError(f"{what}: unreadable certificate key ({exc})") from None
     if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
         raise TrustError(f"{what}: unsupported certificate key type {type(key).__name__}")
     return key
