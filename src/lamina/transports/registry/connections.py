@@ -14,7 +14,6 @@ import threading
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeAlias
-from urllib.parse import urlsplit
 
 from lamina.transports.registry.lean import (
     LeanError,
@@ -23,7 +22,9 @@ from lamina.transports.registry.lean import (
     LeanTimeout,
     LeanTLSError,
     Request,
+    plain_target,
     probe_tls,
+    split_url,
 )
 from lamina.transports.registry.options import RegistryOptions
 from lamina.transports.registry.tls import probe_context, ssl_context
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 
     # What a request returns: urllib3's response, or a small answer already read whole.
     Answer: TypeAlias = BaseHTTPResponse | LeanResponse
-
-# A request target made only of characters RFC 3986 allows (others go to urllib3, which
-# percent-encodes them).
-_TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
 class SendFailed(Exception):
@@ -85,15 +82,11 @@ class Connections:
     ) -> Answer:
         """One request to `url`; a small one (no body, an answer read whole) on a lean
         connection. `base` (`scheme://host`, when known) saves parsing the URL."""
-        if small and body is None:
-            if base is not None and url.startswith(base + "/") and "#" not in url:
-                scheme, netloc, target = base.partition(":")[0], self.host, url[len(base) :]
-            else:
-                parts = urlsplit(url)
-                scheme, netloc = parts.scheme, parts.netloc
-                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        split = split_url(url, base) if small and body is None else None
+        if split is not None:
+            scheme, netloc, target = split
             lean = self._lean.pool_for(scheme, netloc)
-            if lean is not None and _TARGET.fullmatch(target):
+            if lean is not None:
                 try:
                     return lean.send(method, target, headers, url)
                 except LeanError as exc:
@@ -110,7 +103,7 @@ class Connections:
         """Bodiless requests (method, path, headers, URL) to `base`, pipelined on one lean
         connection: their answers in order, or Nones when the paths need urllib3."""
         lean = self._lean.pool_for(base.partition(":")[0], self.host)
-        if lean is None or not all(_TARGET.fullmatch(path) for _, path, _, _ in requests):
+        if lean is None or not all(plain_target(path) for _, path, _, _ in requests):
             return [None] * len(requests)
         try:
             return lean.send_all(requests)

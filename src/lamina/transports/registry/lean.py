@@ -57,6 +57,7 @@ MAX_IDLE = 16  # kept-alive connections per host
 # A bodiless request: method, target (path and query), header fields, URL (for messages).
 Request = tuple[str, str, dict[str, str], str]
 _BAD_FIELD = re.compile(r"[\r\n\0]")
+_TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
 class LeanPool:
@@ -197,6 +198,25 @@ class LeanPools:
         for pool in pools:
             if pool is not None:
                 pool.close()
+
+
+def split_url(url: str, base: str | None = None) -> tuple[str, str, str] | None:
+    """(scheme, netloc, target) of `url`, or None when its target holds characters RFC 3986
+    does not allow (urllib3 percent-encodes those; both clients send the rest as is).
+    `base` (`scheme://netloc`, when known to start `url`) saves parsing it."""
+    if base is not None and url.startswith(base + "/") and "#" not in url:
+        scheme, _, netloc = base.partition("://")
+        target = url[len(base) :]
+    else:
+        parts = urlsplit(url)
+        scheme, netloc = parts.scheme, parts.netloc
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (scheme, netloc, target) if plain_target(target) else None
+
+
+def plain_target(target: str) -> bool:
+    """Whether a request target is made only of characters RFC 3986 allows."""
+    return _TARGET.fullmatch(target) is not None
 
 
 def host_port(scheme: str, netloc: str) -> tuple[str | None, int | None]:

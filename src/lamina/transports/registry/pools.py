@@ -3,16 +3,15 @@ only for the first https pool, and sends each request straight to its host's poo
 
 from __future__ import annotations
 
-import re
 import ssl
 from collections.abc import Callable, Iterable
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.response import BaseHTTPResponse
 
+from lamina.transports.registry.lean import host_port, split_url
 from lamina.transports.registry.splice import (
     SplicedBody,
     SplicingHTTPConnection,
@@ -20,9 +19,6 @@ from lamina.transports.registry.splice import (
 )
 
 Body = bytes | Iterable[bytes] | Iterable[memoryview] | Iterable[SplicedBody] | None
-
-# A request target made only of characters RFC 3986 allows, so urllib3 would send it as is.
-_TARGET = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
 class HostPools(urllib3.PoolManager):
@@ -58,10 +54,9 @@ class HostPools(urllib3.PoolManager):
         """One request, through the host's connection pool found once (a PoolManager
         request parses and normalises the URL and the pool key on every call: a third
         of its cost for a small request). Unusual URLs take the PoolManager's path."""
-        parts = urlsplit(url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        pool = self._pool_for(parts.scheme, parts.netloc) if _TARGET.fullmatch(target) else None
-        if pool is None:
+        split = split_url(url)
+        pool = self._pool_for(split[0], split[1]) if split is not None else None
+        if pool is None or split is None:
             return self.request(
                 method,
                 url,
@@ -74,7 +69,7 @@ class HostPools(urllib3.PoolManager):
             )
         return pool.urlopen(
             method,
-            target,
+            split[2],
             headers=headers,
             body=cast(Any, body),
             preload_content=False,
@@ -87,12 +82,8 @@ class HostPools(urllib3.PoolManager):
         pool = self._pools.get((scheme, netloc))
         if pool is not None and pool.pool is not None:  # (None: the manager closed it)
             return pool
-        try:
-            parts = urlsplit(f"{scheme}://{netloc}")
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            return None
-        if scheme not in ("http", "https") or not host or "@" in netloc:
+        host, port = host_port(scheme, netloc)
+        if not host:
             return None
         host = f"[{host}]" if ":" in host else host
         pool = self.connection_from_host(host, port=port, scheme=scheme)
