@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
-from lamina.threads import map_in_threads, run_jobs
+from lamina.threads import map_in_threads
 
 
 def test_results_come_back_in_order_on_at_most_n_threads() -> None:
@@ -48,40 +47,3 @@ def test_nothing_to_do() -> None:
     before = threading.active_count()
     assert map_in_threads(lambda x: x, [], 8) == []
     assert threading.active_count() == before
-
-
-def test_jobs_that_add_jobs_all_run() -> None:
-    done: list[str] = []
-    lock = threading.Lock()
-
-    def leaf(name: str) -> Callable[[], None]:
-        def run() -> None:
-            time.sleep(0.002)
-            with lock:
-                done.append(name)
-
-        return run
-
-    def lister(group: int) -> Callable[[], list[Callable[[], None]]]:
-        def run() -> list[Callable[[], None]]:
-            time.sleep(0.02 * group)
-            with lock:
-                done.append(f"list{group}")
-            return [leaf(f"{group}.{k}") for k in range(3)]
-
-        return run
-
-    run_jobs([lister(g) for g in range(4)], 3)
-    assert sorted(done) == sorted(
-        [f"list{g}" for g in range(4)] + [f"{g}.{k}" for g in range(4) for k in range(3)]
-    )
-    # a group's checks started before the last group was listed
-    assert done.index("0.0") < done.index("list3")
-
-
-def test_a_failing_job_stops_the_run() -> None:
-    def boom() -> None:
-        raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        run_jobs([lambda: [boom]], 4)

@@ -20,7 +20,7 @@ from lamina.digest import Digest
 from lamina.errors import InvalidInput, LaminaError, NotFound
 from lamina.ops.sync_clients import Shared
 from lamina.platform import Platform
-from lamina.threads import Job, map_in_threads
+from lamina.threads import map_in_threads
 from lamina.transports.base import ImageReference
 from lamina.transports.registry import RegistryClient, RegistrySource
 from lamina.transports.registry.source import MANIFEST_ACCEPT, head_digest
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from lamina.ops.sync import SyncOptions
 
 CHUNK = 50  # HEADs per pipelined connection
+Job = Callable[[], None]
 _Items = list[tuple["Check", RegistrySource]]
 _Reader = Callable[[RegistryClient, _Items, "SyncOptions"], None]
 
@@ -51,7 +52,7 @@ class Check:
         self.expected: Expected | LaminaError = (None, None)
         self.existing: Digest | LaminaError | None = None
 
-    def read_source(self) -> None:  # (a Job that adds none)
+    def read_source(self) -> None:
         if self.options.manifest_format:
             return  # (a converted copy's digest is not known before it is made)
         try:
