@@ -21,6 +21,7 @@ from lamina.transports.registry.destination import RegistryDestination
 from lamina.transports.registry.reference import RegistryReference
 from lamina.transports.registry.source import RegistrySource
 from tests.ops.images import image_layout
+from tests.server.servers import Server
 from tests.transports.registry.servers import Distribution
 
 EMPTY = b"{}"
@@ -108,6 +109,32 @@ def test_copy_all_takes_referrers_along(any_host: str, repo: str, tmp_path: Path
     # a second copy finds everything there and adds no duplicate entry
     copy(f"docker://{here}:v1", f"docker://{here}-mirror:v1", None, ALL)
     assert _referrers(f"{here}-mirror:v1", img.digest()) == [sbom.digest]
+
+
+def test_copy_all_reads_the_source_manifest_once(
+    lamina_reg: Server, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The referrers step checks the digest against the manifest the copy read; it does
+    not fetch the source's top manifest a second time."""
+    layout, img = image_layout(tmp_path, "src", seed=7)
+    here = f"{lamina_reg.host}/{repo}"
+    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
+    subject = Descriptor(
+        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
+    )
+    sbom = _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":3}')
+    tops: list[str] = []
+    real = RegistrySource.get_manifest
+
+    def counting(self: RegistrySource, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None:
+            tops.append(self.describe())
+        return real(self, digest)
+
+    monkeypatch.setattr(RegistrySource, "get_manifest", counting)
+    copy(f"docker://{here}:v1", f"docker://{here}-once:v1", None, ALL)
+    assert tops == [f"docker://{here}:v1"]
+    assert _referrers(f"{here}-once:v1", img.digest()) == [sbom.digest]
 
 
 def test_copy_without_all_leaves_referrers(any_host: str, repo: str, tmp_path: Path) -> None:

@@ -67,6 +67,15 @@ class CopyOptions:
     workers: int = DEFAULT_WORKERS
 
 
+@dataclass(frozen=True, slots=True)
+class Copied:
+    """What `copy_reporting` did: the top manifest's digest as written, and the source's
+    top manifest (raw bytes, media type) as the copy read it."""
+
+    digest: Digest
+    source_manifest: tuple[bytes, str]
+
+
 def copy_with(
     src_ref: ImageReference,
     dst_ref: ImageReference,
@@ -80,6 +89,19 @@ def copy_with(
     asked, before any blob is read, about what containers/image's policy check sees (see
     `lamina.copy.admission`): a single image's manifest, or each index instance copied
     (with its own signatures), not the index; with `index-only`, the index."""
+    return copy_reporting(src_ref, dst_ref, options, progress, admission=admission).digest
+
+
+def copy_reporting(
+    src_ref: ImageReference,
+    dst_ref: ImageReference,
+    options: CopyOptions | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    admission: AdmissionCheck | None = None,
+) -> Copied:
+    """`copy_with`, also handing back the source's top manifest it read (so that a caller
+    needing it, as `copy --all` for the referrers, does not fetch it again)."""
     opts = options or CopyOptions()
     if opts.multi_arch not in MULTI_ARCH:
         raise InvalidInput(
@@ -106,6 +128,7 @@ def copy_with(
                     digest = copier.run()
                 finally:
                     copier.shutdown()
+                assert copier.source_manifest is not None  # read first by run()
             dst.commit()
         finally:
             dst.close()
@@ -115,7 +138,7 @@ def copy_with(
         from lamina.copy.progress import CopyDone
 
         locked(CopyDone(digest=digest, destination=dst_ref.describe()))
-    return digest
+    return Copied(digest, copier.source_manifest)
 
 
 def _mount_source(src: ImageSource, dst: ImageDestination) -> str | None:
@@ -164,6 +187,7 @@ class _Copier:
         # Child manifests and signatures read by the admission pass, reused by the copy.
         self.manifests: dict[Digest, bytes] = {}
         self.signatures: dict[Digest, list[bytes]] = {}
+        self.source_manifest: tuple[bytes, str] | None = None  # the top one, as read
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -171,7 +195,7 @@ class _Copier:
     # -- manifests ------------------------------------------------------------------------
 
     def run(self) -> Digest:
-        raw, media_type = self.src.get_manifest()
+        raw, media_type = self.source_manifest = self.src.get_manifest()
         parsed = parse_any(raw, media_type, f"{self.src.describe()}: manifest")
         if isinstance(parsed, ImageManifest):
             self._admit_top(raw)  # copySingleImage(unparsedToplevel)

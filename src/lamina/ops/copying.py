@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from lamina.copy.parallel import CopyOptions, copy_with
+from lamina.copy.parallel import Copied, CopyOptions, copy_reporting
 from lamina.digest import Digest
 from lamina.errors import LaminaError
 from lamina.ops.locations import StoreOpener, parse_location
@@ -88,20 +88,21 @@ def copy_refs(
         src_ref, dst_ref, admission = trust.wrap(src_ref, dst_ref)
     else:
         src_ref, dst_ref, admission = prepare(src_ref, dst_ref, request.trust, requested=requested)
-    digest = with_retries(
+    copied = with_retries(
         request.retry_times,
-        lambda: copy_with(src_ref, dst_ref, request.copy, progress, admission=admission),
+        lambda: copy_reporting(src_ref, dst_ref, request.copy, progress, admission=admission),
     )
     if request.copy.multi_arch == "all" and plain_src.transport == plain_dst.transport == "docker":
-        _copy_referrers(plain_src, plain_dst, digest, request.retry_times)
-    return digest
+        _copy_referrers(plain_src, plain_dst, copied, request.retry_times)
+    return copied.digest
 
 
 def _copy_referrers(
-    src_ref: ImageReference, dst_ref: ImageReference, digest: Digest, retry_times: int
+    src_ref: ImageReference, dst_ref: ImageReference, copied: Copied, retry_times: int
 ) -> None:
     """With --all, registry to registry: the image's referrers (and its children's) go
-    along when the copy kept the source's digests (see ops.referrers)."""
+    along when the copy kept the source's digests (see ops.referrers). The source's top
+    manifest is the one the copy read (not fetched again)."""
     import logging
 
     from lamina.ops.referrers import children, copy_referrers
@@ -112,11 +113,8 @@ def _copy_referrers(
     src_ref = src_ref.ref if isinstance(src_ref, Shared) else src_ref
     dst_ref = dst_ref.ref if isinstance(dst_ref, Shared) else dst_ref
     assert isinstance(src_ref, RegistryReference) and isinstance(dst_ref, RegistryReference)
-    src = src_ref.new_source()
-    try:
-        raw, media_type = src.get_manifest()
-    finally:
-        src.close()
+    digest = copied.digest
+    raw, media_type = copied.source_manifest
     if Digest.of_bytes(raw, digest.algorithm) != digest:
         logging.getLogger("lamina.copy").warning(
             "referrers of %s not copied: the copy changed its digest", src_ref.describe()
