@@ -163,10 +163,23 @@ def verify_cosign(
     what: str = "cosign signature",
 ) -> CosignPayload:
     """Verify one signature against any of `keys`; raise TrustError saying why not."""
+    return verify_cosign_key(sig, keys, manifest_raw, accept_identity, what)[0]
+
+
+def verify_cosign_key(
+    sig: CosignSignature,
+    keys: Sequence[PublicKey],
+    manifest_raw: bytes,
+    accept_identity: Callable[[str], bool],
+    what: str = "cosign signature",
+) -> tuple[CosignPayload, PublicKey]:
+    """`verify_cosign`, also giving the key of `keys` that verified the signature (what a
+    Rekor entry must then name: no second verification to find it)."""
     if sig.mime_type != MIME_TYPE:
         raise TrustError(f"{what}: unexpected MIME type {sig.mime_type!r}")
     raw_sig = signature_bytes(sig, what)
-    if not any(verify_raw(k, raw_sig, sig.payload) for k in keys):
+    key = next((k for k in keys if verify_raw(k, raw_sig, sig.payload)), None)
+    if key is None:
         raise TrustError(f"{what}: cryptographic signature verification failed")
     try:
         payload = CosignPayload.parse(sig.payload, f"{what} payload")
@@ -175,7 +188,7 @@ def verify_cosign(
     check_signed_claims(
         manifest_raw, payload.manifest_digest, payload.docker_reference, accept_identity, what
     )
-    return payload
+    return payload, key
 
 
 def sign_cosign(

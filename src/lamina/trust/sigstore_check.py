@@ -25,7 +25,7 @@ from lamina.trust.cosign import (
     CosignSignature,
     signature_bytes,
     verify_cosign,
-    verify_raw,
+    verify_cosign_key,
 )
 from lamina.trust.cosign_keys import load_public_keys
 from lamina.trust.requirements_sigstore import SigstoreSigned
@@ -74,28 +74,20 @@ def _trusted_set(
 
 def check_cosign_set(
     sig: CosignSignature,
-    keys: Sequence[PublicKey],
+    key: PublicKey,
     rekor_keys: Sequence[ec.EllipticCurvePublicKey],
     what: str,
 ) -> None:
-    """The Rekor SET of a tag-based signature that already verified with one of `keys`."""
+    """The Rekor SET of a tag-based signature that already verified with `key` (as
+    `verify_cosign_key` found it): the entry must record this signature by that key."""
     _, body, raw_sig = _trusted_set(sig, rekor_keys, what)
-    reasons = []
-    for key in keys:
-        if not verify_raw(key, raw_sig, sig.payload):
-            continue
-        try:
-            rekor.check_body(
-                body,
-                signature=raw_sig,
-                key_der=rekor.spki_der(key),
-                signed=sig.payload,
-                what=f"{what}: Rekor entry",
-            )
-            return
-        except TrustError as exc:
-            reasons.append(exc.message)
-    raise TrustError("; ".join(reasons) or f"{what}: no key verifies the signature")
+    rekor.check_body(
+        body,
+        signature=raw_sig,
+        key_der=rekor.spki_der(key),
+        signed=sig.payload,
+        what=f"{what}: Rekor entry",
+    )
 
 
 def check_sigstore(
@@ -117,9 +109,9 @@ def check_sigstore(
     for i, sig in enumerate(sigs, start=1):
         what = f"sigstore signature {i}"
         try:
-            verify_cosign(sig, keys, manifest_raw, accept, what=what)
+            _, key = verify_cosign_key(sig, keys, manifest_raw, accept, what=what)
             if rekor_keys is not None:
-                check_cosign_set(sig, keys, rekor_keys, what)
+                check_cosign_set(sig, key, rekor_keys, what)
             return "sigstoreSigned" + (" (Rekor SET verified)" if rekor_keys is not None else "")
         except TrustError as exc:
             reasons.append(exc.message)
