@@ -90,9 +90,8 @@ def expected_digest(ref: ImageReference, all_platforms: bool) -> Expected:
     """The digest a plain copy of `ref` writes (its own, or for an index without `all`
     the host platform's child; None when unknown), and the manifest when it was read.
 
-    From a registry, a HEAD tells the digest of an image's own manifest (the registry
-    serves less than for a GET: ~0.3 against ~0.4 ms of its CPU, measured on
-    `lamina registry`); an index, or an answer without a digest, is read whole."""
+    From a registry, a HEAD tells the digest of an image's own manifest, with no body to
+    read and hash; an index, or an answer without a digest, is read whole."""
     source = ref.new_source()
     try:
         if isinstance(source, RegistrySource):

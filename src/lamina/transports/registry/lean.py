@@ -2,17 +2,18 @@
 
 A manifest GET, a tag list, a ping or any HEAD is a few hundred bytes each way. Through
 urllib3 (URL normalisation, Timeout and Retry objects, http.client's e-mail header parser,
-the response wrapper) each costs ~0.6 ms of client CPU on the bench machine; written and
-parsed here it costs ~0.07 ms (measured sequentially against `lamina registry`, 300
-manifest GETs). That is what a sync with nothing new spends its time on: ~350 such
-requests (see bench/sync_registry.py).
+the response wrapper) each costs about four times the client CPU it costs written and
+parsed here (`python -m bench.registry_small` measures both on the same manifest GETs).
+That is what a sync with nothing new spends its time on: ~350 such requests for the
+150 images of `python -m bench.sync_registry`.
 
 Only requests without a body go this way, and their whole response is read before it is
 returned (at most MAX_BODY bytes), so a connection is back in its pool before the caller
 sees the answer. Blob downloads and uploads keep urllib3 (streaming, splice, resumption).
 Connection failures are raised as LeanError (LeanTimeout, LeanTLSError), which the client
 maps and retries as it does urllib3's. Nothing here imports urllib3 or http.client: a sync
-whose images are all up to date never loads them (~45 ms of start-up).
+whose images are all up to date never loads them (`python -X importtime -c "import
+urllib3"` shows what that saves).
 """
 
 from __future__ import annotations
