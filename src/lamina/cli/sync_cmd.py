@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from lamina.cli.copy_cmd import endpoint_flags, registries_conf_option
@@ -38,60 +40,10 @@ from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
     help="Per-image lines and a summary, or one JSON report for scripts "
     "(--format is the manifest type, as in skopeo).",
 )
-def sync(
-    source: str,
-    destination: str,
-    src: str,
-    dest: str,
-    scoped: bool,
-    all_: bool,
-    preserve_digests: bool,
-    manifest_format: str | None,
-    remove_signatures: bool,
-    keep_going: bool,
-    dry_run: bool,
-    retry_times: int,
-    src_creds: str | None,
-    dest_creds: str | None,
-    authfile: str | None,
-    src_authfile: str | None,
-    dest_authfile: str | None,
-    src_cert_dir: str | None,
-    dest_cert_dir: str | None,
-    src_tls_verify: bool | None,
-    dest_tls_verify: bool | None,
-    registries_conf: str | None,
-    quiet: bool,
-    fmt: str,
-) -> int:
+def sync(source: str, destination: str, **flags: Any) -> int:
     """Copy every image SOURCE names to DESTINATION; images already there (same digest)
     are skipped. Prints one line per image and a summary; exits 1 if any image failed."""
     from lamina.cli.sync_run import run_sync
 
-    return run_sync(
-        source,
-        destination,
-        src=src,
-        dest=dest,
-        trust=trust_from,
-        scoped=scoped,
-        all_=all_,
-        preserve_digests=preserve_digests,
-        manifest_format=manifest_format,
-        remove_signatures=remove_signatures,
-        keep_going=keep_going,
-        dry_run=dry_run,
-        retry_times=retry_times,
-        src_creds=src_creds,
-        dest_creds=dest_creds,
-        authfile=authfile,
-        src_authfile=src_authfile,
-        dest_authfile=dest_authfile,
-        src_cert_dir=src_cert_dir,
-        dest_cert_dir=dest_cert_dir,
-        src_tls_verify=src_tls_verify,
-        dest_tls_verify=dest_tls_verify,
-        registries_conf=registries_conf,
-        quiet=quiet,
-        fmt=fmt,
-    )
+    # The options above are run_sync's keyword parameters, by the same names.
+    return run_sync(source, destination, trust=trust_from, **flags)
