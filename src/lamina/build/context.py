@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lamina.build.ignore import IgnoreMatcher, load_matcher
 from lamina.build.isolation.spec import resolve_in_root
+from lamina.build.rootfs.xattrs import copyable_xattrs
 from lamina.errors import InvalidInput, NotFound
 
 DEFAULT_FILES = ("Containerfile", "Dockerfile")
@@ -216,16 +217,8 @@ class SourceTree:
         st = e.st
         kind, mode = stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode)
         head = f"{e.rel}\0{kind:o}\0{mode:o}\0{st.st_uid}\0{st.st_gid}"
-        try:
-            names = sorted(os.listxattr(e.path, follow_symlinks=False))
-        except OSError:
-            names = []
-        xattrs = ""
-        for n in names:
-            if n.startswith("trusted.overlay.") or n.startswith("user.overlay."):
-                continue
-            val = os.getxattr(e.path, n, follow_symlinks=False)
-            xattrs += f"{n}={val.hex()};"
+        # What a copy keeps (build.rootfs.xattrs), so the key covers what lands in the layer.
+        xattrs = "".join(f"{n}={val.hex()};" for n, val in sorted(copyable_xattrs(e.path)))
         if stat.S_ISLNK(st.st_mode):
             body = "link:" + os.readlink(e.path)
         elif stat.S_ISREG(st.st_mode):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 
-OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+from lamina.content.layers.pack import XATTR_SKIP
+
+OVERLAY_XATTRS = XATTR_SKIP  # the one list, which packing a layer skips too
 
 
 def copyable_xattrs(path: str) -> list[tuple[str, bytes]]:
