@@ -137,6 +137,42 @@ def test_copy_all_reads_the_source_manifest_once(
     assert _referrers(f"{here}-once:v1", img.digest()) == [sbom.digest]
 
 
+def test_a_syncs_referrers_go_through_its_shared_clients(
+    lamina_reg: Server, repo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync's references share one client per registry: the referrers step uses it too
+    (no client, connection or token of its own)."""
+    from lamina.ops.copying import copy_refs
+    from lamina.ops.sync_clients import Clients, Shared
+    from lamina.transports.registry.client import RegistryClient
+
+    layout, img = image_layout(tmp_path, "src", seed=8)
+    here = f"{lamina_reg.host}/{repo}"
+    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
+    subject = Descriptor(
+        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
+    )
+    sbom = _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":4}')
+    made: list[str] = []
+    real_init = RegistryClient.__init__
+
+    def counting(self: RegistryClient, *args: object, **kwargs: object) -> None:
+        made.append(str(args[:1]))
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RegistryClient, "__init__", counting)
+    clients = Clients()
+    try:
+        src = Shared(RegistryReference.parse(f"{here}:v1"), clients)
+        dst = Shared(RegistryReference.parse(f"{here}-synced:v1"), clients)
+        copy_refs(src, dst, ALL)
+    finally:
+        clients.close()
+    assert len(made) == 1  # one registry, one set of options: one client for everything
+    monkeypatch.undo()
+    assert _referrers(f"{here}-synced:v1", img.digest()) == [sbom.digest]
+
+
 def test_copy_without_all_leaves_referrers(any_host: str, repo: str, tmp_path: Path) -> None:
     layout, img = image_layout(tmp_path, "src", seed=6)
     here = f"{any_host}/{repo}"

@@ -106,13 +106,8 @@ def _copy_referrers(
     import logging
 
     from lamina.ops.referrers import children, copy_referrers
-    from lamina.ops.sync_clients import Shared
-    from lamina.transports.registry.reference import RegistryReference
 
-    # (A sync's references share its clients; the referrers are copied by their own.)
-    src_ref = src_ref.ref if isinstance(src_ref, Shared) else src_ref
-    dst_ref = dst_ref.ref if isinstance(dst_ref, Shared) else dst_ref
-    assert isinstance(src_ref, RegistryReference) and isinstance(dst_ref, RegistryReference)
+    # (A sync's references share its clients: the referrers are copied through them too.)
     digest = copied.digest
     raw, media_type = copied.source_manifest
     if Digest.of_bytes(raw, digest.algorithm) != digest:

@@ -21,24 +21,26 @@ from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, NotFound
 from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
+from lamina.transports.registry.destination import RegistryDestination
+from lamina.transports.registry.source import RegistrySource
 
 if TYPE_CHECKING:
-    from lamina.transports.registry.destination import RegistryDestination
-    from lamina.transports.registry.reference import RegistryReference
-    from lamina.transports.registry.source import RegistrySource
+    from lamina.transports.base import ImageReference
 
 MAX_DEPTH = 3
 
 
 def copy_referrers(
-    src_ref: RegistryReference, dst_ref: RegistryReference, subjects: Iterable[Digest]
+    src_ref: ImageReference, dst_ref: ImageReference, subjects: Iterable[Digest]
 ) -> list[Digest]:
-    """Copy the referrers of each of `subjects` (and theirs); the digests copied."""
-    src: RegistrySource = src_ref.new_source()  # type: ignore[assignment]
-    dst: RegistryDestination = dst_ref.new_destination()  # type: ignore[assignment]
-    same_registry = src_ref.registry == dst_ref.registry
+    """Copy the referrers of each of `subjects` (and theirs); the digests copied. The two
+    references are `docker://` ones: plain, or a sync's (whose clients are shared)."""
+    src = src_ref.new_source()
+    dst = dst_ref.new_destination()
     copied: list[Digest] = []
     try:
+        assert isinstance(src, RegistrySource) and isinstance(dst, RegistryDestination)
+        same_registry = src.ref.registry == dst.ref.registry
         todo = [(d, 0) for d in subjects]
         seen: set[Digest] = set()
         while todo:
@@ -49,7 +51,7 @@ def copy_referrers(
             for desc in src.referrers(subject).manifests:
                 if desc.digest in seen:
                     continue
-                _copy_one(src, dst, desc, subject, src_ref.repository if same_registry else None)
+                _copy_one(src, dst, desc, subject, src.ref.repository if same_registry else None)
                 copied.append(desc.digest)
                 todo.append((desc.digest, depth + 1))
         dst.commit()
@@ -124,8 +126,6 @@ def _update_fallback_tag(
     """Add the referrer to the destination's `<alg>-<hex>` tag index, described as the
     referrers API would list it (artifactType, else an image manifest's config type, and
     the manifest's annotations)."""
-    from lamina.transports.registry.source import RegistrySource
-
     tag = f"{subject.algorithm}-{subject.hex}"
     try:  # the destination's own client: no second login
         old_raw, old_type = RegistrySource(dst.ref, dst.client).get_manifest_by_tag(tag)
