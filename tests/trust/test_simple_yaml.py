@@ -77,3 +77,22 @@ def test_registries_d_still_reads_other_yaml(tmp_path: Any, text: str) -> None:
     loaded = RegistriesD.load(tmp_path)
     assert loaded.default is not None
     assert loaded.default.lookaside == expected["default-docker"]["lookaside"]
+
+
+@pytest.mark.parametrize("text", SIMPLE + OUTSIDE)
+def test_safe_load_is_pyyaml_safe_load(text: str) -> None:
+    """`safe_load` answers as PyYAML does, inside the subset or not, text or bytes."""
+    try:
+        expected: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        with pytest.raises(simple_yaml.YAMLError) as caught:
+            simple_yaml.safe_load(text)
+        assert str(caught.value) == str(exc)
+        return
+    assert simple_yaml.safe_load(text) == expected
+    assert simple_yaml.safe_load(text.encode()) == expected
+
+
+def test_safe_load_reads_non_utf8_with_pyyaml() -> None:
+    data = "a:\n  b: x\n".encode("utf-16")
+    assert simple_yaml.safe_load(data) == yaml.safe_load(data)

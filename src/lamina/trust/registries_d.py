@@ -110,14 +110,9 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
     try:
-        doc: Any = simple_yaml.load(data.decode("utf-8"))
-    except (UnicodeDecodeError, simple_yaml.NotSimple):
-        import yaml  # (only for files outside the plain subset: its import is slow)
-
-        try:
-            doc = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
+        doc = simple_yaml.safe_load(data)
+    except simple_yaml.YAMLError as exc:
+        raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
