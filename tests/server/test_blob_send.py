@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from tests.server.client import Client, sha256
-from tests.server.servers import Server, start_lamina
+from tests.server.servers import Server
 
 SIZE = (24 << 20) + 4321  # more than the socket buffers hold, not a whole number of pages
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = start_lamina(tmp_path_factory.mktemp("send") / "storage")
-    yield s
-    s.stop()
+def server(lamina_server: Server) -> Server:
+    return lamina_server  # the session's registry (conftest); repository send/blob is this module's
 
 
 @pytest.fixture(scope="module")
