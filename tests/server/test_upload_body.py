@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from lamina.digest import Digest
+from lamina.errors import IntegrityError
 from lamina.server.body import DIRECT_MIN
-from lamina.server.storage.appender import Appender, HashState
+from lamina.server.storage.appender import READBACK, Appender, HashState, hash_prefix
 from tests.server.client import Client, sha256
 from tests.server.servers import Server, start_lamina
 
@@ -190,5 +191,21 @@ def test_a_failed_body_breaks_the_state_for_the_bodies_after_it(tmp_path: Path) 
         first.hashed(False)
         second.write(b"xyz")
         assert state.broken and not state.wait_for(6) and not second.hashing_over()
+    finally:
+        os.close(fd)
+
+
+def test_hash_prefix_reads_back_the_first_bytes_only(tmp_path: Path) -> None:
+    """Re-hashing an upload from its file (no cached hash): the first `length` bytes, read
+    in pieces (`READBACK`), with a clear error if the file is shorter."""
+    data = os.urandom(2 * READBACK + 123)
+    fd = os.open(tmp_path / "upload", os.O_RDWR | os.O_CREAT)
+    try:
+        os.write(fd, data)
+        for length in (0, 1, READBACK, len(data) - 1):
+            got = hash_prefix(fd, length, "sha512").hexdigest()
+            assert got == hashlib.sha512(data[:length]).hexdigest(), length
+        with pytest.raises(IntegrityError, match="ends at"):
+            hash_prefix(fd, len(data) + 1, "sha256")
     finally:
         os.close(fd)

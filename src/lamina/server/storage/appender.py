@@ -21,13 +21,13 @@ import ctypes
 import os
 import sys
 import threading
+from collections.abc import Callable
 
-from lamina.content import CHUNK
 from lamina.digest import Hash, new_hash
 from lamina.errors import IntegrityError
 
 WRITEBACK = 8 << 20
-READBACK = 512 << 10  # `hash_stored` reads the file back in pieces this big (stays in L2)
+READBACK = 512 << 10  # the file is read back to hash in pieces this big (stays in L2)
 _SYNC_FILE_RANGE_WRITE = 2
 
 
@@ -124,15 +124,8 @@ class Appender:
             return
         if self._buffer is None:
             self._buffer = bytearray(READBACK)
-        view = memoryview(self._buffer)
         pos = self.start + self._hashing
-        end = pos + n
-        while pos < end:
-            got = os.preadv(self._fd, [view[: min(len(view), end - pos)]], pos)
-            if got == 0:
-                raise IntegrityError(f"upload file ends at {pos}, expected {end} bytes")
-            self.state.update(view[:got])
-            pos += got
+        _read_back(self._fd, pos, pos + n, self._buffer, self.state.update)
         self._hashing += n
 
     def hashed(self, ok: bool) -> None:
@@ -186,11 +179,18 @@ class Appender:
 def hash_prefix(fd: int, length: int, algorithm: str) -> Hash:
     """The hash of the first `length` bytes of `fd` (blocking)."""
     hasher = new_hash(algorithm)
-    pos = 0
-    while pos < length:
-        data = os.pread(fd, min(CHUNK * 4, length - pos), pos)
-        if not data:
-            raise IntegrityError(f"upload file ends at {pos}, expected {length} bytes")
-        hasher.update(data)
-        pos += len(data)
+    _read_back(fd, 0, length, bytearray(min(READBACK, length)), hasher.update)
     return hasher
+
+
+def _read_back(
+    fd: int, pos: int, end: int, buffer: bytearray, update: Callable[[memoryview], None]
+) -> None:
+    """Feed bytes `pos`..`end` of `fd` to `update`, read into `buffer` piece by piece."""
+    view = memoryview(buffer)
+    while pos < end:
+        got = os.preadv(fd, [view[: min(len(view), end - pos)]], pos)
+        if got == 0:
+            raise IntegrityError(f"upload file ends at {pos}, expected {end} bytes")
+        update(view[:got])
+        pos += got
