@@ -25,7 +25,7 @@ import queue
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -165,34 +165,28 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     left = rest
     received = False
     # Blocking reads with MSG_WAITALL fill the buffer in one system call (one GIL release)
-    # instead of one per arriving segment; SO_RCVTIMEO bounds the wait. The flags belong
-    # to the connection's socket, paused in the event loop meanwhile; both are restored.
-    sock.setblocking(True)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(IDLE_TIMEOUT))
+    # instead of one per arriving segment; SO_RCVTIMEO bounds the wait.
     try:
-        for chunk in head:
-            sink.store(chunk)
-            to_hash.put(len(chunk))
-        while left and not failed:
-            n = 0
-            want = min(len(view), left)
-            while n < want:
-                try:
-                    got = sock.recv_into(view[n:want], 0, socket.MSG_WAITALL)
-                except (TimeoutError, BlockingIOError):
-                    raise _short(rest - left + n, rest, "the client went quiet") from None
-                if got == 0:
-                    raise _short(rest - left + n, rest, "the client closed the connection")
-                n += got
-            sink.store(view[:n])
-            to_hash.put(n)
-            left -= n
+        with blocking(sock, socket.SO_RCVTIMEO):
+            for chunk in head:
+                sink.store(chunk)
+                to_hash.put(len(chunk))
+            while left and not failed:
+                n = 0
+                want = min(len(view), left)
+                while n < want:
+                    try:
+                        got = sock.recv_into(view[n:want], 0, socket.MSG_WAITALL)
+                    except (TimeoutError, BlockingIOError):
+                        raise _short(rest - left + n, rest, "the client went quiet") from None
+                    if got == 0:
+                        raise _short(rest - left + n, rest, "the client closed the connection")
+                    n += got
+                sink.store(view[:n])
+                to_hash.put(n)
+                left -= n
         received = True
     finally:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(0))
-            sock.setblocking(False)
-        sock.close()
         to_hash.put(None)
         if len(buffer) == BUFFER and len(_spare) < SPARE_SETS:
             _spare.append(buffer)
@@ -203,7 +197,24 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     return rest
 
 
-def timeval(seconds: float) -> bytes:
+@contextlib.contextmanager
+def blocking(sock: socket.socket, timeout_option: int) -> Iterator[None]:
+    """For a worker thread: `sock`, a dup of a connection's socket that the event loop
+    leaves alone meanwhile, made blocking, each wait bounded by `IDLE_TIMEOUT` through
+    `timeout_option` (SO_RCVTIMEO or SO_SNDTIMEO). The flags belong to the connection's
+    socket, shared with the dup, so both are restored after; `sock` is closed."""
+    try:
+        sock.setblocking(True)
+        sock.setsockopt(socket.SOL_SOCKET, timeout_option, _timeval(IDLE_TIMEOUT))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, timeout_option, _timeval(0))
+            sock.setblocking(False)
+        sock.close()
+
+
+def _timeval(seconds: float) -> bytes:
     return struct.pack("@ll", int(seconds), int(seconds % 1 * 1e6))
 
 

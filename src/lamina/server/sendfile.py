@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aiohttp import hdrs, web
 
-from lamina.server.body import IDLE_TIMEOUT, timeval
+from lamina.server.body import blocking
 
 SEND_THREADS = 32  # concurrent bodies in threads; beyond this, FileResponse
 _CONDITIONAL = (
@@ -105,12 +105,8 @@ async def send_blob(
 
 
 def _send(sock: socket.socket, fd: int, size: int) -> None:
-    """Worker thread: the whole file, blocking; SO_SNDTIMEO bounds a stalled client. The
-    flags belong to the connection's socket (the event loop leaves it alone meanwhile), so
-    both are restored."""
-    sock.setblocking(True)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(IDLE_TIMEOUT))
-    try:
+    """Worker thread: the whole file, blocking; SO_SNDTIMEO bounds a stalled client."""
+    with blocking(sock, socket.SO_SNDTIMEO):
         offset = 0
         while offset < size:
             try:
@@ -120,8 +116,3 @@ def _send(sock: socket.socket, fd: int, size: int) -> None:
             if sent == 0:
                 raise ConnectionResetError(f"blob ended after {offset} of {size} bytes")
             offset += sent
-    finally:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(0))
-            sock.setblocking(False)
-        sock.close()
