@@ -102,57 +102,15 @@ def endpoint_flags(f: F) -> F:
 @sign_flags
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing while copying.")
 @click.pass_context
-def copy(
-    ctx: click.Context,
-    source: str,
-    destination: str,
-    all_: bool,
-    multi_arch: str | None,
-    platform: str | None,
-    preserve_digests: bool,
-    manifest_format: str | None,
-    dest_compress_format: str | None,
-    remove_signatures: bool,
-    src_creds: str | None,
-    dest_creds: str | None,
-    authfile: str | None,
-    src_authfile: str | None,
-    dest_authfile: str | None,
-    src_cert_dir: str | None,
-    dest_cert_dir: str | None,
-    src_tls_verify: bool | None,
-    dest_tls_verify: bool | None,
-    retry_times: int,
-    digestfile: str | None,
-    registries_conf: str | None,
-    quiet: bool,
-) -> None:
+def copy(ctx: click.Context, /, source: str, destination: str, **flags: Any) -> None:
     """Copy the image at SOURCE to DESTINATION (any transport to any transport)."""
     from lamina.cli.context import store_from
 
+    # The flags reach copy_image by their parameter names, as `copy_fast` passes them.
     copy_image(
         source,
         destination,
         store=lambda: store_from(ctx),
         trust=lambda: trust_from(ctx),
-        all_=all_,
-        multi_arch=multi_arch,
-        platform=platform,
-        preserve_digests=preserve_digests,
-        manifest_format=manifest_format,
-        dest_compress_format=dest_compress_format,
-        remove_signatures=remove_signatures,
-        src_creds=src_creds,
-        dest_creds=dest_creds,
-        authfile=authfile,
-        src_authfile=src_authfile,
-        dest_authfile=dest_authfile,
-        src_cert_dir=src_cert_dir,
-        dest_cert_dir=dest_cert_dir,
-        src_tls_verify=src_tls_verify,
-        dest_tls_verify=dest_tls_verify,
-        retry_times=retry_times,
-        digestfile=digestfile,
-        registries_conf=registries_conf,
-        quiet=quiet,
+        **flags,
     )
