@@ -8,9 +8,10 @@ Two ways in, the same bytes out (`Sink.write` hashes and writes; the caller veri
   hashes what was written (see `_pump`). Each step releases the GIL, no Python object is
   made per chunk and the event loop stays free (measured: the event loop's recv + parser
   copy + StreamReader join, and the GIL hand-offs between it and a hashing thread, were the
-  upload ceiling; a separate writing thread cost more than it overlapped). The HTTP
-  parser never sees the rest of the body, so the connection is closed after the response
-  (`Connection: close`); clients reconnect.
+  upload ceiling; a separate writing thread cost more than it overlapped; the throughput
+  and server CPU: `python -m bench.registry_upload`). The HTTP parser never sees the rest
+  of the body, so the connection is closed after the response (`Connection: close`);
+  clients reconnect.
 - **streamed**: otherwise (TLS, chunked transfer encoding, a small rest, all direct threads
   busy): chunks from aiohttp's StreamReader, unjoined, go in batches of `BATCH` bytes to a
   thread that hashes and writes them while the next batch is read.

@@ -3,7 +3,8 @@
 aiohttp's `FileResponse` sends through `loop.sendfile`: a non-blocking `sendfile` that fills
 the socket buffer, then an event-loop round (epoll, Python callbacks) each time the buffer
 drains by a third, so a busy or descheduled worker leaves the client's receive queue empty
-(measured: curl downloads of 300 MB stall on it on a loaded 2-core machine). Here, once the
+(measured: curl downloads of 300 MB stall on it on a loaded 2-core machine; the figures:
+`python -m bench.registry_download`). Here, once the
 headers are out, the worker's thread makes one blocking `sendfile` for the whole body: the
 kernel refills the socket as the client reads, waking nothing in user space.
 
