@@ -313,3 +313,23 @@ def test_malformed_certificate_extension_is_a_refusal() -> None:
         _check(_pki_fields(root), REF, MANIFEST, sig)
     with pytest.raises(TrustError, match="malformed certificate"):
         certs.load_certs(_pem(leaf).encode(), "leaf")
+
+
+def test_fulcio_requirement_built_without_rekor_keys_is_refused() -> None:
+    """The policy parser refuses fulcio without rekorPublicKey*; a requirement built in code
+    is refused too, with a TrustError (not an assertion, gone under -O)."""
+    from lamina.trust.requirements_sigstore import Fulcio, SigstoreSigned
+    from lamina.trust.sigstore_check import check_sigstore
+
+    manifest, sig = _sig("fulcio-rekor-valid")
+    fulcio = Fulcio(
+        ca_path=FULCIO["caPath"],
+        oidc_issuer=FULCIO["oidcIssuer"],
+        subject_email=FULCIO["subjectEmail"],
+    )
+
+    def read(path: str | None, paths: Any, datas: Any) -> list[bytes]:
+        return [Path(path).read_bytes()] if path else list(datas or ())
+
+    with pytest.raises(TrustError, match="fulcio needs a rekorPublicKey"):
+        check_sigstore(SigstoreSigned(fulcio=fulcio), read, lambda r: True, manifest, [sig], [])

@@ -144,6 +144,9 @@ def _check_certificates(
     from lamina.trust import certs
 
     rekor_keys = _rekor_keys(req, read)
+    if req.fulcio is not None and rekor_keys is None:
+        # (the policy parser refuses this; a requirement built in code may not)
+        raise TrustError("fulcio needs a rekorPublicKey* field: its SET dates the certificate")
     if not sigs and not bundles:
         raise TrustError("a signature was required, but no sigstore signature exists")
     inter: list[x509.Certificate] = []
@@ -170,7 +173,7 @@ def _check_certificates(
             chain = sig.annotations.get(certs.CHAIN_ANNOTATION)
             chain_pem = chain.encode() if chain is not None else None
             if req.fulcio is not None:
-                assert rekor_keys is not None  # the policy parser requires them with fulcio
+                assert rekor_keys is not None  # (refused above)
                 when = _set_time(sig, certs.der(leaf), rekor_keys, what)
                 key = certs.fulcio_key(
                     leaf,
