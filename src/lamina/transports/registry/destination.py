@@ -405,10 +405,10 @@ def _spliced(stream: BinaryIO, desc: Descriptor, what: str) -> list[SplicedBody]
     """The body that forwards a blob read from a registry socket to socket (see splice.py),
     or None for any other stream. A progress counter over it (`wrapped`) is told of the
     bytes moved through its `moved(n)`."""
-    wrapped = getattr(stream, "wrapped", None)
-    moved = getattr(stream, "moved", None) if wrapped is not None else None
-    inner: object = stream if wrapped is None else wrapped
-    if not isinstance(inner, ResumingBlobReader) or (wrapped is not None and moved is None):
+    inner = _unwrapped(stream)
+    wrapped = getattr(stream, "wrapped", None) is not None
+    moved = getattr(stream, "moved", None)
+    if not isinstance(inner, ResumingBlobReader) or (wrapped and moved is None):
         return None
     return [SplicedBody(inner, desc.size, what, moved)]
 
@@ -419,12 +419,7 @@ def _unhashed_origin(stream: BinaryIO) -> str | None:
     machine, or a blob read from a registry. None for anything else (memory, pipes, sockets):
     those are hashed here. A wrapper that passes reads through unchanged (a progress
     counter) names the stream it reads as `wrapped`."""
-    inner: object = stream
-    for _ in range(4):
-        wrapped = getattr(inner, "wrapped", None)
-        if wrapped is None:
-            break
-        inner = wrapped
+    inner = _unwrapped(stream)
     if isinstance(inner, ResumingBlobReader):
         return inner.origin
     if not isinstance(inner, io.BufferedReader | io.FileIO):
@@ -434,6 +429,18 @@ def _unhashed_origin(stream: BinaryIO) -> str | None:
     except (OSError, ValueError):
         return None
     return f"file {inner.name}" if regular else None
+
+
+def _unwrapped(stream: BinaryIO) -> object:
+    """The stream under the wrappers that pass reads through unchanged (a progress counter
+    names the stream it reads as `wrapped`)."""
+    inner: object = stream
+    for _ in range(4):
+        wrapped = getattr(inner, "wrapped", None)
+        if wrapped is None:
+            break
+        inner = wrapped
+    return inner
 
 
 def _verified_chunks(
