@@ -39,9 +39,14 @@ if TYPE_CHECKING:
 KeyReader = Callable[[str | None, Sequence[str] | None, Sequence[bytes] | None], list[bytes]]
 
 
+def _single(data: bytes | None) -> tuple[bytes] | None:
+    """A policy's one `...Data` value as the list of blobs a KeyReader takes."""
+    return (data,) if data is not None else None
+
+
 def _public_keys(req: SigstoreSigned, read: KeyReader) -> list[PublicKey]:
-    single = (req.key_data,) if req.key_data is not None else None
-    blobs = read(req.key_path, req.key_paths, single if req.key_datas is None else req.key_datas)
+    datas = req.key_datas if req.key_datas is not None else _single(req.key_data)
+    blobs = read(req.key_path, req.key_paths, datas)
     keys: list[PublicKey] = []
     for blob in blobs:
         try:
@@ -54,8 +59,9 @@ def _public_keys(req: SigstoreSigned, read: KeyReader) -> list[PublicKey]:
 def _rekor_keys(req: SigstoreSigned, read: KeyReader) -> list[ec.EllipticCurvePublicKey] | None:
     if not req.uses_rekor:
         return None
-    single = (req.rekor_public_key_data,) if req.rekor_public_key_data is not None else None
-    datas = req.rekor_public_key_datas if req.rekor_public_key_datas is not None else single
+    datas = req.rekor_public_key_datas
+    if datas is None:
+        datas = _single(req.rekor_public_key_data)
     blobs = read(req.rekor_public_key_path, req.rekor_public_key_paths, datas)
     return rekor.load_rekor_keys(blobs)
 
@@ -152,16 +158,14 @@ def _check_certificates(
     inter: list[x509.Certificate] = []
     if req.fulcio is not None:
         f = req.fulcio
-        data = (f.ca_data,) if f.ca_data is not None else None
-        anchors = certs.load_all(read(f.ca_path, None, data), "fulcio CA")
+        anchors = certs.load_all(read(f.ca_path, None, _single(f.ca_data)), "fulcio CA")
     else:
         assert req.pki is not None
         p = req.pki
-        data = (p.ca_roots_data,) if p.ca_roots_data is not None else None
-        anchors = certs.load_all(read(p.ca_roots_path, None, data), "pki CA")
+        anchors = certs.load_all(read(p.ca_roots_path, None, _single(p.ca_roots_data)), "pki CA")
         if p.ca_intermediates_path is not None or p.ca_intermediates_data is not None:
-            idata = (p.ca_intermediates_data,) if p.ca_intermediates_data is not None else None
-            inter = certs.load_all(read(p.ca_intermediates_path, None, idata), "pki intermediates")
+            idata = read(p.ca_intermediates_path, None, _single(p.ca_intermediates_data))
+            inter = certs.load_all(idata, "pki intermediates")
     reasons: list[str] = []
     for i, sig in enumerate(sigs, start=1):
         what = f"sigstore signature {i}"
