@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import socket
 import ssl
+from collections.abc import Callable
 from http.client import HTTPException, HTTPResponse
 
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -86,11 +87,16 @@ class ResumingBlobReader(io.RawIOBase):
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(b)
+        return self._resuming(lambda resp: self._read_into(resp, view))
+
+    def _resuming(self, read: Callable[[BaseHTTPResponse], int]) -> int:
+        """`read` from the current response: resumed with a Range request when the
+        connection fails or ends before `size`; 0 at the end (the response released)."""
         while True:
             if self._resp is None:
                 return 0
             try:
-                n = self._read_into(self._resp, view)
+                n = read(self._resp)
             except (Urllib3Error, HTTPException, OSError) as exc:
                 self._resume(exc)
                 continue
@@ -118,24 +124,11 @@ class ResumingBlobReader(io.RawIOBase):
         plain-HTTP response whose length is the rest of the blob, inside the kernel
         (splice); otherwise through a buffer. Resumes as `readinto` does. Do not mix with
         `readinto` on one reader."""
-        while True:
-            if self._resp is None:
-                return 0
-            try:
-                got = self._splice(self._resp, pipe, n)
-            except (Urllib3Error, HTTPException, OSError) as exc:
-                self._resume(exc)
-                continue
-            if not got and self._size is not None and self._offset < self._size:
-                self._resume(None)
-                continue
-            self._offset += got
-            if not got:
-                self._release()
-            elif self._socket is not None and self._offset == self._size:
-                # All of it spliced past http.client, which still waits for it: close.
-                self._release(broken=True)
-            return got
+        got = self._resuming(lambda resp: self._splice(resp, pipe, n))
+        if got and self._socket is not None and self._offset == self._size:
+            # All of it spliced past http.client, which still waits for it: close.
+            self._release(broken=True)
+        return got
 
     def _splice(self, resp: BaseHTTPResponse, pipe: int, n: int) -> int:
         if self._size is None:
