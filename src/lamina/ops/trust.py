@@ -104,7 +104,7 @@ def sigstore_passphrase(options: TrustOptions) -> bytes:
 
 
 def signers_for(options: TrustOptions) -> list[Signer]:
-    if not options.sign_by and not options.sign_by_sigstore_key:
+    if not options.signs:
         return []  # (the signing modules load only when asked to sign)
     from lamina.trust.signer import SigstoreSigner, SimpleSigner
 
