@@ -1,9 +1,8 @@
 """Writing a COPY's files straight into an overlay container's upper directory.
 
 Every file created through an overlay mount costs a lookup in each lower layer and the
-overlay's own bookkeeping: 4-10x the cost of creating it on the plain file system below
-(80-260 us against 20 us here, for each of a 5,000-file COPY). When everything a COPY
-creates is new in the container — its destination does not exist, or is an empty real
+overlay's own bookkeeping on top of creating it on the file system below. When everything
+a COPY creates is new in the container — its destination does not exist, or is an empty real
 directory, and the directories on the way to it are real directories, not links — the
 result of writing through the overlay is known in advance: the kernel would copy the
 existing directories on the way up into the upper directory (owner, mode, xattrs, times)
@@ -15,9 +14,13 @@ way, an upper directory that already holds changes) is written through the mount
 When no later step needs this container's files on disk (the last step of the stage that
 changes files, in a stage no other stage reads), the upper directory can be a tmpfs
 (`scratch`): the files only live until they are packed into the layer, and creating them
-costs no journal I/O (on a busy disk, creating a file on ext4 waits for the journal: 0.1-1 ms
-each here). The layer is the same; it is not kept as the layer's snapshot, which is
-extracted from the layer if a later build needs it.
+costs no journal I/O (on a busy disk, creating a file on ext4 waits for the journal). The
+layer is the same; it is not kept as the layer's snapshot, which is extracted from the
+layer if a later build needs it.
+
+`python -m bench.build_copy_direct` measures the three (5,000 small files, lamina's COPY
+code). Here (ext4, 2 cores shared, load 4-5) the mount cost 91-743 us a file, the upper dir
+on disk 56-689 us (the disk's load decides both), the tmpfs 40-54 us.
 """
 
 from __future__ import annotations
