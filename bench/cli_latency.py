@@ -1,4 +1,6 @@
-"""Wall time of `lamina --help` and `lamina images` against `podman images` (same store size).
+"""Wall time of `lamina --help` and `lamina images` against `podman images` (same store size),
+and of an image copy ending with `cli.main`'s fast exit (`os._exit`) against the same copy
+ending with the interpreter's full teardown (`main(argv)`, as a caller in-process gets).
 
 Run: python -m bench.cli_latency [--runs N]
 The lamina script is resolved past any pyenv shim so the figure is lamina's, not the shim's.
@@ -66,6 +68,16 @@ def main() -> None:
         ):
             med, best, rss = timed(argv, args.runs, env)
             rows.append((label, med, best, rss))
+        copy_args = ["copy", "-q", "lamina:localhost/busybox:latest", f"oci:{tmp}/out:x"]
+        in_process = f"from lamina.cli.main import main; main({copy_args!r})"
+        subprocess.run([*lamina, *copy_args], env=env, check=True)  # later runs skip blobs
+        fast: list[float] = []
+        full: list[float] = []
+        for _ in range(args.runs):  # interleaved: a busy machine slows both alike
+            fast.append(timed([*lamina, *copy_args], 1, env)[0])
+            full.append(timed([lamina[0], "-c", in_process], 1, env)[0])
+        for label, times in (("copy, fast exit", fast), ("copy, teardown", full)):
+            rows.append((label, statistics.median(times), min(times), 0))
         ref_med = None
         if shutil.which("podman"):
             ref_med, ref_best, ref_rss = timed(["podman", "images"], args.runs, env)
