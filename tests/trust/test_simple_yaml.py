@@ -51,6 +51,9 @@ OUTSIDE = [
     "a: [x,, y]\n",
     "a: [x, 'y']\n",
     "1.5:\n  a: x\n",  # a float key
+    "a: b:\n",  # a value ending in `:` (PyYAML: an error)
+    "a: http:\n",
+    "a: [x, y:]\n",  # (PyYAML: a mapping in the list)
 ]
 
 

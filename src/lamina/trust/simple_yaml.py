@@ -114,6 +114,6 @@ def _scalar(value: str) -> object:
         return _BOOLS[value]
     if value in _NULLS:
         return None
-    if _TEXT.fullmatch(value):
+    if _TEXT.fullmatch(value) and not value.endswith(":"):  # `x:` is a mapping's key
         return value
     raise NotSimple(f"value {value!r}")
