@@ -15,6 +15,7 @@ from lamina import media_types as mt
 from lamina.copy.parallel import CopyOptions
 from lamina.digest import Digest
 from lamina.errors import InvalidInput
+from lamina.image.model import Image
 from lamina.oci import Descriptor
 from lamina.ops.copying import CopyRequest, copy
 from lamina.transports.registry.destination import RegistryDestination
@@ -73,6 +74,17 @@ def _push_artifact(location: str, subject: Descriptor, kind: str, body: bytes) -
     return desc
 
 
+def _pushed(
+    tmp_path: Path, location: str, *, seed: int, name: str = "src"
+) -> tuple[Image, Descriptor]:
+    """An image pushed to `location` (HOST/REPO:TAG), and its manifest's descriptor (the
+    subject its referrers name)."""
+    layout, img = image_layout(tmp_path, name, seed=seed)
+    copy(f"oci:{layout}:v1", f"docker://{location}", None)
+    size = len(img.raw_manifest())
+    return img, Descriptor(media_type=mt.OCI_MANIFEST, digest=img.digest(), size=size)
+
+
 def _referrers(location: str, digest: Digest) -> list[Digest]:
     src = _source(location)
     try:
@@ -82,12 +94,8 @@ def _referrers(location: str, digest: Digest) -> list[Digest]:
 
 
 def test_copy_all_takes_referrers_along(any_host: str, repo: str, tmp_path: Path) -> None:
-    layout, img = image_layout(tmp_path, "src", seed=5)
     here = f"{any_host}/{repo}"
-    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
-    subject = Descriptor(
-        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
-    )
+    img, subject = _pushed(tmp_path, f"{here}:v1", seed=5)
     sbom = _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":1}')
     sig = _push_artifact(here + ":v1", sbom, "application/vnd.example.sig", b"signed")
     assert _referrers(here + ":v1", img.digest()) == [sbom.digest]
@@ -116,12 +124,8 @@ def test_copy_all_reads_the_source_manifest_once(
 ) -> None:
     """The referrers step checks the digest against the manifest the copy read; it does
     not fetch the source's top manifest a second time."""
-    layout, img = image_layout(tmp_path, "src", seed=7)
     here = f"{lamina_reg.host}/{repo}"
-    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
-    subject = Descriptor(
-        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
-    )
+    img, subject = _pushed(tmp_path, f"{here}:v1", seed=7)
     sbom = _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":3}')
     tops: list[str] = []
     real = RegistrySource.get_manifest
@@ -146,12 +150,8 @@ def test_a_syncs_referrers_go_through_its_shared_clients(
     from lamina.ops.sync_clients import Clients, Shared
     from lamina.transports.registry.client import RegistryClient
 
-    layout, img = image_layout(tmp_path, "src", seed=8)
     here = f"{lamina_reg.host}/{repo}"
-    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
-    subject = Descriptor(
-        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
-    )
+    img, subject = _pushed(tmp_path, f"{here}:v1", seed=8)
     sbom = _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":4}')
     made: list[str] = []
     real_init = RegistryClient.__init__
@@ -174,12 +174,8 @@ def test_a_syncs_referrers_go_through_its_shared_clients(
 
 
 def test_copy_without_all_leaves_referrers(any_host: str, repo: str, tmp_path: Path) -> None:
-    layout, img = image_layout(tmp_path, "src", seed=6)
     here = f"{any_host}/{repo}"
-    copy(f"oci:{layout}:v1", f"docker://{here}:v1", None)
-    subject = Descriptor(
-        media_type=mt.OCI_MANIFEST, digest=img.digest(), size=len(img.raw_manifest())
-    )
+    img, subject = _pushed(tmp_path, f"{here}:v1", seed=6)
     _push_artifact(here + ":v1", subject, "application/spdx+json", b'{"spdx":2}')
     copy(f"docker://{here}:v1", f"docker://{here}-plain:v1", None)
     assert _referrers(f"{here}-plain:v1", img.digest()) == []
@@ -197,15 +193,8 @@ def test_a_listed_referrer_whose_subject_differs_is_refused(
     """The fallback tag is only a source's word: a manifest listed there whose own subject
     is another image is refused, naming both, and is not copied."""
     here = f"{distribution.host}/{repo}"
-    images = []
-    for name, seed in (("a", 7), ("b", 8)):
-        layout, img = image_layout(tmp_path, name, seed=seed)
-        copy(f"oci:{layout}:v1", f"docker://{here}:{name}", None)
-        images.append(img)
-    a, b = (
-        Descriptor(media_type=mt.OCI_MANIFEST, digest=i.digest(), size=len(i.raw_manifest()))
-        for i in images
-    )
+    _, a = _pushed(tmp_path, f"{here}:a", seed=7, name="a")
+    _, b = _pushed(tmp_path, f"{here}:b", seed=8, name="b")
     sbom = _push_artifact(here + ":b", b, "application/spdx+json", b'{"spdx":3}')
     tag = f"sha256-{a.digest.hex}"  # a's fallback tag lists b's SBOM
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [sbom.to_json()]}
