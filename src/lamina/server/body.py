@@ -28,7 +28,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -43,13 +43,45 @@ DIRECT_THREADS = 32  # concurrent direct reads; beyond this, bodies are streamed
 BYTES_IN = "lamina.bytes_in"  # request key: body bytes read past aiohttp (for observe)
 CLOSE = "lamina.close"  # request key: the response must close the connection
 
+_T = TypeVar("_T")
 SPARE_SETS = 2  # direct path: buffers kept for the next bodies
 
-_pool = ThreadPoolExecutor(DIRECT_THREADS, thread_name_prefix="lamina-body")
 # Reused, not allocated per body: a chunked upload is one body per chunk, and fresh buffers
 # (zeroed, page-faulted in, unmapped after) per 16 MB chunk showed up in its profile.
 _spare: list[bytearray] = []  # list.pop/append are atomic: no lock
-_busy = 0  # direct reads in flight (touched only on the event loop)
+
+
+class SocketThreads:
+    """Threads that each take over a connection's socket (a dup, see `blocking`) for one
+    body while the event loop leaves that connection alone: `body` receives with them,
+    `lamina.server.sendfile` sends. `busy` is touched only on the event loop."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = size
+        self.busy = 0
+        self._pool = ThreadPoolExecutor(size, thread_name_prefix=name)
+
+    def free(self) -> bool:
+        return self.busy < self.size
+
+    async def run(self, sock: socket.socket, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` in a thread. If the awaiting task is cancelled (or the await fails),
+        `sock` is shut down to wake the thread, which is waited for before raising: the
+        thread never outlives the request, and the connection is done."""
+        self.busy += 1
+        future = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            await asyncio.wait([future])
+            raise
+        finally:
+            self.busy -= 1
+
+
+_threads = SocketThreads(DIRECT_THREADS, "lamina-body")
 
 
 class Sink(Protocol):
@@ -71,7 +103,6 @@ async def receive(request: web.Request, sink: Sink) -> int:
     """Feed the whole request body to `sink` (called in worker threads, one at a time, in
     order); returns the byte count once all of it is stored (see `Sink.hashed`). A body
     cut short raises BLOB_UPLOAD_INVALID."""
-    global _busy
     sock = _direct_socket(request)
     if sock is None:
         try:
@@ -91,18 +122,7 @@ async def receive(request: web.Request, sink: Sink) -> int:
     # reading, so pause after it (through the protocol, whose flag keeps it paused).
     content.feed_eof()
     request.protocol.pause_reading()
-    loop = asyncio.get_running_loop()
-    _busy += 1
-    future = loop.run_in_executor(_pool, _pump, sock, head, rest, sink)
-    try:
-        got = await asyncio.shield(future)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wake the thread; the connection is done
-        await asyncio.wait([future])
-        raise
-    finally:
-        _busy -= 1
+    got = await _threads.run(sock, _pump, sock, head, rest, sink)
     request[BYTES_IN] = rest
     return sum(map(len, head)) + got
 
@@ -111,7 +131,7 @@ def _direct_socket(request: web.Request) -> socket.socket | None:
     transport = request.transport
     rest = (request.content_length or 0) - request.content.total_bytes
     if (
-        _busy >= DIRECT_THREADS
+        not _threads.free()
         or rest < DIRECT_MIN
         or transport is None
         or request.headers.get("Transfer-Encoding")

@@ -4,9 +4,9 @@ aiohttp's `FileResponse` sends through `loop.sendfile`: a non-blocking `sendfile
 the socket buffer, then an event-loop round (epoll, Python callbacks) each time the buffer
 drains by a third, so a busy or descheduled worker leaves the client's receive queue empty
 (measured: curl downloads of 300 MB stall on it on a loaded 2-core machine; the figures:
-`python -m bench.registry_download`). Here, once the
-headers are out, the worker's thread makes one blocking `sendfile` for the whole body: the
-kernel refills the socket as the client reads, waking nothing in user space.
+`python -m bench.registry_download`). Here, once the headers are out, the worker's thread
+makes one blocking `sendfile` for the whole body: the kernel refills the socket as the
+client reads, waking nothing in user space.
 
 Only a plain GET of the whole blob over plain HTTP takes this path; ranges, conditional
 requests, HEAD and TLS go to `FileResponse`. The connection stays usable (keep-alive): the
@@ -17,15 +17,13 @@ meanwhile (reading is paused, as `loop.sendfile` does).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiohttp import hdrs, web
 
-from lamina.server.body import blocking
+from lamina.server.body import SocketThreads, blocking
 
 SEND_THREADS = 32  # concurrent bodies in threads; beyond this, FileResponse
 _CONDITIONAL = (
@@ -37,8 +35,7 @@ _CONDITIONAL = (
     hdrs.IF_RANGE,
 )
 
-_pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="lamina-send")
-_busy = 0  # bodies in flight (touched only on the event loop)
+_threads = SocketThreads(SEND_THREADS, "lamina-send")
 
 
 def eligible(request: web.Request) -> bool:
@@ -46,7 +43,7 @@ def eligible(request: web.Request) -> bool:
     transport = request.transport
     return (
         request.method == "GET"
-        and _busy < SEND_THREADS
+        and _threads.free()
         and transport is not None
         and transport.get_extra_info("sslcontext") is None
         and transport.get_extra_info("socket") is not None
@@ -58,7 +55,6 @@ async def send_blob(
     request: web.Request, path: Path, headers: dict[str, str]
 ) -> web.StreamResponse | None:
     """Answer `request` (see `eligible`) with the file at `path`; None if it is gone."""
-    global _busy
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -83,20 +79,11 @@ async def send_blob(
                 sock = socket.socket(fileno=os.dup(raw.fileno()))
                 reading = transport.is_reading()  # (aiohttp may have paused it itself)
                 transport.pause_reading()
-                _busy += 1
-                future = asyncio.get_running_loop().run_in_executor(
-                    _pool, _send, sock, fd, st.st_size
-                )
                 try:
-                    await asyncio.shield(future)
+                    await _threads.run(sock, _send, sock, fd, st.st_size)
                 except BaseException:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)  # wake the thread; the connection is done
-                    await asyncio.wait([future])
                     transport.abort()
                     raise
-                finally:
-                    _busy -= 1
                 if reading:
                     transport.resume_reading()
         await response.write_eof()
