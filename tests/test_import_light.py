@@ -8,6 +8,14 @@ import sys
 
 import pytest
 
+
+def _python(code: str) -> str:
+    """What a fresh interpreter running `code` prints."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+
 HEAVY = ("click", "rich", "aiohttp", "cryptography", "nacl", "jwt", "bcrypt", "urllib3")
 
 
@@ -17,9 +25,7 @@ HEAVY = ("click", "rich", "aiohttp", "cryptography", "nacl", "jwt", "bcrypt", "u
 )
 def test_import_loads_nothing_heavy(module: str) -> None:
     code = f"import sys, {module}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    out = _python(code).strip()
     assert out == "", f"importing {module} loaded: {out}"
 
 
@@ -66,9 +72,7 @@ def test_copy_path_modules_load_only_what_they_use(module: str) -> None:
         f"import sys, {module}\n"
         f"print(' '.join(m for m in {COPY_PATH_UNUSED!r} if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    out = _python(code).strip()
     assert out == "", f"importing {module} loaded: {out}"
 
 
@@ -86,9 +90,7 @@ def test_image_copy_command_skips_the_container_commands() -> None:
         "name, cmd, rest = cli.resolve_command(ctx, ['copy', 'web', './app', '/usr/bin/'])\n"
         "print(cmd.callback.__module__)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    out = _python(code).splitlines()
     assert out[0] == "lamina.cli.copy_cmd ['-q', 'docker://r/a:1', 'dir:/x']"
     assert out[1] == ""
     assert out[2] == "lamina.cli.containers_cmd"  # the container form still goes there
@@ -102,9 +104,7 @@ def test_the_entry_point_and_the_image_copy_load_no_click() -> None:
         "import lamina.cli.main, lamina.cli.errors, lamina.cli.copy_fast, lamina.cli.image_copy\n"
         "print(' '.join(m for m in ('click', 'rich', 'lamina.cli.group') if m in sys.modules))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    out = _python(code).strip()
     assert out == ""
 
 
