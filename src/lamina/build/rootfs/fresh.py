@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.build.rootfs.overlay import is_mounted, sys_mount, unmount
+from lamina.build.rootfs.overlay import sys_mount, unmount
 from lamina.build.rootfs.xattrs import copyable_xattrs
 
 
@@ -79,7 +79,7 @@ def direct_upper(
     calling `unmount_root`) and the existing directories on the way copied up, when that
     gives the same upper directory as writing through the mount; else None (and the
     mount is left alone). `scratch`: the bytes the copy needs, to put the upper dir on a
-    tmpfs of that size (see the module's note; `release_scratch` unmounts it)."""
+    tmpfs of that size (see the module's note; `Builder.remove` unmounts it)."""
     with os.scandir(upper) as it:
         if next(it, None) is not None:
             return None  # the container has changes of its own: whiteouts, copies-up
@@ -114,12 +114,6 @@ def _mount_scratch(upper: Path, size: int) -> None:
         os.setxattr(upper, "user.lamina.probe", b"1")
         os.removexattr(upper, "user.lamina.probe")
     except OSError:
-        unmount(upper)
-
-
-def release_scratch(upper: Path) -> None:
-    """Unmount a tmpfs `direct_upper` put on `upper` (nothing if there is none)."""
-    if is_mounted(upper):
         unmount(upper)
 
 
