@@ -42,16 +42,18 @@ def exit_code_for(err: LaminaError) -> int:
     return EXIT_FAILED
 
 
-def _echo(text: str) -> None:
-    import click  # loaded here when `fn` did not load it (the image copy need not)
+def echo_err(text: str) -> None:
+    """`click.echo(text, err=True)`, click loaded here, when something is printed (the
+    image copy's common command lines run without it)."""
+    import click
 
     click.echo(text, err=True)
 
 
 def print_error(err: LaminaError) -> None:
-    _echo(f"error[{err.code}]: {err.message}")
+    echo_err(f"error[{err.code}]: {err.message}")
     if err.hint:
-        _echo(f"  hint: {err.hint}")
+        echo_err(f"  hint: {err.hint}")
 
 
 def run_guarded(fn: Callable[[], Any], *, debug: bool) -> int:
@@ -66,13 +68,13 @@ def run_guarded(fn: Callable[[], Any], *, debug: bool) -> int:
         print_error(err)
         return exit_code_for(err)
     except KeyboardInterrupt:
-        _echo("interrupted")
+        echo_err("interrupted")
         return EXIT_INTERRUPTED
     except Exception as err:
         # click's exceptions can only come from click, so only when click is loaded.
         click = sys.modules.get("click")
         if click is not None and isinstance(err, click.exceptions.Abort):
-            _echo("aborted")
+            echo_err("aborted")
             return EXIT_INTERRUPTED
         if click is not None and isinstance(err, click.ClickException):
             err.show()
@@ -83,7 +85,7 @@ def run_guarded(fn: Callable[[], Any], *, debug: bool) -> int:
             return EXIT_FAILED
         if not isinstance(err, OSError) or debug:
             raise
-        _echo(f"error[IO]: {err}")
+        echo_err(f"error[IO]: {err}")
         return EXIT_FAILED
     if isinstance(result, int):
         return result

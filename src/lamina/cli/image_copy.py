@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lamina.cli.errors import echo_err
+
 if TYPE_CHECKING:
     from lamina.copy.progress import ProgressEvent
     from lamina.ops.trust import TrustOptions
@@ -19,13 +21,6 @@ if TYPE_CHECKING:
     from lamina.transports.registry import RegistryOptions
 
 INSECURE_POLICY_WARNING = "warning: --insecure-policy: accepting images without any trust check"
-
-
-def echo_err(text: str) -> None:
-    """`click.echo(text, err=True)` (click loads here, when something is printed)."""
-    import click
-
-    click.echo(text, err=True)
 
 
 def trust_options(
