@@ -333,3 +333,19 @@ def test_fulcio_requirement_built_without_rekor_keys_is_refused() -> None:
 
     with pytest.raises(TrustError, match="fulcio needs a rekorPublicKey"):
         check_sigstore(SigstoreSigned(fulcio=fulcio), read, lambda r: True, manifest, [sig], [])
+
+
+def test_look_alike_intermediates_are_refused() -> None:
+    """Intermediates sharing one name and key all issue one another: the chain search must
+    not try every ordering of them (factorial time); it stops after a fixed number of
+    signature checks, as Go's verifier does."""
+    key, leaf_key, root_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    mids = [_cert("X", key, ("X", key), ca=True) for _ in range(12)]
+    leaf = _cert("leaf", leaf_key, ("X", key), ca=False, email="dev@example.com")
+    root = _cert("root", root_key, None, ca=True)
+    with pytest.raises(TrustError, match="signature checks"):
+        certs.verify_chain(leaf, mids, [root], NOW, "leaf")
+    # through the policy too: the chain annotation is the signer's to write
+    sig = _signed(leaf_key, leaf, _pem(*mids, root))
+    with pytest.raises(TrustError, match="signature checks"):
+        _check(_pki_fields(root), REF, MANIFEST, sig)
