@@ -20,65 +20,31 @@ Two ways in, the same bytes out (`Sink.write` hashes and writes; the caller veri
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import queue
 import socket
-import struct
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 
 from lamina.errors import ErrorCode
 from lamina.server.errors import RegistryHTTPError
+from lamina.server.takeover import SocketThreads, blocking
 
 BATCH = 8 << 20
 BUFFER = 512 << 10  # direct path: one receive (MSG_WAITALL) fills the buffer, one write
 DIRECT_MIN = 1 << 20  # a smaller rest is not worth closing the connection for
-IDLE_TIMEOUT = 120.0  # seconds a direct read (or send) waits for the client
 DIRECT_THREADS = 32  # concurrent direct reads; beyond this, bodies are streamed
 BYTES_IN = "lamina.bytes_in"  # request key: body bytes read past aiohttp (for observe)
 CLOSE = "lamina.close"  # request key: the response must close the connection
 
-_T = TypeVar("_T")
 SPARE_SETS = 2  # direct path: buffers kept for the next bodies
 
 # Reused, not allocated per body: a chunked upload is one body per chunk, and fresh buffers
 # (zeroed, page-faulted in, unmapped after) per 16 MB chunk showed up in its profile.
 _spare: list[bytearray] = []  # list.pop/append are atomic: no lock
-
-
-class SocketThreads:
-    """Threads that each take over a connection's socket (a dup, see `blocking`) for one
-    body while the event loop leaves that connection alone: `body` receives with them,
-    `lamina.server.sendfile` sends. `busy` is touched only on the event loop."""
-
-    def __init__(self, size: int, name: str) -> None:
-        self.size = size
-        self.busy = 0
-        self._pool = ThreadPoolExecutor(size, thread_name_prefix=name)
-
-    def free(self) -> bool:
-        return self.busy < self.size
-
-    async def run(self, sock: socket.socket, fn: Callable[..., _T], *args: Any) -> _T:
-        """`fn(*args)` in a thread. If the awaiting task is cancelled (or the await fails),
-        `sock` is shut down to wake the thread, which is waited for before raising: the
-        thread never outlives the request, and the connection is done."""
-        self.busy += 1
-        future = asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-        try:
-            return await asyncio.shield(future)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            await asyncio.wait([future])
-            raise
-        finally:
-            self.busy -= 1
 
 
 _threads = SocketThreads(DIRECT_THREADS, "lamina-body")
@@ -216,27 +182,6 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     if failed:
         raise failed[0]
     return rest
-
-
-@contextlib.contextmanager
-def blocking(sock: socket.socket, timeout_option: int) -> Iterator[None]:
-    """For a worker thread: `sock`, a dup of a connection's socket that the event loop
-    leaves alone meanwhile, made blocking, each wait bounded by `IDLE_TIMEOUT` through
-    `timeout_option` (SO_RCVTIMEO or SO_SNDTIMEO). The flags belong to the connection's
-    socket, shared with the dup, so both are restored after; `sock` is closed."""
-    try:
-        sock.setblocking(True)
-        sock.setsockopt(socket.SOL_SOCKET, timeout_option, _timeval(IDLE_TIMEOUT))
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, timeout_option, _timeval(0))
-            sock.setblocking(False)
-        sock.close()
-
-
-def _timeval(seconds: float) -> bytes:
-    return struct.pack("@ll", int(seconds), int(seconds % 1 * 1e6))
 
 
 def _short(got: int, want: int, why: str) -> RegistryHTTPError:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import hdrs, web
 
-from lamina.server.body import SocketThreads, blocking
+from lamina.server.takeover import SocketThreads, blocking
 
 SEND_THREADS = 32  # concurrent bodies in threads; beyond this, FileResponse
 _CONDITIONAL = (
