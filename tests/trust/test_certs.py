@@ -349,3 +349,41 @@ def test_look_alike_intermediates_are_refused() -> None:
     sig = _signed(leaf_key, leaf, _pem(*mids, root))
     with pytest.raises(TrustError, match="signature checks"):
         _check(_pki_fields(root), REF, MANIFEST, sig)
+
+
+@pytest.mark.parametrize("size", [1, 127, 128, 255, 256, 1000])
+def test_fulcio_issuer_v2_any_der_length(size: int) -> None:
+    """The newer OIDC issuer extension is a DER UTF8String: a long issuer uses the long
+    length form, which is read too; lengths not in DER's shortest form are refused."""
+    issuer = "https://" + "i" * size
+    body = issuer.encode()
+    n = len(body)
+    length = (
+        bytes([n])
+        if n < 0x80
+        else (b"\x81" if n < 0x100 else b"\x82") + n.to_bytes(1 if n < 0x100 else 2, "big")
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+
+    def with_issuer(value: bytes) -> x509.Certificate:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(_name("leaf"))
+            .issuer_name(_name("leaf"))
+            .public_key(key.public_key())
+            .serial_number(1)
+            .not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=1))
+            .add_extension(
+                x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), value),
+                critical=False,
+            )
+            .sign(key, hashes.SHA256())
+        )
+
+    assert certs.fulcio_issuer(with_issuer(b"\x0c" + length + body), "c") == issuer
+    with pytest.raises(TrustError, match="malformed OIDC issuer"):
+        longer = b"\x82" + n.to_bytes(2, "big") if n < 0x100 else b"\x83" + n.to_bytes(3, "big")
+        certs.fulcio_issuer(with_issuer(b"\x0c" + longer + body), "c")
+    with pytest.raises(TrustError, match="malformed OIDC issuer"):
+        certs.fulcio_issuer(with_issuer(b"\x0c" + length + body + b"x"), "c")

@@ -255,11 +255,29 @@ def fulcio_issuer(cert: x509.Certificate, what: str) -> str:
     if _ISSUER_V1 in found:
         return found[_ISSUER_V1].decode("utf-8", errors="replace")
     if _ISSUER_V2 in found:
-        raw = found[_ISSUER_V2]
-        if len(raw) >= 2 and raw[0] == 0x0C and raw[1] < 0x80 and len(raw) == raw[1] + 2:
-            return raw[2:].decode("utf-8", errors="replace")
-        raise TrustError(f"{what}: malformed OIDC issuer extension")
+        text = _der_utf8_string(found[_ISSUER_V2])
+        if text is None:
+            raise TrustError(f"{what}: malformed OIDC issuer extension")
+        return text
     raise TrustError(f"{what}: the Fulcio certificate has no OIDC issuer extension")
+
+
+def _der_utf8_string(raw: bytes) -> str | None:
+    """The text of a DER UTF8String (short or long form length, up to 64 KiB), or None."""
+    if len(raw) < 2 or raw[0] != 0x0C:
+        return None
+    if raw[1] < 0x80:
+        start, length = 2, raw[1]
+    elif raw[1] in (0x81, 0x82):
+        start = 2 + (raw[1] & 0x7F)
+        length = int.from_bytes(raw[2:start], "big")
+        if length < (0x80 if raw[1] == 0x81 else 0x100):  # DER: the shortest form only
+            return None
+    else:
+        return None
+    if len(raw) != start + length:
+        return None
+    return raw[start:].decode("utf-8", errors="replace")
 
 
 def fulcio_key(
