@@ -66,14 +66,9 @@ def load_yaml(path: str | Path) -> list[RegistrySection]:
     except OSError as exc:
         raise InvalidInput(f"cannot read sync file {p}: {exc.strerror}") from None
     try:
-        data: Any = simple_yaml.load(text)
-    except simple_yaml.NotSimple:
-        import yaml  # (only for files outside the plain subset: its import is slow)
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"sync file {p} is not valid YAML: {exc}") from None
+        data: Any = simple_yaml.safe_load(text)  # (PyYAML only outside the plain subset)
+    except simple_yaml.YAMLError as exc:
+        raise InvalidInput(f"sync file {p} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"sync file {p}: expected a mapping of registries at the top level")
     return [_section(p, str(host), body) for host, body in data.items()]
