@@ -2,7 +2,7 @@
 
 A manifest GET, a tag list, a ping or any HEAD is a few hundred bytes each way. Through
 urllib3 (URL normalisation, Timeout and Retry objects, http.client's e-mail header parser,
-the response wrapper) each costs about four times the client CPU it costs written and
+the response wrapper) each costs four to five times the client CPU it costs written and
 parsed here (`python -m bench.registry_small` measures both on the same manifest GETs).
 That is what a sync with nothing new spends its time on: ~350 such requests for the
 150 images of `python -m bench.sync_registry`.
