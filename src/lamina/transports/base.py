@@ -11,7 +11,7 @@ Contracts:
 
 from __future__ import annotations
 
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
 from lamina.digest import Digest
 from lamina.oci import Descriptor
@@ -74,3 +74,44 @@ class ImageReference(Protocol):
     def new_source(self) -> ImageSource: ...
 
     def new_destination(self) -> ImageDestination: ...
+
+
+# Optional capabilities (DESIGN.md convention 7): small protocols a transport declares and
+# callers detect with isinstance, instead of probing attributes or naming transports.
+
+
+@runtime_checkable
+class VerifiesOnPut(Protocol):
+    """A destination whose `put_blob` checks size and digest before the blob is visible
+    (keeping nothing that fails), so a caller may hand it bytes it has not hashed."""
+
+    verifies_on_put: Literal[True]
+
+
+@runtime_checkable
+class ConcurrentBlobs(Protocol):
+    """A source or destination whose blob methods (`open_blob`; `has_blob`, `put_blob`)
+    may run on several threads at once."""
+
+    concurrent_blobs: Literal[True]
+
+
+@runtime_checkable
+class MountsBlobs(Protocol):
+    """A destination that can link a blob from another repository of its registry."""
+
+    def mount_blob(self, desc: Descriptor, from_repository: str) -> bool:
+        """Link `desc` from `from_repository` without moving its bytes; True if it did."""
+        ...
+
+
+@runtime_checkable
+class NamesRepository(Protocol):
+    """A reference to one repository of one registry (what a cross-repository mount needs
+    to know of its two ends)."""
+
+    @property
+    def registry(self) -> str: ...
+
+    @property
+    def repository(self) -> str: ...
