@@ -92,14 +92,29 @@ def overlay_lowers(
     snapshots: Sequence[Path], whiteouts: Sequence[Sequence[str]], scratch: Path
 ) -> list[Path]:
     """The overlay lower stack (lowest first) for `snapshots` whose layers carried
-    `whiteouts` (one list per snapshot), building whiteout dirs under `scratch`."""
+    `whiteouts` (one list per snapshot), building whiteout dirs under `scratch`.
+
+    A layer an image lists more than once (three empty `RUN true` steps make the same
+    diff_id, hence the same snapshot dir) appears once, at its topmost place: overlayfs
+    refuses a directory twice in `lowerdir`, and the lower copy can show nothing the upper
+    one does not decide again. Applying a layer again re-decides every path it holds or
+    whiteouts (and, for its opaque directories, everything beneath them) over all that lies
+    below the repeat, so a path it leaves alone never depended on the earlier copy either;
+    for A, B, A the merged view is A over B, whatever B changes (a second copy of the
+    snapshot, as containers-storage keeps per chain ID, would show the same). Whiteout dirs
+    are built against the snapshots actually kept below them."""
     if len(snapshots) != len(whiteouts):
         raise InvalidInput("one whiteout list per snapshot is needed")
+    topmost = {snap: i for i, snap in enumerate(snapshots)}
     out: list[Path] = []
+    below: list[Path] = []
     for i, (snap, wh) in enumerate(zip(snapshots, whiteouts, strict=True)):
-        if wh and i > 0:
+        if topmost[snap] != i:
+            continue  # applied again higher up
+        if wh and below:
             d = scratch / f"wh{i}"
-            whiteout_dir(d, wh, snapshots[:i])
+            whiteout_dir(d, wh, below)
             out.append(d)
         out.append(snap)
+        below.append(snap)
     return out
