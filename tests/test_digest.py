@@ -33,6 +33,11 @@ def test_sha512() -> None:
         "SHA256:" + "a" * 64,
         "sha512:" + "a" * 64,
         " sha256:" + "a" * 64,
+        "sha256:" + "a" * 64 + "\n",
+        "sha256:" + "a" * 63 + "\n",
+        "sha256\n:" + "a" * 64,
+        "sha256:" + "a" * 63 + "\u0661",
+        "sha256:" + "a" * 63 + "ä",
     ],
 )
 def test_invalid(text: str) -> None:

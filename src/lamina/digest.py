@@ -13,9 +13,10 @@ from typing import Protocol
 from lamina.errors import ErrorCode, InvalidInput
 
 # The spec's grammar: algorithm-component(separator algorithm-component)* ":" encoded.
-_GRAMMAR = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+# Matched with fullmatch (`$` would also match before a trailing newline); ASCII classes.
+_GRAMMAR = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+")
 _ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
-_HEX = re.compile(r"^[a-f0-9]+$")
+_HEX = re.compile(r"[a-f0-9]+")
 
 
 class Hash(Protocol):
@@ -40,7 +41,7 @@ class Digest:
             raise InvalidInput(
                 f"digest must be a string, got {type(text).__name__}", code=ErrorCode.DIGEST_INVALID
             )
-        if not _GRAMMAR.match(text):
+        if not _GRAMMAR.fullmatch(text):
             raise InvalidInput(
                 f"invalid digest {text[:80]!r}: expected 'sha256:<64 hex digits>'",
                 code=ErrorCode.DIGEST_INVALID,
@@ -53,7 +54,7 @@ class Digest:
                 f"(supported: {', '.join(_ALGORITHMS)})",
                 code=ErrorCode.DIGEST_INVALID,
             )
-        if len(encoded) != length or not _HEX.match(encoded):
+        if len(encoded) != length or not _HEX.fullmatch(encoded):
             raise InvalidInput(
                 f"invalid digest {text[:80]!r}: {algorithm} needs {length} lowercase hex digits",
                 code=ErrorCode.DIGEST_INVALID,

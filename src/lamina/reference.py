@@ -24,17 +24,18 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})"
 DOMAIN = rf"{_HOST}(?::[0-9]+)?"
-TAG = r"[\w][\w.-]{0,127}"
+TAG = r"[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}"  # the spec's: ASCII (Python's \w is not)
 
-_REPOSITORY_RE = re.compile(rf"^{PATH_COMPONENT}(?:/{PATH_COMPONENT})*$")
-_DOMAIN_RE = re.compile(rf"^{DOMAIN}$")
-_TAG_RE = re.compile(rf"^{TAG}$")
-_ID_PATTERN = r"^[a-f0-9]{64}$"  # compiled on first use (re caches it)
+# Matched with fullmatch: `$` would also match before a trailing newline.
+_REPOSITORY_RE = re.compile(rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*")
+_DOMAIN_RE = re.compile(DOMAIN)
+_TAG_RE = re.compile(TAG)
+_ID_PATTERN = r"[a-f0-9]{64}"  # compiled on first use (re caches it)
 
 
 def validate_repository(name: str) -> str:
     """Check a repository path (no domain) against the distribution spec's grammar."""
-    if not name or len(name) > NAME_TOTAL_LENGTH_MAX or not _REPOSITORY_RE.match(name):
+    if not name or len(name) > NAME_TOTAL_LENGTH_MAX or not _REPOSITORY_RE.fullmatch(name):
         raise InvalidInput(
             f"invalid repository name {name[:300]!r}: components are lowercase letters and "
             "digits separated by '.', '_', '__' or '-', joined by '/'",
@@ -44,7 +45,7 @@ def validate_repository(name: str) -> str:
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag):
+    if not _TAG_RE.fullmatch(tag):
         raise InvalidInput(
             f"invalid tag {tag[:200]!r}: up to 128 of letters, digits, '_', '.', '-', "
             "not starting with '.' or '-'",
@@ -80,13 +81,13 @@ class Reference:
         colon = text.rfind(":")
         if colon > slash:
             text, tag = text[:colon], text[colon + 1 :]
-            if not _TAG_RE.match(tag):
+            if not _TAG_RE.fullmatch(tag):
                 raise _bad(original, f"invalid tag {tag!r}")
         domain, path = split_domain(text)
-        if not _DOMAIN_RE.match(domain):
+        if not _DOMAIN_RE.fullmatch(domain):
             raise _bad(original, f"invalid registry host {domain!r}")
-        if not _REPOSITORY_RE.match(path):
-            if path.lower() != path and _REPOSITORY_RE.match(path.lower()):
+        if not _REPOSITORY_RE.fullmatch(path):
+            if path.lower() != path and _REPOSITORY_RE.fullmatch(path.lower()):
                 raise _bad(original, "repository names must be lowercase")
             raise _bad(original, f"invalid repository path {path!r}")
         if len(domain) + 1 + len(path) > NAME_TOTAL_LENGTH_MAX:
@@ -98,7 +99,7 @@ class Reference:
     @staticmethod
     def is_image_id(text: str) -> bool:
         """True for a full 64-hex image ID (which podman does not treat as a name)."""
-        return bool(re.match(_ID_PATTERN, text))
+        return bool(re.fullmatch(_ID_PATTERN, text))
 
     @property
     def name(self) -> str:
