@@ -1,4 +1,5 @@
-"""Reading containers/image's signature fixtures.
+"""Reading containers/image's signature fixtures (`tests/fixtures/containers-image-signature`,
+Apache-2.0; its README says where they come from).
 
 The fixtures were copied from a git tree where some files are symlinks; here those are small
 text files holding the link target (`../image.manifest.json`). `read` follows them.
@@ -9,9 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared/fixtures/containers-image-signature"
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/fixtures/containers-image-signature")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures/containers-image-signature"
 
 
 def resolve(path: Path) -> Path:
