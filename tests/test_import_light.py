@@ -3,8 +3,10 @@ library layers a Python user imports stay free of them too."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,16 +98,50 @@ def test_image_copy_command_skips_the_container_commands() -> None:
     assert out[2] == "lamina.cli.containers_cmd"  # the container form still goes there
 
 
-def test_the_entry_point_and_the_image_copy_load_no_click() -> None:
-    """`lamina copy SRC DST` with common flags runs without click (`cli.copy_fast`): the
-    entry point, the error reporting and the image copy's own module must not load it."""
-    code = (
-        "import sys\n"
-        "import lamina.cli.main, lamina.cli.errors, lamina.cli.copy_fast, lamina.cli.image_copy\n"
-        "print(' '.join(m for m in ('click', 'rich', 'lamina.cli.group') if m in sys.modules))"
+# The CLI's start-up: `lamina --help` lists the commands without importing any, and a
+# command imports its own module only; commands that never reach a registry, sign, read
+# YAML or draw progress bars leave those stacks out.
+CLI_HEAVY = ("rich", "aiohttp", "cryptography", "urllib3", "nacl", "jwt", "bcrypt", "yaml")
+COMMAND_MODULES = (
+    "lamina.cli.images_cmd",
+    "lamina.cli.containers_cmd",
+    "lamina.cli.copy_cmd",
+    "lamina.cli.registry_client_cmd",
+    "lamina.cli.trust_cmd",
+    "lamina.cli.archive_cmd",
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "shows", "unused"),
+    [
+        (["--help"], "Commands:", (*CLI_HEAVY, *COMMAND_MODULES, "lamina.store")),
+        (["images"], "REPOSITORY", (*CLI_HEAVY, *COMMAND_MODULES[1:])),
+        (["sync", "--help"], "--src", CLI_HEAVY),
+        (["push", "--help"], "DESTINATION", CLI_HEAVY),
+    ],
+)
+def test_a_command_line_imports_only_what_it_uses(
+    argv: list[str], shows: str, unused: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Run as `python -X importtime -m lamina.cli.main ARGS` (the profiling command): the
+    modules imported are the ones importtime names on stderr."""
+    env = dict(os.environ, LAMINA_ROOT=str(tmp_path / "store"))
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lamina.cli.main", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
-    out = _python(code).strip()
-    assert out == ""
+    assert shows in done.stdout
+    imported = {
+        line.rpartition("|")[2].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "click" in imported  # the sanity of the reading: the one CLI parser is there
+    assert sorted(imported & set(unused)) == []
 
 
 def test_the_registry_source_limits_manifests_as_the_index_model_does() -> None:

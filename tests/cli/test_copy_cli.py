@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lamina.cli.errors import EXIT_NOT_FOUND, EXIT_TRANSPORT, EXIT_USAGE
 from tests.cli.conftest import Run
 from tests.ops.conftest import (  # noqa: F401  (fixtures)
@@ -89,11 +91,10 @@ def test_login_logout_and_wrong_password(
     assert r.code == 0 and host not in json.loads(auth.read_text())["auths"]
 
 
-def test_copy_as_a_program_ends_fast_with_its_output_and_files_complete(
+def test_copy_as_a_program_exits_with_its_output_and_files_complete(
     tmp_path: Path, no_user_config: Path
 ) -> None:
-    """Run as the program, an image copy leaves the interpreter without its teardown: the
-    exit code, the streams and the files written must all be complete."""
+    """Run as the program, an image copy's exit code, streams and files are complete."""
     import subprocess
     import sys
 
@@ -117,3 +118,20 @@ def test_copy_as_a_program_ends_fast_with_its_output_and_files_complete(
         check=False,
     )
     assert missing.returncode == EXIT_NOT_FOUND and "nope" in missing.stderr
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, EOFError])
+def test_an_interrupted_copy_exits_130(
+    raised: type[BaseException], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C (or end of input at a prompt) ends a command as click reports it: exit 130."""
+    from lamina.cli.main import main
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise raised()
+
+    monkeypatch.setattr("lamina.cli.copy_cmd.copy_image", boom)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["copy", "-q", "docker://127.0.0.1:5000/a:1", "dir:/tmp/out"])
+    assert (exc.value.code, capsys.readouterr().err) == (130, "\naborted\n")

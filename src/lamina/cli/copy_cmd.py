@@ -106,7 +106,7 @@ def copy(ctx: click.Context, /, source: str, destination: str, **flags: Any) -> 
     """Copy the image at SOURCE to DESTINATION (any transport to any transport)."""
     from lamina.cli.context import store_from
 
-    # The flags reach copy_image by their parameter names, as `copy_fast` passes them.
+    # The flags reach copy_image by their parameter names.
     copy_image(
         source,
         destination,

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import click
+
 from lamina.errors import (
     AuthError,
     IntegrityError,
@@ -43,10 +45,6 @@ def exit_code_for(err: LaminaError) -> int:
 
 
 def echo_err(text: str) -> None:
-    """`click.echo(text, err=True)`, click loaded here, when something is printed (the
-    image copy's common command lines run without it)."""
-    import click
-
     click.echo(text, err=True)
 
 
@@ -70,20 +68,17 @@ def run_guarded(fn: Callable[[], Any], *, debug: bool) -> int:
     except KeyboardInterrupt:
         echo_err("interrupted")
         return EXIT_INTERRUPTED
-    except Exception as err:
-        # click's exceptions can only come from click, so only when click is loaded.
-        click = sys.modules.get("click")
-        if click is not None and isinstance(err, click.exceptions.Abort):
-            echo_err("aborted")
-            return EXIT_INTERRUPTED
-        if click is not None and isinstance(err, click.ClickException):
-            err.show()
-            code: int = EXIT_USAGE if isinstance(err, click.UsageError) else err.exit_code
-            return code
-        if isinstance(err, BrokenPipeError):
-            sys.stderr.close()
-            return EXIT_FAILED
-        if not isinstance(err, OSError) or debug:
+    except click.exceptions.Abort:
+        echo_err("aborted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as err:
+        err.show()
+        return EXIT_USAGE if isinstance(err, click.UsageError) else err.exit_code
+    except BrokenPipeError:
+        sys.stderr.close()
+        return EXIT_FAILED
+    except OSError as err:
+        if debug:
             raise
         echo_err(f"error[IO]: {err}")
         return EXIT_FAILED

@@ -1,9 +1,6 @@
 """What `lamina copy SRC DST` (the image form) does once its flags are known, and the pieces
 the registry commands share with it: the progress display, registry options from flags,
-registries.conf, trust options from the trust flags.
-
-No click at import: the image copy's common command lines are parsed without it
-(`copy_fast`), and click loads only where something is printed through it."""
+registries.conf, trust options from the trust flags."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """What `lamina sync` does once its flags are known: the sync, a line per image and the
-summary (or one JSON report). The click command (`sync_cmd`) and the click-free reading of
-its common command lines (`sync_fast`) both end here. No click at import."""
+summary (or one JSON report), for the click command `sync_cmd`."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import click
 
 from lamina.cli.image_copy import load_registries, options_for
 
@@ -71,9 +71,9 @@ def run_sync(
         if not text:
             return
         if item.status == FAILED:
-            _echo(f"failed   {item.source} -> {item.destination}: {item.error}", err=True)
+            click.echo(f"failed   {item.source} -> {item.destination}: {item.error}", err=True)
         else:
-            _echo(f"{item.status:<10} {item.source} -> {item.destination}")
+            click.echo(f"{item.status:<10} {item.source} -> {item.destination}")
 
     report = sync_op(source, destination, options, on_item=show)
     if fmt == "json":
@@ -98,12 +98,5 @@ def run_sync(
             }
         )
     else:
-        _echo(f"Synced {report.summary()}")
+        click.echo(f"Synced {report.summary()}")
     return 1 if report.failed else 0
-
-
-def _echo(line: str, *, err: bool = False) -> None:
-    """One line, flushed (as click.echo writes it)."""
-    stream = sys.stderr if err else sys.stdout
-    stream.write(line + "\n")
-    stream.flush()
