@@ -53,10 +53,6 @@ NON_DISTRIBUTABLE: Final = frozenset(
 )
 
 
-def is_manifest(media_type: str) -> bool:
-    return media_type in MANIFEST_TYPES
-
-
 def is_index(media_type: str) -> bool:
     return media_type in INDEX_TYPES
 

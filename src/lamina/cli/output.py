@@ -4,7 +4,6 @@ prints them (go-units' HumanSizeWithPrecision and HumanDuration)."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +71,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, gap: int = 2
 
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=4, sort_keys=False))
-
-
-def is_terminal() -> bool:
-    return sys.stdout.isatty()

@@ -170,13 +170,6 @@ def append_layers(img: Image, additions: Sequence[Addendum]) -> BuiltImage:
     )
 
 
-def with_history(img: Image, entry: History) -> BuiltImage:
-    """Record a config-only step (an `empty_layer` history entry)."""
-    cfg, layers, media_type, ann = _parts(img)
-    new_cfg = cfg.evolve(history=(*cfg.history, replace(entry, empty_layer=True)))
-    return BuiltImage(new_cfg, layers, media_type=media_type, annotations=ann)
-
-
 def with_container_config(img: Image, container: ContainerConfig) -> BuiltImage:
     cfg, layers, media_type, ann = _parts(img)
     return BuiltImage(

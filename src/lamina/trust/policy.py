@@ -124,7 +124,3 @@ def find_policy_path(explicit: str | None = None, *, home: str | None = None) ->
     if user.exists():
         return user
     return SYSTEM_POLICY_PATH
-
-
-def default_policy(explicit: str | None = None) -> Policy:
-    return Policy.load(find_policy_path(explicit))

@@ -18,7 +18,7 @@ from typing import cast
 
 from lamina.build.rootfs.xattrs import OVERLAY_XATTRS
 from lamina.content.layers.layer import Change
-from lamina.content.layers.whiteouts import OPAQUE, WHITEOUT_PREFIX
+from lamina.content.layers.whiteouts import WHITEOUT_PREFIX
 from lamina.errors import InvalidInput
 
 OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
@@ -196,8 +196,3 @@ def _type(sig: list[object] | None) -> int:
 def _ignored(path: str, ignore: Ignore) -> bool:
     parts = path.split("/")
     return any(ignore("/".join(parts[: i + 1])) for i in range(len(parts)))
-
-
-def is_whiteout_name(name: str) -> bool:
-    """An OCI whiteout or opaque marker name (as a snapshot may keep them verbatim)."""
-    return name == OPAQUE or name.startswith(WHITEOUT_PREFIX)

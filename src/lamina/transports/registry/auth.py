@@ -196,8 +196,3 @@ class Authenticator:
         # Renew a little early so a token does not lapse mid-request.
         seconds = max(seconds or DEFAULT_TOKEN_LIFETIME, 10.0) - 5.0
         return _Token(value, time.monotonic() + seconds)
-
-
-def basic_header(creds: Credentials) -> str:
-    raw = f"{creds.username}:{creds.password}".encode()
-    return "Basic " + base64.b64encode(raw).decode()
