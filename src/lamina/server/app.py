@@ -37,8 +37,11 @@ Handler = Callable[[RegistryContext, web.Request, str, str], Awaitable[web.Strea
 
 # The name is greedy and the last segment has no '/', so a repository may itself contain a
 # component called "tags", "blobs" or "manifests" (e.g. skopeo/tags).
+# Matched whole (fullmatch, DOTALL): a decoded path may hold a newline ("%0A"), which the
+# name and reference grammar then refuse with the spec's 400s.
 _PATH = re.compile(
-    r"^/v2/(?P<name>.+)/(?P<kind>blobs/uploads|blobs|manifests|tags|referrers)(?:/(?P<ref>[^/]*))?$"
+    r"/v2/(?P<name>.+)/(?P<kind>blobs/uploads|blobs|manifests|tags|referrers)(?:/(?P<ref>[^/]*))?",
+    re.DOTALL,
 )
 _ROUTES: dict[tuple[str, str], Handler] = {
     ("manifests", "GET"): routes_manifests.get_manifest,
@@ -72,7 +75,7 @@ def _route(request: web.Request) -> tuple[Handler, str, str, list[Access]]:
         if method not in _READ:
             raise _unsupported(method, path)
         return routes_listing.catalog, "", "", [Access("registry", "catalog", ("*",))]
-    m = _PATH.match(path)
+    m = _PATH.fullmatch(path)
     if m is None:
         raise _not_found(request)
     name, kind, ref = m.group("name"), m.group("kind"), m.group("ref")
@@ -198,7 +201,7 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
     drain = observe.Drain()
     app = web.Application(client_max_size=4 << 20, middlewares=[drain.middleware, spec_errors])
     app[observe.DRAIN] = drain
-    app.router.add_route("*", "/v2{tail:.*}", dispatch)
+    app.router.add_route("*", r"/v2{tail:[\s\S]*}", dispatch)  # (`.` stops at a newline)
     app.router.add_route("*", TOKEN_PATH, token)
     app.router.add_get("/healthz", observe.healthz)
     app[observe.METRICS] = observe.Metrics()

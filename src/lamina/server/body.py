@@ -2,7 +2,8 @@
 
 Two ways in, the same bytes out (`Sink.write` hashes and writes; the caller verifies):
 
-- **direct**: a plain-HTTP body with a Content-Length and no Content-Encoding. The handler
+- **direct**: a plain-HTTP body with a Content-Length (any Content-Encoding: bodies are
+  stored as sent, see `serve`). The handler
   takes what aiohttp has buffered, pauses the transport and hands a dup of the socket to a
   thread that loops `recv_into` → `os.write` over one reused buffer, and one more that
   hashes what was written (see `_pump`). Each step releases the GIL, no Python object is
@@ -101,7 +102,6 @@ def _direct_socket(request: web.Request) -> socket.socket | None:
         or rest < DIRECT_MIN
         or transport is None
         or request.headers.get("Transfer-Encoding")
-        or request.headers.get("Content-Encoding")
         or transport.get_extra_info("sslcontext") is not None
         or not hasattr(transport, "pause_reading")
     ):

@@ -12,6 +12,7 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode
 from lamina.server.context import RegistryContext, link_header
 from lamina.server.errors import RegistryHTTPError
+from lamina.server.params import number
 
 MAX_PAGE = 10_000
 
@@ -29,11 +30,7 @@ def _page(request: web.Request) -> tuple[int | None, str]:
     n_text, last = request.query.get("n"), request.query.get("last", "")
     if n_text is None:
         return None, last
-    if not (n_text.isascii() and n_text.isdigit()):  # '²'.isdigit(), but int() refuses it
-        raise RegistryHTTPError(
-            400, ErrorCode.UNSUPPORTED, f"query parameter n={n_text[:40]!r} is not a number"
-        )
-    return min(int(n_text), MAX_PAGE), last
+    return min(number(n_text, "query parameter n", ErrorCode.UNSUPPORTED), MAX_PAGE), last
 
 
 def _paged(

@@ -1,5 +1,9 @@
 """Blob uploads: POST (session, monolithic, mount), PATCH (streamed or chunked), PUT
-(complete), GET (status), DELETE (cancel) under `/v2/<name>/blobs/uploads/`."""
+(complete), GET (status), DELETE (cancel) under `/v2/<name>/blobs/uploads/`.
+
+A PATCH, PUT or DELETE holds its session's lock (`UploadFiles.lock`) from before it reads
+the session's offset until its answer: a second request on a busy session gets 416
+BLOB_UPLOAD_INVALID at once, whatever worker process it reaches."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from lamina.server.auth import Access
 from lamina.server.context import RegistryContext, new_upload_id, upload_headers
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.gc import vouch
+from lamina.server.params import range_bound
 from lamina.server.storage import UploadSession
 from lamina.server.storage.appender import Appender
 
@@ -85,13 +90,36 @@ async def _monolithic(
     return _created(name, digest)
 
 
-async def _append(ctx: RegistryContext, request: web.Request, session: UploadSession) -> int:
-    """Append the request body at the session's offset; returns the new committed offset."""
+def _locked(ctx: RegistryContext, name: str, upload_id: str) -> tuple[UploadSession, int]:
+    """The session, read again once its lock is held, and the lock (`UploadFiles.release`
+    it). BLOB_UPLOAD_UNKNOWN (404) if it is gone; 416 if another request holds it."""
+    session = ctx.session(name, upload_id)
+    fd = ctx.uploads.lock(upload_id)
+    if fd is None:
+        raise RegistryHTTPError(
+            416,
+            ErrorCode.BLOB_UPLOAD_INVALID,
+            f"upload {upload_id} is busy with another request: one request at a time per "
+            "upload session (ask its status, then continue)",
+            headers=upload_headers(name, upload_id, session.offset),
+        )
+    try:
+        return ctx.session(name, upload_id), fd
+    except BaseException:
+        ctx.uploads.release(fd)
+        raise
+
+
+async def _append(
+    ctx: RegistryContext, request: web.Request, session: UploadSession, locked: int
+) -> int:
+    """Append the request body at the session's offset, holding its lock (`locked`);
+    returns the new committed offset."""
     expected_len: int | None = None
     content_range = request.headers.get("Content-Range")
     if content_range:
         m = _RANGE.match(content_range.strip())
-        start, end = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
+        start, end = map(range_bound, m.groups()) if m else (-1, -1)
         if m is None or start != session.offset or end < start:
             raise RegistryHTTPError(
                 416,
@@ -114,10 +142,10 @@ async def _append(ctx: RegistryContext, request: web.Request, session: UploadSes
         # The usual next chunk: a few system calls, no re-hash. Opening inline rather than
         # through the executor starts receiving sooner (the hop let aiohttp's parser take
         # up to megabytes of the body first, copied, then handed over).
-        appender = ctx.uploads.open_append(session.id, session.offset)
+        appender = ctx.uploads.open_append(session.id, session.offset, locked)
     else:
         appender = await loop.run_in_executor(
-            None, ctx.uploads.open_append, session.id, session.offset
+            None, ctx.uploads.open_append, session.id, session.offset, locked
         )
     try:
         await body.receive(request, appender)
@@ -163,8 +191,11 @@ def _close_written(appender: Appender) -> None:
 async def patch_upload(
     ctx: RegistryContext, request: web.Request, name: str, upload_id: str
 ) -> web.Response:
-    session = ctx.session(name, upload_id)
-    offset = await _append(ctx, request, session)
+    session, locked = _locked(ctx, name, upload_id)
+    try:
+        offset = await _append(ctx, request, session, locked)
+    finally:
+        ctx.uploads.release(locked)
     return web.Response(status=202, headers=upload_headers(name, upload_id, offset))
 
 
@@ -172,12 +203,20 @@ async def finish_upload(
     ctx: RegistryContext, request: web.Request, name: str, upload_id: str
 ) -> web.Response:
     digest = _digest_param(request)
-    session = ctx.session(name, upload_id)
-    offset = await _append(ctx, request, session)
+    session, locked = _locked(ctx, name, upload_id)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, ctx.uploads.finish, upload_id, offset, digest)
+    try:
+        offset = await _append(ctx, request, session, locked)
+        await loop.run_in_executor(None, ctx.uploads.verify, upload_id, locked, offset, digest)
+        # Deleted before the file moves: a request waiting on the lock then finds no session.
+        if not ctx.meta.delete_upload(upload_id):
+            raise RegistryHTTPError(
+                404, ErrorCode.BLOB_UPLOAD_UNKNOWN, f"{name}: upload {upload_id} unknown"
+            )
+        await loop.run_in_executor(None, ctx.uploads.store, upload_id, digest)
+    finally:
+        ctx.uploads.release(locked)
     ctx.meta.link_blob(name, digest)
-    ctx.meta.delete_upload(upload_id)
     return _created(name, digest)
 
 
@@ -191,7 +230,10 @@ async def upload_status(
 async def cancel_upload(
     ctx: RegistryContext, request: web.Request, name: str, upload_id: str
 ) -> web.Response:
-    ctx.session(name, upload_id)
-    if ctx.meta.delete_upload(upload_id):
-        ctx.uploads.discard(upload_id)
+    _, locked = _locked(ctx, name, upload_id)
+    try:
+        if ctx.meta.delete_upload(upload_id):
+            ctx.uploads.discard(upload_id)
+    finally:
+        ctx.uploads.release(locked)
     return web.Response(status=204)

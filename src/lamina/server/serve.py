@@ -77,6 +77,10 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
         access_log_class=observer_for(app),
         access_log=log,
         read_bufsize=4 << 20,
+        # Bodies are stored as sent, whatever their Content-Encoding (as Distribution
+        # does): a digest is of the bytes on the wire, and a body that is not the gzip it
+        # claims is not an error of the server's.
+        auto_decompress=False,
         shutdown_timeout=config.shutdown_timeout,
     )
     await runner.setup()
