@@ -133,3 +133,9 @@ def test_digest_with_a_trailing_newline_is_invalid(lamina: Client) -> None:
     r = lamina.request("PUT", location + "&digest=" + digest, b"x")
     assert r.status == 400, r.data
     assert error_codes(r) == ["DIGEST_INVALID"]
+
+
+def test_signature_extension_names_are_matched_whole(lamina: Client) -> None:
+    r = lamina.request("GET", f"/extensions/v2/bad/name%0A/signatures/sha256:{'a' * 64}")
+    assert r.status == 400, r.data
+    assert error_codes(r) == ["NAME_INVALID"]

@@ -38,12 +38,12 @@ HEADER = ("X-Registry-Supports-Signatures", "1")
 PREFIX = "/extensions/v2/"
 MAX_SIGNATURE_BODY = 4 << 20
 MAX_SIGNATURES = 256
-_PATH = re.compile(r"^/extensions/v2/(?P<name>.+)/signatures/(?P<digest>[^/]+)$")
+_PATH = re.compile(r"/extensions/v2/(?P<name>.+)/signatures/(?P<digest>[^/]+)", re.DOTALL)
 
 
 def install(app: web.Application) -> None:
     """Add the extension's route and advertise it on `GET /v2/`."""
-    app.router.add_route("*", PREFIX + "{tail:.*}", handle)
+    app.router.add_route("*", PREFIX + r"{tail:[\s\S]*}", handle)  # (`.` stops at a newline)
     app.on_response_prepare.append(_advertise)
 
 
@@ -124,7 +124,7 @@ def _write(directory: Path, doc: dict[str, Any]) -> None:
 async def handle(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     try:
-        m = _PATH.match(request.path)
+        m = _PATH.fullmatch(request.path)
         if m is None:
             raise RegistryHTTPError(
                 404, ErrorCode.NAME_UNKNOWN, f"no route for {request.path[:200]}"
