@@ -16,13 +16,13 @@ from lamina.image.model import Image, load
 from lamina.image.validate import validate
 from lamina.oci import ImageManifest
 from lamina.ops.copying import CopyRequest, copy
-from lamina.ops.locations import parse_location
+from lamina.ops.locations import Locations
 from tests.ops.images import ARM64, image_layout, index_layout
 from tests.server.servers import Server
 
 
 def _load(location: str) -> tuple[bytes, Image]:
-    ref = parse_location(location, None)
+    ref = Locations().parse(location)
     src = ref.new_source()
     try:
         raw, media_type = src.get_manifest()
@@ -88,7 +88,7 @@ def lamina_reg_host(lamina_reg: Server) -> str:
 
 
 def _raw(location: str) -> tuple[bytes, str]:
-    src = parse_location(location, None).new_source()
+    src = Locations().parse(location).new_source()
     try:
         return src.get_manifest()
     finally:
@@ -159,14 +159,14 @@ def test_zstd_layers_become_gzip_in_a_docker_archive(tmp_path: Path) -> None:
 
 def test_malformed_locations_show_the_syntax(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput) as info:
-        parse_location("docker:/no-slashes", None)
+        Locations().parse("docker:/no-slashes")
     assert "docker://HOST" in info.value.message
     with pytest.raises(InvalidInput) as info:
-        parse_location("nonsense:/x", None)
+        Locations().parse("nonsense:/x")
     assert info.value.hint is not None and "docker://HOST" in info.value.hint
     assert "lamina:NAME" in info.value.hint
     with pytest.raises(InvalidInput, match="no local store"):
-        parse_location("lamina:localhost/x", None)
+        Locations().parse("lamina:localhost/x")
 
 
 def test_unknown_tag_and_repository(any_host: str, repo: str, tmp_path: Path) -> None:

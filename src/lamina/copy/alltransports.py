@@ -1,13 +1,15 @@
 """`TRANSPORT:DETAILS` strings to ImageReferences, for every registered transport.
 
-The four file transports are built in; others (the local store's `lamina:`, `docker://`)
-plug in with `register(prefix, factory, syntax)`. A factory gets the text after the first
-`:` and raises InvalidInput when it is malformed.
+The four file transports and `docker://` (with default options) are built in. A caller
+binding a transport to its own state (a store, credentials) passes it to `parse` as `extra`
+for that one call; `register(prefix, factory, syntax)` adds a transport for the whole
+process. A factory gets the text after the first `:` and raises InvalidInput when it is
+malformed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from lamina.errors import ErrorCode, InvalidInput
@@ -74,24 +76,28 @@ def transports() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def _expected() -> str:
-    return ", ".join(_SYNTAX[p] for p in transports())
+def _expected(extra: Mapping[str, tuple[Factory, str]]) -> str:
+    syntax = {**_SYNTAX, **{prefix: text for prefix, (_, text) in extra.items()}}
+    return ", ".join(syntax[p] for p in sorted(syntax))
 
 
-def parse(text: str) -> ImageReference:
-    """Parse `TRANSPORT:DETAILS`; InvalidInput naming the expected syntax otherwise."""
+def parse(text: str, extra: Mapping[str, tuple[Factory, str]] | None = None) -> ImageReference:
+    """Parse `TRANSPORT:DETAILS`; InvalidInput naming the expected syntax otherwise.
+    `extra` maps prefixes to (factory, syntax) for this call only, over the registered ones."""
+    extra = extra or {}
     prefix, sep, rest = text.partition(":")
     if not sep:
         raise InvalidInput(
             f"invalid image location {text[:300]!r}: no transport prefix",
             code=ErrorCode.NAME_INVALID,
-            hint=f"expected TRANSPORT:DETAILS, one of: {_expected()}",
+            hint=f"expected TRANSPORT:DETAILS, one of: {_expected(extra)}",
         )
-    factory = _FACTORIES.get(prefix)
+    bound = extra.get(prefix)
+    factory = bound[0] if bound is not None else _FACTORIES.get(prefix)
     if factory is None:
         raise InvalidInput(
             f"invalid image location {text[:300]!r}: unknown transport {prefix!r}",
             code=ErrorCode.NAME_INVALID,
-            hint=f"expected TRANSPORT:DETAILS, one of: {_expected()}",
+            hint=f"expected TRANSPORT:DETAILS, one of: {_expected(extra)}",
         )
     return factory(rest)

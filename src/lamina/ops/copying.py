@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from lamina.copy.parallel import Copied, CopyOptions, copy_reporting
 from lamina.digest import Digest
 from lamina.errors import LaminaError
-from lamina.ops.locations import StoreOpener, parse_location
+from lamina.ops.locations import Locations, StoreOpener
 from lamina.ops.trust import PreparedTrust, TrustOptions, prepare
 from lamina.transports.registry.options import RegistryOptions
 
@@ -65,8 +65,8 @@ def copy(
 ) -> Digest:
     """Copy the image at location `src` to location `dst`; return the digest written."""
     req = request or CopyRequest()
-    src_ref = parse_location(src, store, req.src_options, registries=req.registries)
-    dst_ref = parse_location(dst, store, req.dst_options, registries=req.registries)
+    src_ref = Locations(store, req.src_options, req.registries).parse(src)
+    dst_ref = Locations(store, req.dst_options, req.registries).parse(dst)
     return copy_refs(src_ref, dst_ref, req, progress)
 
 

@@ -2,16 +2,17 @@
 local store (`lamina:NAME`) and registries (`docker://HOST/REPO:TAG`) bound to the command's
 store and flags.
 
-`parse_location` registers both prefixes with `lamina.copy.alltransports` (so error messages
-list their syntax) and then parses. The store is opened only when a `lamina:` location is
-used. `registries.conf` applies to `docker://`: blocked registries are refused, insecure ones
-allow plain HTTP.
+`Locations(store, options, registries).parse(text)`: the object holds what one command's
+locations are bound to, and hands both prefixes to `lamina.copy.alltransports.parse` for
+that call only, so threads parsing with different stores or credentials never see each
+other's. The store is opened only when a `lamina:` location is used. `registries.conf`
+applies to `docker://`: blocked registries are refused, insecure ones allow plain HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from lamina.copy import alltransports
@@ -26,7 +27,8 @@ if TYPE_CHECKING:  # the store is imported only when a `lamina:` location is use
 
 DOCKER = "docker"
 DOCKER_SYNTAX = "docker://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]"
-STORE_PREFIX = "lamina"  # lamina.store.transport.PREFIX (a test keeps them equal)
+# lamina.store.transport.PREFIX: spelled out, as importing it would load the store
+STORE = "lamina"
 STORE_SYNTAX = "lamina:NAME[:TAG]"
 
 StoreOpener = Callable[[], "Store"]
@@ -76,47 +78,36 @@ def registry_reference(
     return ref
 
 
-def parse_location(
-    text: str,
-    store: Store | StoreOpener | None,
-    options: RegistryOptions | None = None,
-    *,
-    registries: RegistriesConfig | None = None,
-) -> ImageReference:
-    """Parse `TRANSPORT:DETAILS` (InvalidInput naming the expected syntax otherwise).
+@dataclass(frozen=True, slots=True)
+class Locations:
+    """What one command's image locations are bound to: `store` (the store, or a function
+    opening it) that `lamina:` names, None refusing `lamina:` locations; the registry
+    `options` (credentials, TLS; None: the defaults) and `registries` (registries.conf;
+    None: none) for `docker://`. Immutable: share it between threads freely."""
 
-    `store` is the store (or a function opening it) that `lamina:` names; None refuses
-    `lamina:` locations."""
-    opts = options or RegistryOptions()
+    store: Store | StoreOpener | None = None
+    options: RegistryOptions | None = None
+    registries: RegistriesConfig | None = None
 
-    def store_factory(rest: str) -> ImageReference:
-        if store is None:
+    def parse(self, text: str) -> ImageReference:
+        """Parse `TRANSPORT:DETAILS` (InvalidInput naming the expected syntax otherwise)."""
+        bound = {
+            STORE: (self._store_reference, STORE_SYNTAX),
+            DOCKER: (self._registry_reference, DOCKER_SYNTAX),
+        }
+        return alltransports.parse(text, bound)
+
+    def _registry_reference(self, rest: str) -> ImageReference:
+        return registry_reference(rest, self.options or RegistryOptions(), self.registries)
+
+    def _store_reference(self, rest: str) -> ImageReference:
+        if self.store is None:
             raise InvalidInput(
-                f"{STORE_PREFIX}:{rest}: no local store is available here",
+                f"{STORE}:{rest}: no local store is available here",
                 hint="name another transport",
             )
         from lamina.store import Store
         from lamina.store.transport import StoreReference
 
-        opened = store if isinstance(store, Store) else store()
+        opened = self.store if isinstance(self.store, Store) else self.store()
         return StoreReference.parse(opened, rest)
-
-    alltransports.register(STORE_PREFIX, store_factory, STORE_SYNTAX)
-    alltransports.register(
-        DOCKER, lambda rest: registry_reference(rest, opts, registries), DOCKER_SYNTAX
-    )
-    return alltransports.parse(text)
-
-
-def split_docker(text: str) -> str:
-    """`docker://host/repo` or `host/repo` → `host/repo` (for commands that take only
-    registry locations: list-tags, delete, login)."""
-    if text.startswith(f"{DOCKER}:"):
-        body = text[len(DOCKER) + 1 :]
-        if not body.startswith("//"):
-            raise InvalidInput(
-                f"invalid image location {text[:300]!r}: expected {DOCKER_SYNTAX}",
-                code=ErrorCode.NAME_INVALID,
-            )
-        return body[2:]
-    return text

@@ -18,7 +18,7 @@ from lamina.copy.parallel import CopyOptions
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError, NotFound, TransportError
 from lamina.ops.copying import CopyRequest, copy_refs
-from lamina.ops.locations import parse_location, registry_reference
+from lamina.ops.locations import Locations, registry_reference
 from lamina.ops.trust import TrustOptions
 from lamina.reference import Reference
 from lamina.store import Store
@@ -169,7 +169,7 @@ def push(
         target = _own_name(image, entry.names)
         dst_ref = registry_reference(f"//{target}", opts, registries)
     elif dest.partition(":")[0] in {*alltransports.transports(), "docker", "lamina"}:
-        dst_ref = parse_location(dest, store, opts, registries=registries)
+        dst_ref = Locations(store, opts, registries).parse(dest)
     else:
         dst_ref = registry_reference(f"//{dest}", opts, registries)
     src_ref = StoreReference(store, image)

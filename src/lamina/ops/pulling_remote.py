@@ -13,7 +13,7 @@ from lamina.content import VerifyingReader
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, NotFound
 from lamina.oci import ImageIndex, ImageManifest, parse_any
-from lamina.ops.locations import StoreOpener, parse_location, registry_reference
+from lamina.ops.locations import Locations, StoreOpener, registry_reference
 from lamina.platform import Platform
 from lamina.store import Store
 from lamina.transports.registries_conf import RegistriesConfig
@@ -77,7 +77,7 @@ def inspect_location(
     """With `raw`: the manifest bytes. With `config`: the config bytes (with `raw`) or the
     parsed config. Otherwise skopeo inspect's summary (Name, Digest, RepoTags, Created, …).
     For an index without `raw`, the image for the host platform is described."""
-    ref = parse_location(location, store, options, registries=registries)
+    ref = Locations(store, options, registries).parse(location)
     src = ref.new_source()
     try:
         body, media_type = src.get_manifest()

@@ -17,7 +17,7 @@ from pathlib import Path
 from lamina.copy import alltransports
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, NotFound, TrustError
-from lamina.ops.locations import StoreOpener, parse_location
+from lamina.ops.locations import Locations, StoreOpener
 from lamina.ops.trust import TrustOptions, load_policy, signers_for, storage_for
 from lamina.reference import Reference
 from lamina.store import Store
@@ -64,7 +64,7 @@ def sign(
     gives, adding to the signatures it has."""
     if not trust.signs:
         raise InvalidInput("nothing to sign with", hint="give --sign-by FPR or --key cosign.key")
-    ref = parse_location(_location(image), store, options)
+    ref = Locations(store, options).parse(_location(image))
     storage = storage_for(trust)
     identity = trust.sign_identity or identity_of(ref)
     if identity is None:
@@ -142,7 +142,7 @@ def verify(
     """Judge `image` under the policy (or only `key_file`, if given)."""
     policy = _key_policy(key_file) if key_file else load_policy(trust.policy)
     ctx = PolicyContext(policy)
-    ref = parse_location(_location(image), store, options)
+    ref = Locations(store, options).parse(_location(image))
     src = SignedReference(ref, storage_for(trust)).new_source()
     try:
         raw, _ = src.get_manifest()
