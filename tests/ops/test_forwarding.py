@@ -3,7 +3,6 @@ destination registry's digest check at the closing PUT is what refuses a wrong b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,7 +59,6 @@ def test_wrong_bytes_from_the_source_registry_are_refused_and_not_kept(
     # The destination registry refused it (the client did not hash it): its spec code.
     assert err.code == ErrorCode.DIGEST_INVALID, err.message
     assert str(layer.digest) in err.message
-    assert f"from {source}" in err.message, err.message
     assert any_host in err.message
     assert [f.fired for f in proxy.faults] == [1]
     assert not _has_blob(any_host, repo, img, 0)
@@ -90,28 +88,15 @@ def test_wrong_bytes_from_a_registry_are_still_refused_before_kept_locally(
     assert [f.fired for f in proxy.faults] == [1, 1]
 
 
-def test_forwarded_blobs_move_socket_to_socket_and_resume(
-    any_host: str,
-    lamina_reg: Server,
-    proxy: FaultProxy,
-    repo: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+def test_forwarded_blobs_resume(
+    any_host: str, lamina_reg: Server, proxy: FaultProxy, repo: str, tmp_path: Path
 ) -> None:
-    """On plain HTTP the bytes are spliced (kernel to kernel); a source connection dropped
-    half way resumes with a Range request; progress still sees every blob end."""
+    """A source connection dropped half way through a forwarded blob resumes with a Range
+    request; progress still sees every blob end."""
     layout, img = image_layout(tmp_path, "src", seed=73, payload=3 << 20)
     copy(f"oci:{layout}:v1", f"docker://{lamina_reg.host}/{repo}-src:v1", None)
     layer = img.manifest().layers[0]
     proxy.add(Fault("GET", rf"/blobs/{layer.digest}$", "drop"))
-    calls: list[int] = []
-    real = os.splice
-
-    def counting(*args: int, **kw: int) -> int:
-        calls.append(args[2])
-        return real(*args, **kw)
-
-    monkeypatch.setattr(os, "splice", counting)
     events: list[ProgressEvent] = []
     digest = copy(
         f"docker://{proxy.host}/{repo}-src:v1",
@@ -120,11 +105,9 @@ def test_forwarded_blobs_move_socket_to_socket_and_resume(
         progress=events.append,
     )
     assert digest == img.digest()
-    assert calls, "the layer was not spliced"
     gets = [e for e in proxy.log if e.method == "GET" and str(layer.digest) in e.path]
     assert len(gets) == 2 and "Range" in gets[1].headers
     assert sum(isinstance(e, BlobDone) for e in events) == 2
-    monkeypatch.undo()
     copy(f"docker://{any_host}/{repo}:v1", f"oci:{tmp_path}/back:v1", None)
     back = (tmp_path / "back" / "blobs" / "sha256" / layer.digest.hex).read_bytes()
     with img.open_blob(layer) as f:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import filecmp
 import json
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -65,29 +64,6 @@ def test_yaml_to_registry_then_nothing_moves(lamina_reg: Server, repo: str, tmp_
     assert _blob_gets(lamina_reg, f"{repo}/app", "manifests") == manifests
     for item in first.items:  # named as skopeo names them: DEST/<last path element>:TAG
         assert item.destination.startswith(f"docker://{host}/mirror/{repo}/app:")
-
-
-def test_an_up_to_date_resync_loads_no_http_library(
-    lamina_reg: Server, repo: str, tmp_path: Path
-) -> None:
-    """Its requests are all small: the lean path answers them, and neither urllib3 nor
-    http.client (with its e-mail parser) is imported (~45 ms of start-up)."""
-    host = lamina_reg.host
-    _seed(host, f"{repo}/lean", tmp_path, tags=["1", "2"])
-    spec = _yaml(tmp_path, f"{host}:\n  images:\n    {repo}/lean: []\n  tls-verify: false\n")
-    dest = f"{host}/mirror-lean/{repo}"
-    assert sync(str(spec), dest, SyncOptions(src="yaml", dest="docker")).count(COPIED) == 2
-    code = (
-        "import sys\n"
-        "from lamina.ops.sync import SyncOptions, sync\n"
-        f"report = sync({str(spec)!r}, {dest!r}, SyncOptions(src='yaml', dest='docker'))\n"
-        "print(report.summary())\n"
-        "print(sorted(m for m in ('urllib3', 'http.client') if m in sys.modules))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    assert out == ["2 images: 0 copied, 2 skipped (up to date), 0 failed", "[]"]
 
 
 @pytest.mark.parametrize("all_", [False, True])

@@ -8,7 +8,7 @@ the source's `host/repo:tag` (for `dir` sources: the path under the source direc
 reduced to its last path element unless `scoped`.
 
 An image whose destination already holds the digest the copy would write is skipped
-without moving a byte (a manifest HEAD at each end, pipelined: `sync_checks`). Images are
+without moving a byte (a manifest HEAD at each end, many at a time: `sync_checks`). Images are
 copied a few at a time. Which images a source names, and their names under the
 destination, is `sync_sources`.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -34,7 +35,6 @@ from lamina.ops.sync_checks import (
 from lamina.ops.sync_clients import Clients, Shared
 from lamina.ops.sync_sources import destination_for, source_groups
 from lamina.ops.trust import TrustOptions
-from lamina.threads import map_in_threads
 from lamina.transports.base import ImageReference
 from lamina.transports.registries_conf import RegistriesConfig
 from lamina.transports.registry import (
@@ -130,7 +130,9 @@ def sync(
     clients = Clients()
     try:
         # Tag lists are one small request per repository: many at a time.
-        listed = map_in_threads(_call, source_groups(source, options, clients), CHECK_WORKERS)
+        groups = source_groups(source, options, clients)
+        with ThreadPoolExecutor(CHECK_WORKERS, thread_name_prefix="lamina-list") as pool:
+            listed = list(pool.map(_call, groups))
         checks = [
             Check(
                 Pair(
@@ -223,7 +225,8 @@ def _copy_all(
 
     # Images of one OCI layout share its index.json: write them one at a time.
     limit = 1 if options.dest == "oci" else options.image_workers
-    map_in_threads(one, todo, limit, "lamina-sync")
+    with ThreadPoolExecutor(limit, thread_name_prefix="lamina-sync") as pool:
+        list(pool.map(one, todo))
 
 
 def _checked(

@@ -2,15 +2,15 @@
 
 An image is up to date when its destination holds the digest a plain copy would write: the
 source manifest's own digest, or for an index without `--all` the host platform's child.
-From registries both are asked by HEAD, many at a time: each registry's HEADs are pipelined
-on a few kept-alive connections (`RegistryClient.request_all`), both registries at once. An
-index, an answer without a digest, and directory or layout references are read one by one.
+From registries both are asked by HEAD: every check's two requests are jobs on one thread
+pool, over each registry's kept-alive connections (a sync shares one client per registry).
+An index, or an answer without a digest, is then read whole.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,20 +18,12 @@ from typing import TYPE_CHECKING
 from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import InvalidInput, LaminaError, NotFound
-from lamina.ops.sync_clients import Shared
 from lamina.platform import Platform
-from lamina.threads import map_in_threads
 from lamina.transports.base import ImageReference
-from lamina.transports.registry import RegistryClient, RegistrySource
-from lamina.transports.registry.source import MANIFEST_ACCEPT, head_digest
+from lamina.transports.registry import RegistrySource
 
 if TYPE_CHECKING:
     from lamina.ops.sync import SyncOptions
-
-CHUNK = 50  # HEADs per pipelined connection
-Job = Callable[[], None]
-_Items = list[tuple["Check", RegistrySource]]
-_Reader = Callable[[RegistryClient, _Items, "SyncOptions"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,69 +140,10 @@ def existing_digest(ref: ImageReference) -> Digest | None:
 
 
 def run_checks(checks: list[Check], options: SyncOptions, workers: int) -> None:
-    """Fill in every check's `expected` and `existing`."""
+    """Fill in every check's `expected` and `existing`, `workers` requests at a time."""
     if options.manifest_format:
         return  # (a converted copy's digest is not known before it is made)
-    jobs: list[Job] = []
-    sources: dict[int, tuple[RegistryClient, _Items]] = {}
-    dests: dict[int, tuple[RegistryClient, _Items]] = {}
-    for check in checks:
-        for ref, batches, alone in (
-            (check.pair.src, sources, check.read_source),
-            (check.pair.dst, dests, check.read_destination),
-        ):
-            if isinstance(ref, Shared):
-                source = ref.new_source()
-                batches.setdefault(id(source.client), (source.client, []))[1].append(
-                    (check, source)
-                )
-            else:
-                jobs.append(alone)
-    for batches, read in ((sources, _read_sources), (dests, _read_destinations)):
-        for client, items in batches.values():
-            for at in range(0, len(items), CHUNK):
-                jobs.append(_job(read, client, items[at : at + CHUNK], options))
-    map_in_threads(_call, jobs, workers, "lamina-check")
-
-
-def _call(job: Job) -> None:
-    job()
-
-
-def _job(read: _Reader, client: RegistryClient, items: _Items, options: SyncOptions) -> Job:
-    return lambda: read(client, items, options)
-
-
-def _read_sources(client: RegistryClient, items: _Items, options: SyncOptions) -> None:
-    calls = [source.head_call() for _, source in items]
-    answers = client.request_all("HEAD", calls, headers={"Accept": MANIFEST_ACCEPT})
-    for (check, source), answer in zip(items, answers, strict=True):
-        if isinstance(answer, LaminaError):
-            check.expected = answer
-            continue
-        digest = _own_digest(*head_digest(answer), options.all)
-        if digest is not None:
-            check.expected = (digest, None)
-            continue
-        try:  # an index, or no digest said: the whole manifest
-            check.expected = _from_manifest(check.pair.src, source.get_manifest(), options.all)
-        except LaminaError as err:
-            check.expected = err
-
-
-def _read_destinations(client: RegistryClient, items: _Items, options: SyncOptions) -> None:
-    calls = [source.head_call() for _, source in items]
-    answers = client.request_all("HEAD", calls, headers={"Accept": MANIFEST_ACCEPT}, ok=(200, 404))
-    for (check, _), answer in zip(items, answers, strict=True):
-        if isinstance(answer, (NotFound, InvalidInput)):
-            check.existing = None
-        elif isinstance(answer, LaminaError):
-            check.existing = answer
-        elif answer.status == 404:
-            check.existing = None
-        else:
-            digest, _ = head_digest(answer)
-            if digest is None:
-                check.read_destination()  # no digest said: the manifest, hashed
-            else:
-                check.existing = digest
+    with ThreadPoolExecutor(workers, thread_name_prefix="lamina-check") as pool:
+        done = [pool.submit(job) for c in checks for job in (c.read_source, c.read_destination)]
+        for future in done:
+            future.result()

@@ -13,13 +13,13 @@ from lamina.errors import AuthError, ErrorCode, LaminaError, NotFound, RegistryE
 from lamina.transports.registry.connections import SendFailed
 
 if TYPE_CHECKING:
-    from lamina.transports.registry.connections import Answer
+    from urllib3.response import BaseHTTPResponse
 
 MAX_ERROR_BODY = 64 << 10
 MAX_RETRY_AFTER = 60.0
 
 
-def release(resp: Answer) -> None:
+def release(resp: BaseHTTPResponse) -> None:
     try:
         resp.drain_conn()
     except Exception:
@@ -27,7 +27,7 @@ def release(resp: Answer) -> None:
     resp.release_conn()
 
 
-def read_limited(resp: Answer, limit: int) -> bytes:
+def read_limited(resp: BaseHTTPResponse, limit: int) -> bytes:
     """Read a response body of at most `limit` bytes (more is an error)."""
     chunks: list[bytes] = []
     total = 0
@@ -39,7 +39,7 @@ def read_limited(resp: Answer, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def error_detail(resp: Answer) -> tuple[str, str]:
+def error_detail(resp: BaseHTTPResponse) -> tuple[str, str]:
     """(code, message) of a distribution-spec error body, or ("", "") if there is none."""
     try:
         data = resp.read(MAX_ERROR_BODY)
@@ -73,7 +73,7 @@ def _short(exc: Exception) -> str:
 
 
 def answer_error(
-    registry: str, resp: Answer, what: str, *, used: str, hint: str | None
+    registry: str, resp: BaseHTTPResponse, what: str, *, used: str, hint: str | None
 ) -> LaminaError:
     """An error answer as NotFound / AuthError / RegistryError with its spec code (`used`
     names the credentials sent, for 401 and 403)."""
@@ -90,6 +90,13 @@ def answer_error(
         text += f" (using {used})"
         default = ErrorCode.UNAUTHORIZED if status == 401 else ErrorCode.DENIED
         return AuthError(text, code=code or default, hint=hint)
+    if status == 407:
+        return AuthError(
+            text,
+            code=ErrorCode.UNAUTHORIZED,
+            hint="the proxy (HTTP_PROXY / HTTPS_PROXY) wants credentials: give them in its "
+            "URL, http://USER:PASSWORD@HOST:PORT",
+        )
     if status == 404:
         return NotFound(text, code=code or ErrorCode.NOT_FOUND)
     if status == 429:

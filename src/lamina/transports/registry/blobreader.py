@@ -2,23 +2,19 @@
 
 The stream only counts bytes; the caller verifies size and digest (a VerifyingReader hashes
 across the resume, because the bytes it sees are one continuous stream), or forwards them to
-a registry upload, which the destination registry verifies (see registry/destination.py).
+a destination that verifies what it is given (a registry upload: see registry/destination.py).
 """
 
 from __future__ import annotations
 
 import io
-import socket
-import ssl
-from collections.abc import Callable
-from http.client import HTTPException, HTTPResponse
+from http.client import HTTPException
 
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.response import BaseHTTPResponse
 
-from lamina.errors import IntegrityError, TransportError
+from lamina.errors import TransportError
 from lamina.transports.registry.client import RegistryClient
-from lamina.transports.registry.splice import AVAILABLE, splice_from_socket, write_all
 
 _CONTENT_RANGE_START = "bytes "
 
@@ -52,7 +48,6 @@ class ResumingBlobReader(io.RawIOBase):
         self._offset = 0
         self.resumes = 0
         self._resp: BaseHTTPResponse | None = self._open(0)
-        self._socket: socket.socket | None = None  # the response's, once it is spliced from
 
     def readable(self) -> bool:
         return True
@@ -86,85 +81,26 @@ class ResumingBlobReader(io.RawIOBase):
         return resp
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Up to len(b) bytes of the blob (0 at the end, the response then released),
+        resumed with a Range request when the connection fails or ends before `size`."""
         view = memoryview(b)
-        return self._resuming(lambda resp: self._read_into(resp, view))
-
-    def _resuming(self, read: Callable[[BaseHTTPResponse], int]) -> int:
-        """`read` from the current response: resumed with a Range request when the
-        connection fails or ends before `size`; 0 at the end (the response released)."""
         while True:
             if self._resp is None:
                 return 0
             try:
-                n = read(self._resp)
+                data = self._resp.read(len(view), decode_content=False)
             except (Urllib3Error, HTTPException, OSError) as exc:
                 self._resume(exc)
                 continue
+            n = len(data)
             if not n and self._size is not None and self._offset < self._size:
                 self._resume(None)
                 continue
+            view[:n] = data
             self._offset += n
             if not n:
                 self._release()
             return n
-
-    @staticmethod
-    def _read_into(resp: BaseHTTPResponse, view: memoryview) -> int:
-        """Receive straight into `view` (no intermediate bytes object) from the
-        http.client stream under urllib3's response; either way the bytes are undecoded."""
-        fp = getattr(resp, "_fp", None)
-        if isinstance(fp, HTTPResponse):
-            return fp.readinto(view)
-        data = resp.read(len(view), decode_content=False)
-        view[: len(data)] = data
-        return len(data)
-
-    def splice_into(self, pipe: int, n: int) -> int:
-        """Put up to `n` bytes into the empty pipe `pipe` (0 at the end): from the socket of a
-        plain-HTTP response whose length is the rest of the blob, inside the kernel
-        (splice); otherwise through a buffer. Resumes as `readinto` does. Do not mix with
-        `readinto` on one reader."""
-        got = self._resuming(lambda resp: self._splice(resp, pipe, n))
-        if got and self._socket is not None and self._offset == self._size:
-            # All of it spliced past http.client, which still waits for it: close.
-            self._release(broken=True)
-        return got
-
-    def _splice(self, resp: BaseHTTPResponse, pipe: int, n: int) -> int:
-        if self._size is None:
-            return self._buffered(resp, pipe, n)
-        n = min(n, self._size - self._offset)
-        if self._socket is not None:
-            return splice_from_socket(self._socket, pipe, n)
-        fp = getattr(resp, "_fp", None)
-        sock = getattr(getattr(resp, "connection", None), "sock", None)
-        left = self._size - self._offset
-        if isinstance(fp, HTTPResponse) and fp.length is not None and fp.length != left:
-            raise IntegrityError(
-                f"{self._what}: registry {self._client.registry} sends {fp.length} bytes, "
-                f"expected {left} (of {self._size})"
-            )
-        if (
-            AVAILABLE
-            and isinstance(fp, HTTPResponse)
-            and not fp.chunked
-            and fp.length == left
-            and isinstance(sock, socket.socket)
-            and not isinstance(sock, ssl.SSLSocket)
-            and isinstance(fp.fp, io.BufferedReader)
-        ):
-            # What http.client has buffered goes first; the rest is still in the socket.
-            data = fp.fp.read1(min(n, 1 << 16))
-            self._socket = sock
-            write_all(pipe, data)
-            return len(data)
-        return self._buffered(resp, pipe, n)
-
-    def _buffered(self, resp: BaseHTTPResponse, pipe: int, n: int) -> int:
-        buf = bytearray(min(n, 1 << 16))  # the default pipe capacity
-        got = self._read_into(resp, memoryview(buf))
-        write_all(pipe, memoryview(buf)[:got])
-        return got
 
     def _resume(self, exc: Exception | None) -> None:
         self._release(broken=True)
@@ -184,7 +120,6 @@ class ResumingBlobReader(io.RawIOBase):
         self._resp = self._open(self._offset)
 
     def _release(self, *, broken: bool = False) -> None:
-        self._socket = None
         if self._resp is not None:
             resp, self._resp = self._resp, None
             if broken:

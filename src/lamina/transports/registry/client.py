@@ -1,9 +1,9 @@
 """One registry's HTTP client: scheme discovery, authentication, retries, error mapping.
 
 `RegistryClient.request` sends one API call and returns the urllib3 response unread
-(`preload_content=False`); the caller reads and releases it. A request whose caller says
-its answer is small (manifests, tag lists, pings, HEADs) goes through `lean` instead and
-comes back read whole; urllib3 is imported only when a request needs it.
+(`preload_content=False`); the caller reads and releases it. Requests go through one
+`Sender` (`connections.Connections`: urllib3's kept-alive pools, through the proxy the
+environment names); a test may hand the client another. A client may be shared by threads.
 
 It answers 401 challenges once, follows redirects (dropping Authorization when the host
 changes), and retries with exponential backoff only what may succeed later: 429 (honouring
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, overload
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from lamina.errors import AuthError, ErrorCode, LaminaError, RegistryError, TransportError
@@ -30,15 +30,12 @@ from lamina.transports.registry.answers import (
 )
 from lamina.transports.registry.auth import Authenticator
 from lamina.transports.registry.authfile import Credentials, credentials_hint, find_credentials
-from lamina.transports.registry.connections import Connections, SendFailed
+from lamina.transports.registry.connections import Body, Connections, Sender, SendFailed
 from lamina.transports.registry.options import RegistryOptions
-from lamina.transports.registry.tls import cert_dirs_for, is_loopback
+from lamina.transports.registry.tls import is_loopback
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
-
-    from lamina.transports.registry.connections import Answer
-    from lamina.transports.registry.pools import Body
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -52,10 +49,16 @@ def api_host(registry: str) -> str:
 
 
 class RegistryClient:
-    """HTTP access to one registry, with credentials for `repository` (namespaced auth)."""
+    """HTTP access to one registry, with credentials for `repository` (namespaced auth).
+    `sender` replaces the connections requests go through (`Connections` by default)."""
 
     def __init__(
-        self, registry: str, options: RegistryOptions, repository: str | None = None
+        self,
+        registry: str,
+        options: RegistryOptions,
+        repository: str | None = None,
+        *,
+        sender: Sender | None = None,
     ) -> None:
         self.registry = registry
         self.host = api_host(registry)
@@ -63,11 +66,10 @@ class RegistryClient:
         insecure = options.insecure or not options.tls_verify
         self.allow_http = insecure or is_loopback(self.host)
         self._verify = options.tls_verify and not options.insecure
-        self._conns = Connections(self.host, options, verify=self._verify)
+        self._conns = sender or Connections(self.host, options, verify=self._verify)
         self._ping_lock = threading.Lock()
         self._pings_done = 0  # pings ended (counted under the lock)
         self._ping_error: LaminaError | None = None  # how the last one failed
-        self._cert_dirs = bool(cert_dirs_for(self.host, options.cert_dir))
         if options.creds is not None:
             creds: Credentials | None = Credentials.parse(options.creds)
         else:
@@ -80,11 +82,11 @@ class RegistryClient:
         self.single_post_uploads: bool | None = None
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], body: Body, small: bool, what: str
-    ) -> Answer:
+        self, method: str, url: str, headers: dict[str, str], body: Body, what: str
+    ) -> BaseHTTPResponse:
         """One request, no retries; a connection failure is a TransportError."""
         try:
-            return self._conns.send(method, url, headers, body, small=small, base=self._base)
+            return self._conns.send(method, url, headers, body)
         except SendFailed as exc:
             raise self.connection_error(exc, method, url, what) from None
 
@@ -116,15 +118,6 @@ class RegistryClient:
         schemes = ["https", "http"] if self.allow_http else ["https"]
         first_error: LaminaError | None = None
         for scheme in schemes:
-            if scheme == "https" and self.allow_http and self._verify and not self._cert_dirs:
-                # Ask whether the host speaks TLS at all before building a verifying
-                # context (loading the system CAs costs ~100 ms); plain-HTTP loopback
-                # registries then never need one.
-                try:
-                    self._probe_tls()
-                except TransportError as exc:
-                    first_error = exc
-                    continue
             try:
                 # With a plain-HTTP fallback, a failed TLS attempt is not worth retrying.
                 resp = self._send_with_retries(
@@ -134,12 +127,11 @@ class RegistryClient:
                     None,
                     retry=not (scheme == "https" and self.allow_http),
                     what=f"checking registry {self.registry}",
-                    small=True,
                 )
             except TransportError as exc:
                 first_error = first_error or exc
                 continue
-            if scheme == "http" and first_error is not None and resp.status not in (200, 401):
+            if scheme == "http" and first_error is not None and resp.status not in (200, 401, 407):
                 release(resp)
                 raise first_error  # not a plain-HTTP registry either: the TLS error is the news
             try:
@@ -156,18 +148,8 @@ class RegistryClient:
         assert first_error is not None
         raise first_error
 
-    def _probe_tls(self) -> None:
-        """One TLS handshake that checks nothing (TransportError if it fails)."""
-        try:
-            self._conns.probe_tls()
-        except SendFailed as exc:
-            raise self.connection_error(
-                exc, "GET", f"https://{self.host}/v2/", f"checking registry {self.registry}"
-            ) from None
-
     # -- requests ----------------------------------------------------------------------
 
-    @overload
     def request(
         self,
         method: str,
@@ -179,43 +161,12 @@ class RegistryClient:
         body: Body = None,
         ok: Iterable[int] = (200,),
         retry: bool = True,
-        small: Literal[False] = False,
-    ) -> BaseHTTPResponse: ...
-
-    @overload
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        scopes: list[str],
-        what: str,
-        headers: dict[str, str] | None = None,
-        body: Body = None,
-        ok: Iterable[int] = (200,),
-        retry: bool = True,
-        small: bool,
-    ) -> Answer: ...
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        scopes: list[str],
-        what: str,
-        headers: dict[str, str] | None = None,
-        body: Body = None,
-        ok: Iterable[int] = (200,),
-        retry: bool = True,
-        small: bool = False,
-    ) -> Answer:
+    ) -> BaseHTTPResponse:
         """Send one API call (`path` relative to the base, or an absolute URL).
 
-        Returns the response if its status is in `ok`; raises the mapped LaminaError otherwise.
-        `what` names the operation for messages ("pulling manifest r:t"). `small` says the
-        caller reads the whole answer and it is small (a manifest, a tag list): it is then
-        read before it is returned, on a lean connection (pools.HostPools.send).
+        Returns the response (body unread; the caller releases it) if its status is in
+        `ok`; raises the mapped LaminaError otherwise. `what` names the operation for
+        messages ("pulling manifest r:t").
         """
         base = self.base
         if path.startswith("/") and not path.startswith("//"):
@@ -232,9 +183,7 @@ class RegistryClient:
                 auth = self.auth.header(scopes)
                 if auth:
                     hdrs["Authorization"] = auth
-            resp = self._send_with_retries(
-                method, url, hdrs, body, retry=retry, what=what, small=small
-            )
+            resp = self._send_with_retries(method, url, hdrs, body, retry=retry, what=what)
             status = resp.status
             if status == 401 and not answered_challenge and own:
                 challenge = resp.headers.get("WWW-Authenticate", "")
@@ -262,55 +211,6 @@ class RegistryClient:
                 return resp
             raise self.error_for(resp, method, what)
 
-    def request_all(
-        self,
-        method: str,
-        calls: Sequence[tuple[str, list[str], str]],
-        *,
-        headers: dict[str, str] | None = None,
-        ok: Iterable[int] = (200,),
-    ) -> list[Answer | LaminaError]:
-        """Many small bodiless calls (path, scopes, what) to this registry, pipelined on one
-        kept-alive connection (`lean`); for each, its answer or the LaminaError it ended in.
-
-        An answer whose status is not in `ok` (a challenge, a redirect, an error, 429 or
-        5xx), and every call when the pipeline fails, is made again alone through
-        `request`, which answers challenges, follows redirects, retries and maps errors."""
-        ok_set = frozenset(ok)
-        answers: list[Answer | None] = [None] * len(calls)
-        try:
-            base = self.base  # (the registry is down, or refuses us: every call's answer)
-            common = {"User-Agent": self.options.user_agent, **(headers or {})}
-            requests = []
-            for path, scopes, _ in calls:
-                hdrs = dict(common)
-                auth = self.auth.header(scopes)
-                if auth:
-                    hdrs["Authorization"] = auth
-                requests.append((method, path, hdrs, base + path))
-        except LaminaError as err:
-            return [err] * len(calls)
-        try:
-            answers = list(self._conns.send_all(requests, base=base))
-        except (SendFailed, LaminaError):
-            pass  # each call is made alone below (with retries), and says what went wrong
-        results: list[Answer | LaminaError] = []
-        for (path, scopes, what), answer in zip(calls, answers, strict=True):
-            if answer is not None and answer.status in ok_set:
-                results.append(answer)
-                continue
-            if answer is not None:
-                release(answer)
-            try:
-                results.append(
-                    self.request(
-                        method, path, scopes=scopes, what=what, headers=headers, ok=ok, small=True
-                    )
-                )
-            except LaminaError as err:
-                results.append(err)
-        return results
-
     def _send_with_retries(
         self,
         method: str,
@@ -320,13 +220,12 @@ class RegistryClient:
         *,
         retry: bool,
         what: str = "",
-        small: bool = False,
-    ) -> Answer:
+    ) -> BaseHTTPResponse:
         attempts = 1 + (self.options.retry_times if retry and _replayable(body) else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                resp = self._send(method, url, headers, body, small, what)
+                resp = self._send(method, url, headers, body, what)
             except TransportError as err:
                 if last or not err.retryable:
                     raise
@@ -347,9 +246,7 @@ class RegistryClient:
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
     ) -> tuple[int, bytes]:
         hdrs = {"User-Agent": self.options.user_agent, **headers}
-        resp = self._send_with_retries(
-            method, url, hdrs, body, retry=True, what="fetching a token", small=True
-        )
+        resp = self._send_with_retries(method, url, hdrs, body, retry=True, what="fetching a token")
         try:
             return resp.status, read_limited(resp, 1 << 20)
         finally:
@@ -363,7 +260,7 @@ class RegistryClient:
         """The one-line error for a request that got no answer (`exc` says why)."""
         return connection_failure(self.registry, exc, method, url, what)
 
-    def _auth_error(self, status: int, what: str, resp: Answer) -> AuthError:
+    def _auth_error(self, status: int, what: str, resp: BaseHTTPResponse) -> AuthError:
         creds = self.auth.credentials
         used = f"credentials from {creds.origin}" if creds else "no credentials"
         detail = error_detail(resp)
@@ -374,7 +271,7 @@ class RegistryClient:
             hint=self.hint,
         )
 
-    def error_for(self, resp: Answer, method: str, what: str) -> LaminaError:
+    def error_for(self, resp: BaseHTTPResponse, method: str, what: str) -> LaminaError:
         """Map an error response to NotFound / AuthError / RegistryError with its spec code."""
         creds = self.auth.credentials
         used = f"credentials from {creds.origin}" if creds else "no credentials"

@@ -1,25 +1,17 @@
 """Writing images to a registry: blob uploads (mount, monolithic, streamed, chunked), manifests.
 
-Every upload is checked against its descriptor before the final `PUT ?digest=`: the last
-piece of a streamed upload is held back until the check passes, and a failed upload session
-is cancelled. A stream from memory or a pipe is hashed as it goes, so a registry never
-receives a complete wrong blob from it. A blob read from a local regular file (an `oci:`
-layout, the store) or forwarded from another registry (a registry → registry copy; the client
-keeps none of those bytes) is only counted, its size enforced: the registry hashes what it
-receives and refuses, at that PUT, a blob whose digest is not the one named (as the
-distribution spec requires; the refusal is an IntegrityError here, naming where the bytes came
-from), so hashing it here too would spend a core on a second pass the registry makes anyway.
-On plain HTTP a forwarded blob is spliced socket to socket (splice.py): exactly its size is
-sent, and a source that has fewer bytes fails the upload before it is complete.
+Every upload ends with `PUT ?digest=`: the registry hashes what it received and refuses a
+blob whose digest is not the one named (as the distribution spec requires), so nothing wrong
+becomes visible; that refusal is an IntegrityError here, and a failed upload session is
+cancelled. So the destination verifies on put (`VerifiesOnPut`) without hashing a streamed
+blob itself: it counts the bytes, holds the last piece back until the size is right, and
+never sends more than the descriptor's size. A small blob (one request) is hashed here first.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import stat
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 from urllib.parse import urlencode
 
 from lamina import media_types as mt
@@ -34,11 +26,8 @@ from lamina.errors import (
 from lamina.oci import Descriptor
 from lamina.transports.registry.answers import release
 from lamina.transports.registry.auth import scope_for
-from lamina.transports.registry.blobreader import ResumingBlobReader
 from lamina.transports.registry.client import RegistryClient
-from lamina.transports.registry.pools import Body
 from lamina.transports.registry.reference import RegistryReference
-from lamina.transports.registry.splice import SplicedBody
 
 MONOLITHIC_MAX = 1 << 20
 STREAM_CHUNK = 1 << 20
@@ -48,7 +37,11 @@ OCTET = "application/octet-stream"
 
 class RegistryDestination:
     """An ImageDestination over `docker://`. Blobs and manifests are visible once PUT;
-    `commit` has nothing left to do; `close` cancels upload sessions still open."""
+    `commit` has nothing left to do; `close` cancels upload sessions still open. It verifies
+    on put, takes blobs from several threads at once and mounts blobs (transports.base)."""
+
+    verifies_on_put: Literal[True] = True
+    concurrent_blobs: Literal[True] = True
 
     def __init__(self, ref: RegistryReference, client: RegistryClient | None = None) -> None:
         self.ref = ref
@@ -71,7 +64,6 @@ class RegistryDestination:
             scopes=self._push,
             what=f"checking blob {desc.digest} in {self.ref.ref.name}",
             ok=(200, 404),
-            small=True,
         )
         release(resp)
         return resp.status == 200
@@ -190,9 +182,7 @@ class RegistryDestination:
             )
         return value
 
-    def _finish(
-        self, location: str, desc: Descriptor, body: bytes = b"", *, origin: str | None = None
-    ) -> None:
+    def _finish(self, location: str, desc: Descriptor, body: bytes = b"") -> None:
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}{urlencode({'digest': str(desc.digest)})}"
         try:
@@ -208,16 +198,13 @@ class RegistryDestination:
             )
         except RegistryError as err:
             if err.code in (ErrorCode.DIGEST_INVALID, ErrorCode.SIZE_INVALID):
-                source = f"; the bytes came from {origin}" if origin else ""
                 said = f"{self._what(desc)}: registry {self.ref.registry} answered "
                 raise IntegrityError(
                     f"{self._what(desc)}: registry {self.ref.registry} refused the content "
-                    f"as not matching {desc.digest} ({err.message.removeprefix(said)}){source}",
+                    f"as not matching {desc.digest} ({err.message.removeprefix(said)})",
                     code=err.code,
                     hint="the source does not hold (or did not send) the blob its manifest "
-                    "names; nothing was kept"
-                    if origin
-                    else None,
+                    "names; nothing was kept",
                 ) from None
             raise
         release(resp)
@@ -229,11 +216,7 @@ class RegistryDestination:
         self._finish(location, desc, data)
 
     def _streamed(self, stream: BinaryIO, desc: Descriptor, location: str) -> None:
-        origin = _unhashed_origin(stream)
-        what = self._what(desc) + (f" (from {origin})" if origin else "")
-        chunks: Body = _spliced(stream, desc, what)
-        if chunks is None:
-            chunks = _verified_chunks(stream, desc, what, STREAM_CHUNK, hashed=origin is None)
+        chunks = _counted_chunks(stream, desc, self._what(desc), STREAM_CHUNK)
         resp = self.client.request(
             "PATCH",
             location,
@@ -246,13 +229,11 @@ class RegistryDestination:
         )
         release(resp)
         location = self._location(resp.headers.get("Location") or location)
-        self._finish(location, desc, origin=origin)
+        self._finish(location, desc)
 
     def _chunked(self, stream: BinaryIO, desc: Descriptor, location: str, chunk: int) -> None:
         start = 0
-        origin = _unhashed_origin(stream)
-        what = self._what(desc) + (f" (from {origin})" if origin else "")
-        for view in _verified_chunks(stream, desc, what, chunk, hashed=origin is None):
+        for view in _counted_chunks(stream, desc, self._what(desc), chunk):
             piece = bytes(view)  # a one-piece body must be bytes (it may be replayed)
             end = start + len(piece)
             resp = self.client.request(
@@ -274,7 +255,7 @@ class RegistryDestination:
             location = self._location(resp.headers.get("Location") or location)
             self._open_uploads.add(location)
             start = end
-        self._finish(location, desc, origin=origin)
+        self._finish(location, desc)
 
     def _cancel(self, location: str) -> None:
         self._open_uploads.discard(location)
@@ -401,57 +382,14 @@ def _fill(stream: BinaryIO, buf: bytearray) -> int:
     return got
 
 
-def _spliced(stream: BinaryIO, desc: Descriptor, what: str) -> list[SplicedBody] | None:
-    """The body that forwards a blob read from a registry socket to socket (see splice.py),
-    or None for any other stream. A progress counter over it (`wrapped`) is told of the
-    bytes moved through its `moved(n)`."""
-    inner = _unwrapped(stream)
-    wrapped = getattr(stream, "wrapped", None) is not None
-    moved = getattr(stream, "moved", None)
-    if not isinstance(inner, ResumingBlobReader) or (wrapped and moved is None):
-        return None
-    return [SplicedBody(inner, desc.size, what, moved)]
-
-
-def _unhashed_origin(stream: BinaryIO) -> str | None:
-    """Where `stream`'s bytes come from when the client may count rather than hash them (the
-    registry checks the digest, and the client keeps none of them): a regular file on this
-    machine, or a blob read from a registry. None for anything else (memory, pipes, sockets):
-    those are hashed here. A wrapper that passes reads through unchanged (a progress
-    counter) names the stream it reads as `wrapped`."""
-    inner = _unwrapped(stream)
-    if isinstance(inner, ResumingBlobReader):
-        return inner.origin
-    if not isinstance(inner, io.BufferedReader | io.FileIO):
-        return None
-    try:
-        regular = stat.S_ISREG(os.fstat(inner.fileno()).st_mode)
-    except (OSError, ValueError):
-        return None
-    return f"file {inner.name}" if regular else None
-
-
-def _unwrapped(stream: BinaryIO) -> object:
-    """The stream under the wrappers that pass reads through unchanged (a progress counter
-    names the stream it reads as `wrapped`)."""
-    inner: object = stream
-    for _ in range(4):
-        wrapped = getattr(inner, "wrapped", None)
-        if wrapped is None:
-            break
-        inner = wrapped
-    return inner
-
-
-def _verified_chunks(
-    stream: BinaryIO, desc: Descriptor, what: str, chunk: int, *, hashed: bool = True
+def _counted_chunks(
+    stream: BinaryIO, desc: Descriptor, what: str, chunk: int
 ) -> Iterator[memoryview]:
-    """Yield the blob in pieces of `chunk` bytes, holding the last one back until size and
-    (when `hashed`) digest are checked (raising IntegrityError instead of yielding it).
+    """Yield the blob in pieces of `chunk` bytes, holding the last one back until the size
+    is checked (raising IntegrityError instead of yielding it, or as soon as there is more).
 
     Two buffers are reused in turn: a yielded piece is valid until the next one is asked
     for (a request body is sent before its iterator is advanced)."""
-    hasher = desc.digest.new_hash() if hashed else None
     count = 0
     buffers = (bytearray(chunk), bytearray(chunk))
     pending: memoryview | None = None
@@ -465,17 +403,11 @@ def _verified_chunks(
         if count > desc.size:
             raise IntegrityError(f"{what}: stream holds more than the expected {desc.size} bytes")
         piece = memoryview(buf)[:n]
-        if hasher is not None:
-            hasher.update(piece)
         if pending is not None:
             yield pending
         pending = piece
         turn ^= 1
     if count != desc.size:
         raise IntegrityError(f"{what}: stream holds {count} bytes, expected {desc.size}")
-    if hasher is not None:
-        got = Digest.from_hash(hasher, desc.digest.algorithm)
-        if got != desc.digest:
-            raise IntegrityError(f"{what}: content has digest {got}, expected {desc.digest}")
     if pending is not None:
         yield pending

@@ -34,9 +34,7 @@ def verify_credentials(registry: str, creds: Credentials, options: RegistryOptio
                 "challenge it understands",
                 code=ErrorCode.UNSUPPORTED,
             )
-        resp = client.request(
-            "GET", "/v2/", scopes=[], what=f"logging in to {registry}", small=True
-        )
+        resp = client.request("GET", "/v2/", scopes=[], what=f"logging in to {registry}")
         release(resp)
     finally:
         client.close()

@@ -43,7 +43,6 @@ def _entries(client: RegistryClient, repository: str, digest: Digest) -> list[di
         path(repository, digest),
         scopes=[scope_for(repository, "pull")],
         what=what,
-        small=True,
     )
     try:
         raw = read_limited(resp, MAX_LIST)

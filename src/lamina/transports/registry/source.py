@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 from urllib.parse import quote, urlencode
 
 from lamina import media_types as mt
@@ -16,8 +16,10 @@ from lamina.transports.registry.client import RegistryClient
 from lamina.transports.registry.reference import RegistryReference
 
 if TYPE_CHECKING:
+    from urllib3.response import BaseHTTPResponse
+
     from lamina.oci import Descriptor, ImageIndex
-    from lamina.transports.registry.connections import Answer
+
 
 MANIFEST_ACCEPT = ", ".join(
     [mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST]
@@ -33,8 +35,10 @@ class RegistrySource:
     Manifests are checked against the digest they were asked by, or the registry's
     Docker-Content-Digest; blobs are returned unverified (the caller wraps them in a
     VerifyingReader, or forwards them to a registry that verifies them) but resume
-    transparently if the connection drops.
+    transparently if the connection drops. Blobs may be read on several threads at once.
     """
+
+    concurrent_blobs: Literal[True] = True
 
     def __init__(self, ref: RegistryReference, client: RegistryClient | None = None) -> None:
         self.ref = ref
@@ -63,7 +67,6 @@ class RegistrySource:
             scopes=self._pull,
             what=what,
             headers={"Accept": MANIFEST_ACCEPT},
-            small=True,
         )
         try:
             raw = read_limited(resp, MAX_MANIFEST)
@@ -103,21 +106,15 @@ class RegistrySource:
     def head_manifest(self) -> tuple[Digest | None, str]:
         """HEAD the reference's manifest: the registry's Docker-Content-Digest (None if it
         sent none) and media type ("" if unknown). NotFound when there is no manifest."""
-        path, scopes, what = self.head_call()
+        path = f"/v2/{self.repo}/manifests/{quote(self._ref_text(None))}"
+        what = f"resolving {self.ref.ref}"
         resp = self.client.request(
-            "HEAD", path, scopes=scopes, what=what, headers={"Accept": MANIFEST_ACCEPT}, small=True
+            "HEAD", path, scopes=self._pull, what=what, headers={"Accept": MANIFEST_ACCEPT}
         )
         release(resp)
         return head_digest(resp)
 
-    def head_call(self) -> tuple[str, list[str], str]:
-        """The manifest HEAD of `head_manifest` as a call for `RegistryClient.request_all`
-        (its answer read with `head_digest`; send it with an Accept of MANIFEST_ACCEPT)."""
-        path = f"/v2/{self.repo}/manifests/{quote(self._ref_text(None))}"
-        return path, self._pull, f"resolving {self.ref.ref}"
-
     def open_blob(self, desc: Descriptor) -> BinaryIO:
-        # (The blob reader streams through urllib3: loaded when a blob is first read.)
         from lamina.transports.registry.blobreader import ResumingBlobReader
 
         what = f"pulling blob {desc.digest} from {self.ref.ref.name}"
@@ -155,7 +152,6 @@ class RegistrySource:
                 path,
                 scopes=self._pull,
                 what=f"listing tags of {self.ref.ref.name}",
-                small=True,
             )
             try:
                 raw = read_limited(resp, MAX_MANIFEST)
@@ -206,7 +202,6 @@ class RegistrySource:
             what=what,
             headers={"Accept": mt.OCI_INDEX},
             ok=(200, 404),
-            small=True,
         )
         try:
             status = resp.status
@@ -238,7 +233,7 @@ class RegistrySource:
         self.client.close()
 
 
-def head_digest(resp: Answer) -> tuple[Digest | None, str]:
+def head_digest(resp: BaseHTTPResponse) -> tuple[Digest | None, str]:
     """The Docker-Content-Digest of a manifest HEAD's answer (None if there is none) and
     its media type ("" if not a manifest type)."""
     header = resp.headers.get("Docker-Content-Digest")
