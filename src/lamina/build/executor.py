@@ -24,7 +24,7 @@ from lamina.build.context import SourceTree, find_containerfile
 from lamina.build.executor_stage import StageRunner, opened_image
 from lamina.build.plan import Plan, make_plan, parse_build_args
 from lamina.build.progress import Progress
-from lamina.build.secrets import Secret, parse_secrets
+from lamina.build.secrets import Secret, parse_secrets, sweep_stale
 from lamina.errors import BuildError, InvalidInput, NotFound, SourceSpan
 from lamina.image.mutate import with_annotations, with_config
 from lamina.platform import Platform
@@ -160,6 +160,7 @@ def build(
     puller: Puller | None = None,
 ) -> BuildResult:
     """Build per `options`; progress lines go to `stream` (None: silent)."""
+    sweep_stale()  # secret files a killed build left behind
     if options.format not in ("oci", "docker"):
         raise InvalidInput(f"--format {options.format!r}: use oci or docker")
     if options.pull not in ("never", "missing", "always"):

@@ -4,6 +4,11 @@ The spec follows `runc spec` (rootful) and `runc spec --rootless`, with buildah'
 capabilities for RUN steps. The runtime's state lives in a private `--root` directory;
 a timeout or KeyboardInterrupt kills the whole container (`runc kill ID KILL`), and the
 container is always deleted (`runc delete -f ID`) before `run` returns.
+
+The spec holds the process environment, build secrets (`RUN --mount=type=secret,env=`)
+included, so it never lands in a file: `config.json` is a FIFO (mode 0600) that a thread of
+this process feeds while runc reads it, once, at start. runc's own state (`state.json`)
+keeps no process environment.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 import resource
 import shutil
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 from typing import IO, Any
@@ -207,23 +213,27 @@ def run_oci(
             if src is not None:
                 points.ensure(dest, is_dir=False)
         ensure_for(points, spec.mounts)
-        (bundle / "config.json").write_text(json.dumps(runtime_spec(spec, rootless=rootless)))
-        proc = subprocess.Popen(
-            [*base, "run", "--bundle", str(bundle), cid],
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
+        feed = _SpecFeed(bundle / "config.json", json.dumps(runtime_spec(spec, rootless=rootless)))
         try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(base, cid, proc)
-            raise BuildError(
-                f"running {spec.argv[0]}: timed out after {timeout:g}s; the container was killed"
-            ) from None
-        except BaseException:
-            _kill(base, cid, proc)
-            raise
+            proc = subprocess.Popen(
+                [*base, "run", "--bundle", str(bundle), cid],
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+            )
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill(base, cid, proc)
+                raise BuildError(
+                    f"running {spec.argv[0]}: timed out after {timeout:g}s; "
+                    "the container was killed"
+                ) from None
+            except BaseException:
+                _kill(base, cid, proc)
+                raise
+        finally:
+            feed.close()
         return code if code >= 0 else 128 - code
     finally:
         # `runc run` deletes the container when its process exits; only a kill, or a
@@ -231,6 +241,42 @@ def run_oci(
         if (state / cid).exists():
             subprocess.run([*base, "delete", "-f", cid], capture_output=True, check=False)
         points.cleanup()
+
+
+class _SpecFeed:
+    """`path` made a FIFO (0600) that a thread writes `text` into once a reader opens it."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self._path = path
+        self._data = text.encode()
+        os.mkfifo(path, 0o600)
+        self._thread = threading.Thread(target=self._write, name="runc-spec", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            fd = os.open(self._path, os.O_WRONLY | os.O_CLOEXEC)  # waits for runc to open it
+        except OSError:
+            return
+        try:
+            view = memoryview(self._data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:  # runc went away without reading it all (BrokenPipeError)
+            pass
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Let the writer finish if runc never read the spec, then remove the FIFO."""
+        if self._thread.is_alive():
+            # Opening the read end (and closing it) wakes a writer still waiting in open()
+            # and breaks a write that runc left unread.
+            with contextlib.suppress(OSError):
+                os.close(os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            self._thread.join(timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
 
 
 def _kill(base: list[str], cid: str, proc: subprocess.Popen[bytes]) -> None:
