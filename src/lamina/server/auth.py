@@ -47,16 +47,22 @@ class AllowAll:
         return None
 
 
+DEFAULT_COST = 10  # bcrypt's (and Distribution's) default, for a file with no entries
+
+
 class HtpasswdFile:
     """Users of an htpasswd file of bcrypt entries (`htpasswd -B`), re-read when its mtime
     changes. Verified credentials are remembered by a SHA-256 of user:password, so bcrypt's
-    cost is paid once per process, not per request."""
+    cost is paid once per process, not per request. An unknown user costs one bcrypt check
+    too (against a stand-in hash of the file's highest cost), so timing does not tell which
+    users exist."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._mtime = -1.0
         self._users: dict[str, bytes] = {}
         self._verified: set[bytes] = set()
+        self._stand_in = b""
         self._load()
 
     def _load(self) -> None:
@@ -75,6 +81,10 @@ class HtpasswdFile:
                     "'htpasswd -B')"
                 )
             users[user] = hashed.encode()
+        cost = min(max((_cost(h) for h in users.values()), default=DEFAULT_COST), 31)
+        cost = max(cost, 4)  # (bcrypt's range)
+        if _cost(self._stand_in) != cost:
+            self._stand_in = bcrypt.hashpw(b"stand-in", bcrypt.gensalt(cost))
         self._users, self._verified, self._mtime = users, set(), mtime
 
     def has_user(self, user: str) -> bool:
@@ -88,10 +98,17 @@ class HtpasswdFile:
         if key in self._verified:
             return True
         hashed = self._users.get(user)
-        if hashed is None or not bcrypt.checkpw(password.encode(), hashed):
+        ok = bcrypt.checkpw(password.encode(), self._stand_in if hashed is None else hashed)
+        if hashed is None or not ok:
             return False
         self._verified.add(key)
         return True
+
+
+def _cost(hashed: bytes) -> int:
+    """The cost of a `$2y$NN$...` hash; 0 when there is none."""
+    parts = hashed.split(b"$")
+    return int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
