@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from lamina.cli.registry_cmd import registry
 from lamina.server.gc import collect, usage
 from lamina.server.storage import SQLiteMetadata
 from tests.server.client import OCI_INDEX, OCI_MANIFEST, Client, compact, make_image, sha256
-from tests.server.servers import Server, start_lamina
+from tests.server.servers import Server, restart, start_lamina
 
 
 @pytest.fixture
@@ -224,3 +226,98 @@ def test_gc_in_a_loop_during_pushes(server: Server) -> None:
     finally:
         meta.close()
     assert linked == files
+
+
+def _leave_debris(server: Server) -> tuple[str, Path]:
+    """Kill the server in the middle of a monolithic POST and with an upload session open:
+    the partial ingest file and the session's file stay behind."""
+    client = Client(server.url)
+    dead = client.start_upload("debris/app")
+    r = client.request("PATCH", dead, os.urandom(3 << 20))
+    assert r.status == 202, r.data
+    host, port = server.host.split(":")
+    sock = socket.create_connection((host, int(port)))
+    size = 8 << 20
+    sock.sendall(
+        f"POST /v2/debris/app/blobs/uploads/?digest=sha256:{'0' * 64} HTTP/1.1\r\n"
+        f"Host: {server.host}\r\nContent-Length: {size}\r\n\r\n".encode()
+    )
+    sock.sendall(os.urandom(size // 2))
+    deadline = time.monotonic() + 10
+    while not any((server.storage / "ingest").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    server.stop(signal.SIGKILL)
+    sock.close()
+    return dead, server.storage
+
+
+def _du(storage: Path) -> dict[str, object]:
+    out = CliRunner().invoke(registry, ["du", "--storage", str(storage), "--json"])
+    assert out.exit_code == 0, out.output
+    doc: dict[str, object] = json.loads(out.output)
+    return doc
+
+
+def test_gc_removes_stale_ingest_and_upload_files_and_du_reports_them(tmp_path: Path) -> None:
+    server = start_lamina(tmp_path / "storage")
+    dead, storage = _leave_debris(server)
+    server = restart(server)
+    try:
+        client = Client(server.url)
+        live = client.start_upload("debris/app")
+        assert client.request("PATCH", live, b"live bytes").status == 202
+        past = time.time() - 7200
+        debris = [*(storage / "ingest").iterdir()]
+        debris += [p for p in (storage / "uploads").iterdir() if p.name in dead]
+        assert len(debris) == 2, debris
+        for p in debris:
+            os.utime(p, (past, past))
+        stale_bytes = sum(p.stat().st_size for p in debris)
+        assert stale_bytes > 4 << 20
+
+        temp = _du(storage)["temporary"]
+        assert temp == {
+            "files": 3,
+            "bytes": stale_bytes + len(b"live bytes"),
+            "stale_files": 2,
+            "stale_bytes": stale_bytes,
+        }, temp
+        text = CliRunner().invoke(registry, ["du", "--storage", str(storage)])
+        assert "2 stale" in text.output, text.output
+
+        out = CliRunner().invoke(registry, ["gc", "--storage", str(storage), "--grace", "1h"])
+        assert out.exit_code == 0, out.output
+        assert "2 stale upload files" in out.output, out.output
+        assert not any(p.exists() for p in debris)
+        assert _du(storage)["temporary"] == {
+            "files": 1,
+            "bytes": len(b"live bytes"),
+            "stale_files": 0,
+            "stale_bytes": 0,
+        }
+        # the dead session is gone; the live one completes
+        assert client.request("GET", dead).status == 404
+        r = client.request("PUT", live, b"!", digest=sha256(b"live bytes!"))
+        assert r.status == 201, r.data
+    finally:
+        server.stop()
+
+
+def test_gc_grace_takes_durations(server: Server) -> None:
+    client = Client(server.url)
+    orphan = client.push_blob("grace/a", b"orphan " * 100)
+    _age(server.storage)  # two hours old
+    runner = CliRunner()
+    for grace in ("3h", "1d", "10800", "180m"):
+        out = runner.invoke(registry, ["gc", "--storage", str(server.storage), "--grace", grace])
+        assert out.exit_code == 0, (grace, out.output)
+        assert "freed 0 blobs" in out.output, (grace, out.output)
+    for bad in ("1x", "h", "-5m", ""):
+        out = runner.invoke(registry, ["gc", "--storage", str(server.storage), "--grace", bad])
+        assert out.exit_code == 2, (bad, out.output)
+        assert "Invalid value for '--grace'" in out.output and "30s, 15m, 1h, 2d" in out.output
+    out = runner.invoke(registry, ["gc", "--storage", str(server.storage), "--grace", "90m"])
+    assert out.exit_code == 0, out.output
+    assert "freed 1 blobs" in out.output
+    assert orphan not in _blob_files(server.storage)

@@ -1,4 +1,4 @@
-"""`lamina registry serve|gc|du`: run and maintain the OCI registry (lamina.server). Thin:
+"""`lamina registry serve|gc|du|fsck`: run and maintain the OCI registry (lamina.server). Thin:
 flags → config → one library call → text.
 
 Registered lazily by `lamina.cli.main` as the "registry" group; LaminaErrors propagate to
@@ -13,6 +13,21 @@ import click
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _DIR = click.Path(file_okay=False, path_type=Path)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """Seconds from seconds or a duration such as 30s, 15m, 1h, 2d (as in the config file)."""
+    from lamina.errors import InvalidInput
+    from lamina.server.config import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value, "--grace")
+    except InvalidInput:
+        raise click.BadParameter(
+            f"{value!r} is not a duration: use seconds or 30s, 15m, 1h, 2d"
+        ) from None
 
 
 @click.group("registry")
@@ -100,7 +115,13 @@ def _size(n: int) -> str:
 @click.option("--storage", type=_DIR, help="Storage directory.")
 @click.option("--dry-run", is_flag=True, help="Report what would be freed; delete nothing.")
 @click.option("--delete-untagged", is_flag=True, help="Also delete manifests no tag reaches.")
-@click.option("--grace", type=float, help="Seconds a new, unreferenced blob is kept [3600].")
+@click.option(
+    "--grace",
+    metavar="DURATION",
+    callback=_duration,
+    help="How long new, unreferenced blobs and idle upload files are kept: 30s, 15m, 1h, 2d "
+    "or seconds [gc.grace, 1h].",
+)
 @click.option("--verbose", "-v", is_flag=True, help="List what is deleted.")
 def gc(
     *,
@@ -111,7 +132,8 @@ def gc(
     grace: float | None,
     verbose: bool,
 ) -> None:
-    """Delete unreferenced blobs (safe while the registry serves and pushes continue)."""
+    """Delete unreferenced blobs, and upload files nobody wrote for the grace window (safe
+    while the registry serves and pushes continue)."""
     from lamina.server.gc import collect
 
     root, default_grace = _storage(config_file, storage)
@@ -128,7 +150,8 @@ def gc(
     click.echo(
         f"{verb} {report.blobs_deleted} blobs ({_size(report.bytes_freed)}), "
         f"{report.manifests_deleted} manifests, {report.links_deleted} links; "
-        f"{report.blobs_kept} blobs kept"
+        f"{report.blobs_kept} blobs kept; {verb} {report.stale_files} stale upload files "
+        f"({_size(report.stale_bytes)})"
     )
 
 
@@ -137,22 +160,95 @@ def gc(
 @click.option("--storage", type=_DIR, help="Storage directory.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def du(*, config_file: Path | None, storage: Path | None, as_json: bool) -> None:
-    """Storage used per repository (a blob shared by repositories counts in each)."""
+    """Storage used per repository (a blob shared by repositories counts in each), and by
+    uploads in progress or left behind."""
     import json
 
-    from lamina.server.gc import usage
+    from lamina.server.gc import leftover_usage, usage
 
-    root, _ = _storage(config_file, storage)
+    root, grace = _storage(config_file, storage)
     rows, files, total = usage(root)
+    temp = leftover_usage(root, grace)
     if as_json:
         out = {
             "repositories": [
                 {"name": r.repository, "blobs": r.blobs, "bytes": r.bytes} for r in rows
             ],
             "total": {"blobs": files, "bytes": total},
+            "temporary": {
+                "files": temp.files,
+                "bytes": temp.bytes,
+                "stale_files": temp.stale_files,
+                "stale_bytes": temp.stale_bytes,
+            },
         }
         click.echo(json.dumps(out, indent=2))
         return
     for r in rows:
         click.echo(f"{_size(r.bytes):>12}  {r.blobs:>6} blobs  {r.repository}")
     click.echo(f"{_size(total):>12}  {files:>6} blobs  total on disk (distinct)")
+    click.echo(
+        f"{_size(temp.bytes):>12}  {temp.files:>6} files  uploads and ingest "
+        f"({temp.stale_files} stale, {_size(temp.stale_bytes)}: gc removes them)"
+    )
+
+
+@registry.command("fsck")
+@click.option("--config", "config_file", type=_FILE, help="YAML config (storage).")
+@click.option("--storage", type=_DIR, help="Storage directory.")
+@click.option("--dry-run", is_flag=True, help="Report corrupt blobs; move nothing.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Blobs hashed at once.")  # fmt: skip
+def fsck(
+    *, config_file: Path | None, storage: Path | None, dry_run: bool, fmt: str, jobs: int
+) -> None:
+    """Re-hash every stored blob; move a corrupt one into quarantine/ so that clients
+    upload it again (safe while the registry serves). Exit code 4 if any is corrupt."""
+    import json
+
+    from lamina.errors import IntegrityError
+    from lamina.server.fsck import check
+
+    root, _ = _storage(config_file, storage)
+    report = check(root, dry_run=dry_run, jobs=jobs)
+    if fmt == "json":
+        out = {
+            "dry_run": report.dry_run,
+            "checked": report.checked,
+            "bytes": report.bytes,
+            "corrupt": [
+                {
+                    "digest": str(c.digest),
+                    "size": c.size,
+                    "actual": None if c.actual is None else str(c.actual),
+                    "quarantined": None if c.quarantined is None else str(c.quarantined),
+                }
+                for c in report.corrupt
+            ],
+            "missing": [{"repository": r, "digest": str(d)} for r, d in report.missing],
+        }
+        click.echo(json.dumps(out, indent=2))
+    else:
+        for c in report.corrupt:
+            where = "left in place (dry run)" if c.quarantined is None else f"-> {c.quarantined}"
+            click.echo(f"corrupt  {c.digest}  {_size(c.size)}  {where}")
+        for repo, d in report.missing:
+            click.echo(f"missing  {d}  linked by {repo}")
+        click.echo(
+            f"{report.checked} blobs checked ({_size(report.bytes)}), "
+            f"{len(report.corrupt)} corrupt, {len(report.missing)} links without a blob file"
+        )
+    if report.corrupt:
+        n = len(report.corrupt)
+        raise IntegrityError(
+            f"{root}: {n} stored blob{'s' if n > 1 else ''} corrupt "
+            + (
+                "(dry run: nothing moved)"
+                if dry_run
+                else f"and moved to {root / 'quarantine'}; clients upload them again"
+            ),
+            hint=None if not dry_run else "run without --dry-run to quarantine them",
+        )

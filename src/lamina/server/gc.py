@@ -20,6 +20,9 @@ cannot:
    mtime *after* the rename: a writer that touched it before the rename is seen (the file is
    put back); a writer touching it after gets FileNotFoundError and writes its own copy.
 
+It also sweeps what uploads leave behind (`lamina.server.storage.leftovers`): upload files
+and ingest temp files not written for the grace window and held by no request.
+
 A mark/review queue in SQLite would avoid mtimes, but would turn every blob HEAD into a
 database write; a utime is a cheaper vouch. The sweep holds the write lock for its length,
 so writers wait (SQLite busy timeout, 10 s) while it runs; it only stats and renames.
@@ -40,7 +43,7 @@ from lamina.content import BlobStore
 from lamina.digest import Digest
 from lamina.errors import LaminaError
 from lamina.oci import ImageIndex, parse_any
-from lamina.server.storage import SQLiteMetadata
+from lamina.server.storage import SQLiteMetadata, UploadFiles, leftovers
 
 
 def vouch(blobs: BlobStore, digest: Digest) -> bool:
@@ -62,6 +65,8 @@ class GCReport:
     blobs_deleted: int = 0
     bytes_freed: int = 0
     blobs_kept: int = 0
+    stale_files: int = 0  # upload and ingest files left behind (see `leftovers`)
+    stale_bytes: int = 0
     deleted: list[str] = field(default_factory=list)
 
 
@@ -134,6 +139,10 @@ def collect(
                         raise _DryRun
             except _DryRun:
                 pass
+            uploads = UploadFiles(blobs, storage)
+            report.stale_files, report.stale_bytes = leftovers.sweep(
+                uploads, meta, cutoff, dry_run=dry_run
+            )
     finally:
         meta.close()
     return report
@@ -272,3 +281,8 @@ def usage(storage: Path) -> tuple[list[RepoUsage], int, int]:
             total_files += 1
     rows = [RepoUsage(r, n, b) for r, (n, b) in sorted(per_repo.items())]
     return rows, total_files, total_bytes
+
+
+def leftover_usage(storage: Path, grace: float) -> leftovers.LeftoverUsage:
+    """Upload and ingest files on disk, and those that GC with `grace` would remove."""
+    return leftovers.usage(UploadFiles(BlobStore(storage), storage), time.time() - grace)

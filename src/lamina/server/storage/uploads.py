@@ -200,9 +200,11 @@ class UploadFiles:
             self.release(fd)
 
     def ingest(self, algorithm: str) -> tuple[Appender, Path]:
-        """A fresh temp file in the blob store's ingest dir (swept by `clean_ingest` if a
-        worker dies) for a monolithic upload; `publish` or `abandon` it."""
+        """A fresh temp file in the blob store's ingest dir, locked while open (a worker that
+        dies leaves it to `leftovers.sweep`), for a monolithic upload; `publish` or
+        `abandon` it."""
         fd, name = tempfile.mkstemp(dir=self.blobs.ingest_dir, prefix="upload-")
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # GC's sweep leaves a held file alone
         return Appender(fd, 0, HashState(new_hash(algorithm), 0)), Path(name)
 
     def publish(self, appender: Appender, temp: Path, expected: Digest) -> None:
