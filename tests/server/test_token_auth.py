@@ -308,3 +308,23 @@ def test_basic_header_is_not_a_bearer_token(token_server: Server) -> None:
     r = Client(token_server.url).request("GET", "/v2/", headers={"Authorization": f"Basic {creds}"})
     assert r.status == 401
     assert r.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+@pytest.mark.parametrize(
+    "name", ["team/app\n", "team/äpp", "Team/App", "team//app", "team/app/"], ids=repr
+)
+def test_token_endpoint_refuses_names_the_registry_refuses(token_server: Server, name: str) -> None:
+    query = urllib.parse.urlencode([("service", SERVICE), ("scope", f"repository:{name}:pull")])
+    headers = urllib3.make_headers(basic_auth="alice:secret")
+    r = urllib3.request("GET", f"{token_server.url}/token?{query}", headers=headers)
+    assert r.status == 400, r.data
+    assert error_codes(r) == ["NAME_INVALID"]
+    form = {"grant_type": "password", "username": "alice", "password": "secret"}
+    r = _post(token_server, **form, scope=f"repository:{name}:pull", service=SERVICE)
+    assert r.status == 400, r.data
+    assert error_codes(r) == ["NAME_INVALID"]
+
+
+def test_token_endpoint_still_grants_a_valid_name(token_server: Server) -> None:
+    body = get_token(token_server, "repository:team/app:pull", creds=("alice", "secret"))
+    assert body["token"]

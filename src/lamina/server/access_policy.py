@@ -56,7 +56,7 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("^" + "".join(out) + "$")
+    return re.compile("".join(out))  # used with fullmatch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +175,6 @@ class AccessPolicy:
             wanted = (wanted - {"*"}) | set(ALL_ACTIONS)
         out: set[str] = set()
         for rule in rules:
-            if any(p.match(name) for p in rule.patterns):
+            if any(p.fullmatch(name) for p in rule.patterns):
                 out |= wanted & rule.actions
         return out

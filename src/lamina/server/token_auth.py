@@ -21,7 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from lamina.errors import ErrorCode
+from lamina.errors import ErrorCode, InvalidInput
+from lamina.reference import validate_repository
 from lamina.server.access_policy import AccessPolicy
 from lamina.server.auth import Access, client_address, parse_basic
 from lamina.server.config import ServerConfig
@@ -42,6 +43,15 @@ def parse_scope(scope: str) -> Grant | None:
         return None
     acts = tuple(a for a in actions.split(",") if a)
     return Grant(type_, name, acts) if acts else None
+
+
+def _valid_name(name: str) -> None:
+    """A scope's repository as the registry checks it: a token for a name the registry
+    refuses is refused here (400 NAME_INVALID), not granted by a pattern."""
+    try:
+        validate_repository(name)
+    except InvalidInput as exc:
+        raise RegistryHTTPError(400, ErrorCode.NAME_INVALID, exc.message) from None
 
 
 def scope_text(access: Sequence[Access]) -> str:
@@ -119,6 +129,8 @@ class TokenEndpoint:
             want = parse_scope(text)
             if want is None:
                 continue
+            if want.type == "repository":
+                _valid_name(want.name)
             got = self.policy.granted(user, want.type, want.name, want.actions)
             if got:
                 ordered = tuple(a for a in want.actions if a in got)
