@@ -34,8 +34,8 @@ def test_import_loads_nothing_heavy(module: str) -> None:
 # What an image copy loads before it touches a transport: no HTTP stack (urllib3 loads with
 # the first registry source or destination), no YAML, no crypto, no gpg driver, no store,
 # no progress-event or image-config classes (built only when used), no tar reader (only
-# archive transports need it), no TOML parser (registries.conf files that go beyond the
-# common subset load it), no host-platform probe, no classes of requirements the policy
+# archive transports need it), no TOML parser (tomllib loads when a registries.conf is
+# read), no host-platform probe, no classes of requirements the policy
 # does not name.
 COPY_PATH_UNUSED = (
     "urllib3",

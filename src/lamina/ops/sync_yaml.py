@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina import yamlfile
 from lamina.errors import InvalidInput
 
 _KNOWN = {
@@ -57,21 +58,17 @@ class RegistrySection:
 
 
 def load_yaml(path: str | Path) -> list[RegistrySection]:
-    """Parse a sync YAML file; InvalidInput naming the file and key when malformed."""
-    from lamina.trust import simple_yaml
-
+    """Parse a sync YAML file; InvalidInput naming the file and key (or line) when
+    malformed."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read sync file {p}: {exc.strerror}") from None
-    try:
-        data: Any = simple_yaml.safe_load(text)  # (PyYAML only outside the plain subset)
-    except simple_yaml.YAMLError as exc:
-        raise InvalidInput(f"sync file {p} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
+    doc: Any = yamlfile.load(data, f"sync file {p}")
+    if not isinstance(doc, dict):
         raise InvalidInput(f"sync file {p}: expected a mapping of registries at the top level")
-    return [_section(p, str(host), body) for host, body in data.items()]
+    return [_section(p, str(host), body) for host, body in doc.items()]
 
 
 def _section(path: Path, host: str, body: Any) -> RegistrySection:

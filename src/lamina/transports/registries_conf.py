@@ -206,97 +206,20 @@ def _split_tag(text: str) -> tuple[str, str]:
 
 
 def parse_file(path: Path) -> RegistriesConfig:
-    """One file's settings (InvalidInput naming the file and key when malformed)."""
+    """One file's settings (InvalidInput naming the file and key when malformed, the file,
+    line and column when it is not TOML)."""
+    import tomllib
+
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = tomllib.load(f)
     except OSError as exc:
         raise InvalidInput(f"cannot read registries.conf {path}: {exc.strerror}") from None
-    data = simple_toml(text)
-    if data is None:
-        import tomllib  # a file beyond simple_toml's subset
-
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidInput(
-                f"registries.conf {path} is not valid TOML: {exc}", hint="fix the file"
-            ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(
+            f"registries.conf {path} is not valid TOML: {exc}", hint="fix the file"
+        ) from None
     return _from_toml(data, path)
-
-
-def simple_toml(text: str) -> dict[str, Any] | None:
-    """What `tomllib.loads(text)` returns, for the files most systems ship (comment lines,
-    top-level keys set to plain strings or one-line arrays of them, one `[aliases]` table of
-    plain strings); None for anything else, which tomllib then parses (and reports)."""
-    data: dict[str, Any] = {}
-    table = data
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        line = raw.strip(" \t")
-        if not line.replace("\t", " ").isprintable():
-            return None  # control characters (an error), or non-ASCII text: tomllib decides
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            header = _comment_after(line, len("[aliases]"))
-            if header != "[aliases]" or "aliases" in data:
-                return None
-            table = data["aliases"] = {}
-            continue
-        key_text, _, value_text = line.partition("=")
-        key = _simple_key(key_text.strip(" \t"))
-        if key is None or key in table:
-            return None
-        value = _simple_value(value_text.strip(" \t"), top=table is data)
-        if value is None:
-            return None
-        table[key] = value
-    return data
-
-
-_BARE_KEY = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-
-
-def _simple_key(text: str) -> str | None:
-    if text and _BARE_KEY.issuperset(text):
-        return text
-    return _plain_string(text)
-
-
-def _plain_string(text: str) -> str | None:
-    """The content of a double-quoted string with no escapes and nothing after it."""
-    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
-        return None
-    inner = text[1:-1]
-    return None if '"' in inner or "\\" in inner else inner
-
-
-def _comment_after(line: str, end: int) -> str | None:
-    """`line[:end]` when the rest of `line` is blank or a comment, else None."""
-    rest = line[end:].lstrip(" \t")
-    return line[:end] if not rest or rest.startswith("#") else None
-
-
-def _simple_value(text: str, *, top: bool) -> str | list[str] | None:
-    if text.startswith('"'):
-        close = text.find('"', 1)
-        value = _comment_after(text, close + 1) if close > 0 else None
-        return None if value is None else _plain_string(value)
-    if not top or not text.startswith("["):
-        return None
-    close = text.find("]")
-    inner = _comment_after(text, close + 1) if close > 0 else None
-    if inner is None:
-        return None
-    items = [item.strip(" \t") for item in inner[1:-1].split(",")]
-    if items[-1] == "" and (len(items) > 1 or inner[1:-1].strip(" \t") == ""):
-        items.pop()  # a trailing comma, or an empty array
-    out: list[str] = []
-    for item in items:
-        string = _plain_string(item)
-        if string is None:
-            return None
-        out.append(string)
-    return out
 
 
 def _strings(value: Any, what: str) -> list[str]:

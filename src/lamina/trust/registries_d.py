@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lamina import yamlfile
 from lamina.errors import InvalidInput
 from lamina.reference import Reference
-from lamina.trust import simple_yaml
 from lamina.trust.policy_scopes import docker_identity, docker_namespaces
 
 SYSTEM_DIR = Path("/etc/containers/registries.d")
@@ -109,10 +109,7 @@ def _load_yaml(path: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
-    try:
-        doc = simple_yaml.safe_load(data)
-    except simple_yaml.YAMLError as exc:
-        raise InvalidInput(f"{path}: cannot read YAML: {str(exc).splitlines()[0]}") from None
+    doc = yamlfile.load(data, path)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
