@@ -19,6 +19,7 @@ import fcntl
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 from pathlib import Path
@@ -172,16 +173,11 @@ def _check(rc: int, what: str) -> int:
     return rc
 
 
-# libc's socket() and sethostname(): the socket module costs ~5-10 ms to import.
 def _lo_up() -> None:
-    # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC (which is O_CLOEXEC)
-    s = _check(libc().socket(2, 2 | os.O_CLOEXEC, 0), "socket")
-    try:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # close-on-exec
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
         fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))  # SIOCSIFFLAGS, UP
-    finally:
-        os.close(s)
 
 
 def _bind(src: str, dst: str, *, ro: bool = False, rec: bool = True) -> None:
