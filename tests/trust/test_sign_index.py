@@ -24,7 +24,7 @@ from lamina.store import Store
 from lamina.transports.registries_conf import RegistriesConfig
 from lamina.transports.registry import RegistryReference, RegistrySource
 from lamina.trust.cosign_keys import generate_keypair
-from lamina.trust.signed_refs import SignatureStorage, SignedSource
+from lamina.trust.signed_refs import RegistrySignedSource, SignatureStorage
 from tests.ops.images import index_layout
 from tests.trust.conftest import GpgKey, Home, policy_for, signed_by, write_policy
 
@@ -43,7 +43,9 @@ def _stored_index(tmp_path: Path, store: Store, seed: int) -> ImageIndex:
 
 def _signature_counts(name: str, index: ImageIndex) -> list[int]:
     """How many signatures lamina reads for the index and each instance of `name`."""
-    src = SignedSource(RegistrySource(RegistryReference.parse(name)), SignatureStorage.load())
+    src = RegistrySignedSource(
+        RegistrySource(RegistryReference.parse(name)), SignatureStorage.load()
+    )
     try:
         digests = [index.digest, *(d.digest for d in index.manifests)]
         return [len(src.signatures(d)) for d in digests]

@@ -6,7 +6,7 @@ rules (verification, skipping, admission, commit-or-nothing) live in one place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from lamina.copy.admission import AdmissionCheck
 from lamina.digest import Digest
@@ -15,13 +15,6 @@ from lamina.transports.base import ImageReference
 
 if TYPE_CHECKING:
     from lamina.copy.progress import ProgressCallback
-
-
-@runtime_checkable
-class ManifestTypeLimited(Protocol):
-    """Optional destination capability: the manifest types it can store at all."""
-
-    def supported_manifest_types(self) -> frozenset[str]: ...
 
 
 def copy_image(

@@ -1,11 +1,15 @@
 """`copy_with`: copy_image with a pool of blob transfers and the conversions skopeo offers.
 
 The blobs of one image (config and layers) move on a thread pool of `workers` threads when
-both ends allow concurrent use (registries, the store, OCI layouts, `dir:`); archives are
-written one blob at a time. Manifests are written after their blobs, children before their
-index. Manifests are copied verbatim unless a conversion is asked for (`manifest_format`,
-`compression`) or needed (the destination cannot hold the type; Docker schema2 cannot hold
-zstd layers); with `preserve_digests` such a change is an error raised before any byte moves.
+both ends declare `ConcurrentBlobs` (registries, the store, OCI layouts, `dir:`); otherwise
+(archives) one blob at a time. A destination that declares `VerifiesOnPut` is handed the
+source's bytes unhashed (it checks them); any other gets them through a VerifyingReader.
+Blobs are mounted instead of copied when both references name repositories of one registry
+(`NamesRepository`) and the destination `MountsBlobs`. Manifests are written after their
+blobs, children before their index. Manifests are copied verbatim unless a conversion is
+asked for (`manifest_format`, `compression`) or needed (the destination cannot hold the type;
+Docker schema2 cannot hold zstd layers); with `preserve_digests` such a change is an error
+raised before any byte moves.
 Progress events are delivered from worker threads one at a time (the callback is locked).
 """
 
@@ -30,24 +34,26 @@ from lamina.copy.convert import (
     rebuild,
     recompress,
 )
-from lamina.copy.copier import ManifestTypeLimited
 from lamina.digest import Digest
 from lamina.errors import AuthError, ErrorCode, IntegrityError, InvalidInput, NotFound
 from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
 from lamina.platform import Platform
-from lamina.transports.base import ImageDestination, ImageReference, ImageSource
-from lamina.transports.registry.reference import RegistryReference
+from lamina.transports.base import (
+    ConcurrentBlobs,
+    ImageDestination,
+    ImageReference,
+    ImageSource,
+    ManifestTypeLimited,
+    MountsBlobs,
+    NamesRepository,
+    VerifiesOnPut,
+)
+from lamina.transports.names import DOCKER_ARCHIVE
 
 if TYPE_CHECKING:  # events are built only for a progress callback (start-up time)
     from lamina.copy.progress import ProgressCallback, ProgressEvent
 
 MULTI_ARCH = ("system", "all", "index-only")
-CONCURRENT_TRANSPORTS = frozenset({"docker", "lamina", "oci", "dir"})
-# Destinations known to verify every blob against its descriptor before it is visible
-# (registry uploads, the store's BlobStore, `oci:` and `dir:` via store_verified).
-SELF_VERIFYING = frozenset({"docker", "lamina", "oci", "dir"})
-# Destinations where blobs of one image may start uploading all at once.
-CONCURRENT_UPLOADS = frozenset({"docker"})
 DEFAULT_WORKERS = 6  # as containers/image (skopeo): a 5-layer image moves at once
 
 
@@ -113,17 +119,17 @@ def copy_reporting(
         )
     if opts.compression is not None and opts.compression not in ("gzip", "zstd"):
         raise InvalidInput(f"unknown compression {opts.compression!r}", hint="use gzip or zstd")
-    concurrent = src_ref.transport in CONCURRENT_TRANSPORTS
-    concurrent = concurrent and dst_ref.transport in CONCURRENT_TRANSPORTS
-    workers = max(1, opts.workers) if concurrent else 1
     locked = _locked(progress)
     src = src_ref.new_source()
     try:
         dst = dst_ref.new_destination()
         try:
+            concurrent = isinstance(src, ConcurrentBlobs) and isinstance(dst, ConcurrentBlobs)
+            workers = max(1, opts.workers) if concurrent else 1
             with tempfile.TemporaryDirectory(prefix="lamina-copy-") as work:
                 copier = _Copier(src, dst, opts, locked, workers, Path(work), dst_ref.transport)
                 copier.admission = admission
+                copier.mount_from = _mount_source(src_ref, dst_ref, dst)
                 try:
                     digest = copier.run()
                 finally:
@@ -141,15 +147,19 @@ def copy_reporting(
     return Copied(digest, copier.source_manifest)
 
 
-def _mount_source(src: ImageSource, dst: ImageDestination) -> str | None:
-    """The source's repository when source and destination are repositories of one
-    registry reached with the same options (blobs can then be mounted, not copied)."""
-    s, d = getattr(src, "ref", None), getattr(dst, "ref", None)
-    if not isinstance(s, RegistryReference) or not isinstance(d, RegistryReference):
+def _mount_source(
+    src_ref: ImageReference, dst_ref: ImageReference, dst: ImageDestination
+) -> str | None:
+    """The source's repository when source and destination are two repositories of one
+    registry and the destination can mount (blobs are then linked, not copied). The
+    registry decides with the destination's credentials; a refused mount is copied."""
+    if not isinstance(dst, MountsBlobs):
         return None
-    if s.registry != d.registry or s.options != d.options or s.repository == d.repository:
+    if not isinstance(src_ref, NamesRepository) or not isinstance(dst_ref, NamesRepository):
         return None
-    return s.repository
+    if src_ref.registry != dst_ref.registry or src_ref.repository == dst_ref.repository:
+        return None
+    return src_ref.repository
 
 
 def _locked(progress: ProgressCallback | None) -> ProgressCallback | None:
@@ -183,7 +193,7 @@ class _Copier:
         self.lock = threading.Lock()
         self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
         self.admission: AdmissionCheck | None = None
-        self.mount_from = _mount_source(src, dst)
+        self.mount_from: str | None = None  # set by copy_reporting (_mount_source)
         # Child manifests and signatures read by the admission pass, reused by the copy.
         self.manifests: dict[Digest, bytes] = {}
         self.signatures: dict[Digest, list[bytes]] = {}
@@ -203,8 +213,10 @@ class _Copier:
         mode = "system" if self.options.platform is not None else self.options.multi_arch
         if mode == "system":
             return self._one_platform(parsed, self.options.platform or Platform.host())
-        limited = isinstance(self.dst, ManifestTypeLimited)
-        if limited and parsed.media_type not in self.dst.supported_manifest_types():  # type: ignore[attr-defined]
+        dst = self.dst
+        if isinstance(dst, ManifestTypeLimited) and (
+            parsed.media_type not in dst.supported_manifest_types()
+        ):
             raise InvalidInput(
                 f"{self.dst.describe()}: cannot store an image index "
                 f"({parsed.media_type}); {self.src.describe()} is multi-platform",
@@ -352,7 +364,7 @@ class _Copier:
                     )
                 target = others[0]
         zstd = any(mt.layer_compression(d.media_type) == "zstd" for d in manifest.layers)
-        if self.dst_transport == "docker-archive" and zstd and self.options.compression != "zstd":
+        if self.dst_transport == DOCKER_ARCHIVE and zstd and self.options.compression != "zstd":
             target = mt.DOCKER_MANIFEST  # `docker load` reads gzip or plain layers only
         return target
 
@@ -380,12 +392,9 @@ class _Copier:
                     hint="drop the conversion, or pass --remove-signatures",
                 )
         config_plan = LayerPlan(manifest.config, manifest.config.media_type, None)
-        # The small config goes first, alone, where destinations create directories then;
-        # a registry needs no such order (one round trip less per image).
-        config = self._submit(config_plan)
-        if self.dst_transport not in CONCURRENT_UPLOADS:
-            wait([config])
-        futures = [config, *(self._submit(p) for p in plans)]
+        # The config and the layers start at once (where the pool has the threads): a
+        # destination that declares ConcurrentBlobs takes them in any order.
+        futures = [self._submit(config_plan), *(self._submit(p) for p in plans)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
             if f in done and f.exception() is not None:
@@ -454,9 +463,9 @@ class _Copier:
             self.progress(
                 BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type)
             )
-        if self.dst_transport in SELF_VERIFYING:
-            # The destination checks size and digest before the blob becomes visible (the
-            # ImageDestination contract); hashing here too would only halve the speed.
+        if isinstance(self.dst, VerifiesOnPut):
+            # The destination checks size and digest before the blob becomes visible;
+            # hashing here too would only halve the speed.
             with self.src.open_blob(desc) as raw:
                 stream = raw
                 if self.progress is not None:
@@ -490,9 +499,10 @@ class _Copier:
         (no byte moves; the registry already verified it). False if it will not."""
         if self.mount_from is None:
             return False
-        mount = getattr(self.dst, "mount_blob", None)
+        if not isinstance(self.dst, MountsBlobs):
+            return False
         try:
-            return mount is not None and bool(mount(desc, self.mount_from))
+            return self.dst.mount_blob(desc, self.mount_from)
         except (AuthError, NotFound):
             return False  # no pull access there for these credentials: copy the bytes
 

@@ -11,7 +11,7 @@ blobs it added if nothing else references them.
 from __future__ import annotations
 
 import contextlib
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from lamina import media_types as mt
 from lamina.digest import Digest
@@ -19,6 +19,7 @@ from lamina.errors import ErrorCode, InvalidInput, NotFound
 from lamina.image.model import BlobSourceImage, BlobSourceIndex
 from lamina.oci import Descriptor
 from lamina.oci.manifest import detect_media_type
+from lamina.reference import Reference
 from lamina.store.names import normalize_new_name, parse_query
 from lamina.store.records import StoredImage
 from lamina.store.store import Store
@@ -50,6 +51,13 @@ class StoreReference:
     def describe(self) -> str:
         return f"{PREFIX}:{self.name}"
 
+    def docker_reference(self) -> Reference | None:
+        """The name as a Docker reference (None for an image ID or no name)."""
+        try:
+            return Reference.parse(self.name) if self.name else None
+        except InvalidInput:
+            return None
+
     def new_source(self) -> StoreSource:
         if not self.name:
             raise InvalidInput(
@@ -63,6 +71,8 @@ class StoreReference:
 
 
 class StoreSource:
+    concurrent_blobs: Literal[True] = True
+
     def __init__(self, store: Store, entry: StoredImage, description: str) -> None:
         self._store = store
         self._entry = entry
@@ -97,6 +107,10 @@ class StoreSource:
 
 
 class StoreDestination:
+    verifies_on_put: Literal[True] = True  # the BlobStore verifies before the rename
+    concurrent_blobs: Literal[True] = True
+    keeps_bundles: Literal[True] = True  # put_signatures stores Sigstore bundles too
+
     def __init__(self, store: Store, names: list[str], description: str) -> None:
         self._store = store
         self._names = names

@@ -15,6 +15,7 @@ from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
 from lamina.digest import Digest
 from lamina.oci import Descriptor
+from lamina.reference import Reference
 
 
 @runtime_checkable
@@ -115,3 +116,28 @@ class NamesRepository(Protocol):
 
     @property
     def repository(self) -> str: ...
+
+
+@runtime_checkable
+class ManifestTypeLimited(Protocol):
+    """A destination that can store only some manifest types at all."""
+
+    def supported_manifest_types(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
+class DockerNamed(Protocol):
+    """A reference whose image is known by a Docker reference (a registry's name, the
+    store's): the identity its signatures name."""
+
+    def docker_reference(self) -> Reference | None:
+        """The Docker reference (None when this one has none, e.g. an image ID)."""
+        ...
+
+
+@runtime_checkable
+class KeepsBundles(Protocol):
+    """A destination whose `put_signatures` keeps Sigstore bundles (lamina's own store);
+    others are handed simple and cosign signatures only."""
+
+    keeps_bundles: Literal[True]

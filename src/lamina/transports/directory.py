@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from lamina import media_types as mt
 from lamina.digest import Digest
@@ -46,6 +46,8 @@ def _read_limited(path: Path, limit: int, what: str) -> bytes:
 
 
 class DirSource:
+    concurrent_blobs: Literal[True] = True
+
     def __init__(self, path: str, describe_text: str) -> None:
         self.root = Path(path)
         self._describe = describe_text
@@ -95,6 +97,9 @@ class DirSource:
 
 
 class DirDestination:
+    verifies_on_put: Literal[True] = True
+    concurrent_blobs: Literal[True] = True
+
     def __init__(self, path: str, describe_text: str) -> None:
         self.target = Path(path)
         self._describe = describe_text

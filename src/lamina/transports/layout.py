@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from lamina import media_types as mt
 from lamina.digest import Digest
@@ -124,7 +124,10 @@ def resolve(index: ImageIndex, ref: str | None, where: str) -> Descriptor:
 
 
 class LayoutSource:
-    """An ImageSource over a layout's files. `describe_text` is the transport string."""
+    """An ImageSource over a layout's files. `describe_text` is the transport string. Blobs
+    may be opened on several threads at once (each open is its own file)."""
+
+    concurrent_blobs: Literal[True] = True
 
     def __init__(self, files: LayoutFiles, ref: str | None, describe_text: str) -> None:
         self._files = files

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from lamina import media_types as mt
 from lamina.content import CHUNK, HashingWriter
@@ -143,7 +143,11 @@ def store_verified(
 
 
 class LayoutDestination:
-    """An ImageDestination writing into the layout at `path` (created if missing)."""
+    """An ImageDestination writing into the layout at `path` (created if missing). It
+    verifies on put and takes blobs from several threads at once (transports.base)."""
+
+    verifies_on_put: Literal[True] = True
+    concurrent_blobs: Literal[True] = True
 
     def __init__(self, path: str | os.PathLike[str], ref: str | None, describe_text: str) -> None:
         self.root = Path(path)
@@ -171,7 +175,10 @@ class LayoutDestination:
             return
         if not path.parent.is_dir():
             self._mkdir(path.parent)
-        path.mkdir()
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return  # another thread's put_blob made it (and records it)
         self._created_dirs.append(path)
 
     def describe(self) -> str:
@@ -247,7 +254,8 @@ class LayoutDestination:
         for blob in self._new_blobs:
             with contextlib.suppress(FileNotFoundError):
                 blob.unlink()
-        for d in reversed(self._created_dirs):
+        # deepest first: threads may have recorded a parent after its child
+        for d in sorted(self._created_dirs, key=lambda p: len(p.parts), reverse=True):
             with contextlib.suppress(OSError):
                 d.rmdir()
         self._new_blobs.clear()

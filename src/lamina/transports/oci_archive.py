@@ -15,7 +15,7 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from lamina.content import CHUNK
 from lamina.digest import Digest
@@ -165,7 +165,10 @@ class _WriterReference:
 
 
 class _ArchiveDestination:
-    """A layout destination in the writer's staging dir; `finish` makes commit/close final."""
+    """A layout destination in the writer's staging dir; `finish` makes commit/close final.
+    It verifies on put (the layout's put_blob); blobs go in one at a time."""
+
+    verifies_on_put: Literal[True] = True
 
     def __init__(
         self, writer: OCIArchiveWriter, ref: str | None, describe_text: str, *, finish: bool

@@ -19,20 +19,35 @@ stored after those copied from the source. For an index copied whole that is eve
 and the index, as containers/image does (copySingleImage signs each instance it writes,
 copyMultipleImages then the list), so a single-platform pull of it, which is judged on the
 chosen instance, finds a signature there.
+
+The wrappers declare exactly the capabilities (`lamina.transports.base`) of what they wrap,
+so a copy through them mounts, verifies and runs in parallel as it would without them; for
+`docker://` they are `RegistrySignedSource` / `RegistrySigningDestination`.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.reference import Reference
+from lamina.transports.base import (
+    ConcurrentBlobs,
+    DockerNamed,
+    ImageDestination,
+    ImageReference,
+    ImageSource,
+    KeepsBundles,
+    ManifestTypeLimited,
+    MountsBlobs,
+    NamesRepository,
+    VerifiesOnPut,
+)
 from lamina.transports.registry.reference import RegistryReference
 from lamina.trust.evaluate import split_signatures
 from lamina.trust.internal_forms import BUNDLE_PREFIX
@@ -40,22 +55,8 @@ from lamina.trust.registries_d import RegistriesD, default_registries_d
 
 if TYPE_CHECKING:  # what a copy does not touch is imported when used (start-up time)
     from lamina.oci import Descriptor
-    from lamina.transports.base import ImageDestination, ImageReference, ImageSource
     from lamina.transports.registry import RegistryDestination, RegistrySource
     from lamina.trust.signer import Signer
-
-
-def _is(obj: object, module: str, name: str) -> bool:
-    """isinstance(obj, module.name), without importing `module`: an object of a class
-    whose module was never imported cannot be an instance of it."""
-    loaded = sys.modules.get(module)
-    return loaded is not None and isinstance(obj, getattr(loaded, name))
-
-
-_REGISTRY_SOURCE = ("lamina.transports.registry.source", "RegistrySource")
-_REGISTRY_DESTINATION = ("lamina.transports.registry.destination", "RegistryDestination")
-_STORE_REFERENCE = ("lamina.store.transport", "StoreReference")
-_STORE_DESTINATION = ("lamina.store.transport", "StoreDestination")
 
 
 ROOT_LOOKASIDE = "file:///var/lib/containers/sigstore"
@@ -124,20 +125,17 @@ class SignatureStorage:
 
 def identity_of(ref: ImageReference) -> str | None:
     """The Docker reference an image written to `ref` is signed as (None if it has none)."""
-    if isinstance(ref, RegistryReference):
-        return str(ref.ref)
-    name = getattr(ref, "name", None) if _is(ref, *_STORE_REFERENCE) else None
-    if name:
-        try:
-            return str(Reference.parse(name))
-        except InvalidInput:
-            return None
-    return None
+    named = ref.docker_reference() if isinstance(ref, DockerNamed) else None
+    return str(named) if named is not None else None
 
 
 class SignedReference:
     """An ImageReference whose sources and destinations read and write signatures where
     users keep them, and whose destinations sign what they write (see the module doc)."""
+
+    # NamesRepository, set in __init__ only when `inner` names one
+    registry: str
+    repository: str
 
     def __init__(
         self,
@@ -150,6 +148,8 @@ class SignedReference:
         self.storage = storage
         self.signers = tuple(signers)
         self.identity = identity
+        if isinstance(inner, NamesRepository):
+            self.registry, self.repository = inner.registry, inner.repository
 
     @property
     def transport(self) -> str:
@@ -159,6 +159,10 @@ class SignedReference:
         return self.inner.describe()
 
     def new_source(self) -> ImageSource:
+        if isinstance(self.inner, RegistryReference):
+            from lamina.transports.registry import RegistrySource
+
+            return RegistrySignedSource(RegistrySource(self.inner), self.storage)
         return SignedSource(self.inner.new_source(), self.storage)
 
     def new_destination(self) -> ImageDestination:
@@ -172,21 +176,28 @@ class SignedReference:
                     code=ErrorCode.UNSUPPORTED,
                     hint="give one with --sign-identity HOST/REPO:TAG",
                 )
+        if isinstance(self.inner, RegistryReference):
+            from lamina.transports.registry import RegistryDestination
+
+            dst = RegistryDestination(self.inner)
+            return RegistrySigningDestination(dst, self.storage, self.signers, identity)
         return SigningDestination(
             self.inner.new_destination(), self.storage, self.signers, identity
         )
 
 
 class SignedSource:
-    """Delegates to the inner source; `signatures` adds lookaside and attachments."""
+    """Delegates to the inner source, and declares its capabilities; `signatures` are
+    read once per digest."""
+
+    concurrent_blobs: Literal[True]  # set in __init__ only when `inner` declares it
 
     def __init__(self, inner: ImageSource, storage: SignatureStorage) -> None:
         self.inner = inner
         self.storage = storage
         self._signatures: dict[Digest, list[bytes]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        if isinstance(inner, ConcurrentBlobs):
+            self.concurrent_blobs = True
 
     def describe(self) -> str:
         return self.inner.describe()
@@ -200,20 +211,37 @@ class SignedSource:
     def signatures(self, digest: Digest) -> list[bytes]:
         found = self._signatures.get(digest)
         if found is None:
-            if _is(self.inner, *_REGISTRY_SOURCE):
-                found = self.storage.read(self.inner, digest)  # type: ignore[arg-type]
-            else:
-                found = self.inner.signatures(digest)
-            self._signatures[digest] = found
+            found = self._signatures[digest] = self._read(digest)
         return list(found)
+
+    def _read(self, digest: Digest) -> list[bytes]:
+        return self.inner.signatures(digest)
 
     def close(self) -> None:
         self.inner.close()
 
 
+class RegistrySignedSource(SignedSource):
+    """A `docker://` source whose signatures are read where users keep them: the
+    registry's extension or lookaside, plus attachments and referrers (SignatureStorage)."""
+
+    def __init__(self, inner: RegistrySource, storage: SignatureStorage) -> None:
+        super().__init__(inner, storage)
+        self.registry_side = inner
+
+    def _read(self, digest: Digest) -> list[bytes]:
+        return self.storage.read(self.registry_side, digest)
+
+
 class SigningDestination:
-    """Delegates to the inner destination; signatures are stored at commit (after any new
-    ones are made), where users keep them."""
+    """Delegates to the inner destination, and declares its capabilities; signatures are
+    stored at commit (after any new ones are made)."""
+
+    # Capabilities, set in __init__ only when `inner` declares them.
+    verifies_on_put: Literal[True]
+    concurrent_blobs: Literal[True]
+    mount_blob: Callable[[Descriptor, str], bool]
+    supported_manifest_types: Callable[[], frozenset[str]]
 
     def __init__(
         self,
@@ -228,9 +256,14 @@ class SigningDestination:
         self.identity = identity
         self.written: dict[Digest, bytes] = {}
         self.pending: dict[Digest, list[bytes]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        if isinstance(inner, VerifiesOnPut):
+            self.verifies_on_put = True
+        if isinstance(inner, ConcurrentBlobs):
+            self.concurrent_blobs = True
+        if isinstance(inner, MountsBlobs):
+            self.mount_blob = inner.mount_blob
+        if isinstance(inner, ManifestTypeLimited):
+            self.supported_manifest_types = inner.supported_manifest_types
 
     def describe(self) -> str:
         return self.inner.describe()
@@ -254,19 +287,37 @@ class SigningDestination:
             for digest, raw in self.written.items():
                 sigs = self.pending.setdefault(digest, [])
                 sigs.extend(s.sign(raw, self.identity) for s in self.signers)
+        keeps_bundles = isinstance(self.inner, KeepsBundles)
         for digest, sigs in self.pending.items():
-            if not _is(self.inner, *_STORE_DESTINATION):
+            if not keeps_bundles:
                 sigs = [s for s in sigs if not s.startswith(BUNDLE_PREFIX)]
-            if not sigs:
-                continue
-            if _is(self.inner, *_REGISTRY_DESTINATION):
-                self.storage.write(self.inner, digest, sigs)  # type: ignore[arg-type]
-            else:
-                self.inner.put_signatures(digest, sigs)
+            if sigs:
+                self._store(digest, sigs)
         self.inner.commit()
+
+    def _store(self, digest: Digest, signatures: list[bytes]) -> None:
+        self.inner.put_signatures(digest, signatures)
 
     def close(self) -> None:
         self.inner.close()
+
+
+class RegistrySigningDestination(SigningDestination):
+    """A `docker://` destination whose signatures are stored where users keep them
+    (SignatureStorage.write: attachments, the extension or lookaside)."""
+
+    def __init__(
+        self,
+        inner: RegistryDestination,
+        storage: SignatureStorage,
+        signers: Sequence[Signer],
+        identity: str | None,
+    ) -> None:
+        super().__init__(inner, storage, signers, identity)
+        self.registry_side = inner
+
+    def _store(self, digest: Digest, signatures: list[bytes]) -> None:
+        self.storage.write(self.registry_side, digest, signatures)
 
 
 def signed(

@@ -42,6 +42,9 @@ class RegistryReference:
     def describe(self) -> str:
         return f"{TRANSPORT}://{self.ref}"
 
+    def docker_reference(self) -> Reference:
+        return self.ref
+
     def new_source(self) -> ImageSource:
         from lamina.transports.registry.source import RegistrySource
 
