@@ -54,3 +54,13 @@ def test_python_tags_are_refused(text: str) -> None:
 def test_a_character_yaml_does_not_allow_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match=r"^x\.yaml: invalid YAML: unacceptable character"):
         yamlfile.load("a: \x00\n", "x.yaml")
+
+
+def test_a_registry_access_file_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    from lamina.server.access_policy import AccessPolicy
+
+    path = tmp_path / "access.yaml"
+    path.write_text("groups:\n  team: [alice, bob\nrules: []\n")
+    with pytest.raises(InvalidInput) as caught:
+        AccessPolicy(path)
+    assert caught.value.message.startswith(f"access file {path}: invalid YAML at line 3, column ")

@@ -30,8 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from lamina import yamlfile
 from lamina.errors import InvalidInput
 from lamina.server.auth import HtpasswdFile
 
@@ -124,11 +123,10 @@ class AccessPolicy:
             mtime = self.path.stat().st_mtime
             if mtime == self._mtime:
                 return
-            doc = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            data = self.path.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"access file {self.path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"access file {self.path}: invalid YAML: {exc}") from None
+        doc = yamlfile.load(data, f"access file {self.path}") or {}
         where = str(self.path)
         if not isinstance(doc, dict):
             raise InvalidInput(f"{where}: must be a mapping")
