@@ -194,15 +194,18 @@ class BlobStore:
             return False
         return True
 
-    def clean_ingest(self, older_than: float = 3600.0) -> int:
-        """Remove temp files abandoned by crashed writers; returns how many."""
+    def clean_ingest(self, older_than: float = 3600.0) -> tuple[int, int]:
+        """Remove temp files abandoned by crashed writers (unmodified for `older_than`
+        seconds); returns how many and their bytes."""
         import time
 
-        removed = 0
+        removed = freed = 0
         cutoff = time.time() - older_than
         for entry in os.scandir(self.ingest_dir):
             with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
+                st = entry.stat()
+                if st.st_mtime < cutoff:
                     os.unlink(entry.path)
                     removed += 1
-        return removed
+                    freed += st.st_size
+        return removed, freed

@@ -165,7 +165,9 @@ def sweep(
         conn.execute(
             "DELETE FROM snapshots WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)"
         )
-    temps += blobs.clean_ingest(older_than=temp_grace)
+    partials, partial_bytes = blobs.clean_ingest(older_than=temp_grace)
+    temps += partials
+    freed += partial_bytes
     return GCReport(
         blobs_removed=tuple(removed),
         snapshots_removed=tuple(gone_snapshots),

@@ -2,7 +2,7 @@
 
 Layout under the root:
     blobs/<alg>/<hex>    content.BlobStore: manifests, configs, compressed layers
-    ingest/              BlobStore temp files (removed by gc when old)
+    ingest/              BlobStore temp files (a killed writer's: removed by gc and at open)
     store.db             SQLite metadata (WAL)
     snapshots/<hex>/     unpacked layers, by diff_id
     snapshots/.tmp-*     extractions in progress (removed by gc)

@@ -46,7 +46,16 @@ class GCReport:
     blobs_removed: tuple[Digest, ...] = ()
     snapshots_removed: tuple[Digest, ...] = ()
     temp_files_removed: int = 0
-    bytes_freed: int = 0
+    bytes_freed: int = 0  # of blobs and temp files (partial blobs under ingest/)
+
+    def plus(self, other: GCReport) -> GCReport:
+        """Both collections' removals together."""
+        return GCReport(
+            blobs_removed=self.blobs_removed + other.blobs_removed,
+            snapshots_removed=self.snapshots_removed + other.snapshots_removed,
+            temp_files_removed=self.temp_files_removed + other.temp_files_removed,
+            bytes_freed=self.bytes_freed + other.bytes_freed,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

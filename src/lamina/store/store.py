@@ -12,6 +12,7 @@ active (otherwise the next `gc` frees the space).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -48,6 +49,8 @@ class Store:
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._conn()  # create and migrate now, so errors surface at open
+        self.collected = GCReport()  # what this instance's collections have freed
+        self._clear_partials()
 
     @classmethod
     def open(cls, root: Path | None = None) -> Store:
@@ -347,16 +350,31 @@ class Store:
         with db.transaction(conn):
             conn.execute("DELETE FROM holds WHERE image_id = ? AND holder = ?", (image_id, holder))
 
-    def gc(self, *, blocking: bool = True, temp_grace: float = 3600.0) -> GCReport:
-        """Mark and sweep: delete blobs and snapshots no entry references, and temp files
-        older than `temp_grace` seconds. Without `blocking`, does nothing if a writer is
-        active."""
+    def gc(self, *, blocking: bool = True, temp_grace: float = 0.0) -> GCReport:
+        """Mark and sweep: delete blobs and snapshots no entry references, unfinished
+        extractions, and partial blobs under ingest/ older than `temp_grace` seconds; none
+        is a live writer's, as every writer holds the gc lock shared and gc takes it
+        exclusive. Without `blocking`, does nothing if a writer is active. What it frees
+        is added to `collected`."""
         with self._gc_lock.exclusive(blocking=blocking) as got:
             if not got:
                 return GCReport()
             from lamina.store import maintenance
 
-            return maintenance.sweep(self._conn(), self.blobs, self.paths, temp_grace)
+            report = maintenance.sweep(self._conn(), self.blobs, self.paths, temp_grace)
+        self.collected = self.collected.plus(report)
+        return report
+
+    def _clear_partials(self) -> None:
+        """At open: remove the partial blobs killed writers left under ingest/, if no
+        writer is active (one directory listing when there are none)."""
+        with os.scandir(self.blobs.ingest_dir) as it:
+            if next(it, None) is None:
+                return
+        with self._gc_lock.exclusive(blocking=False) as got:
+            if got:
+                files, size = self.blobs.clean_ingest(older_than=0.0)
+                self.collected = GCReport(temp_files_removed=files, bytes_freed=size)
 
     def check(self) -> list[str]:
         """Consistency problems, one line each; empty means every referenced blob is present
