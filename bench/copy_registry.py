@@ -1,8 +1,10 @@
 """lamina copy vs skopeo copy, same machine, same run, fresh lamina registries for each tool:
 a 5-layer gzip image (1 GB by default) oci: → registry, registry → registry, registry → oci:.
-Wall time and the client's peak RSS (from wait4).
+Wall time and the client's peak RSS (from wait4). With `--tls` the registries serve TLS with
+a certificate from a CA made for the run, which both clients trust (`--*-cert-dir`).
 
-    python -m bench.copy_registry            # 1 GB
+    python -m bench.copy_registry            # 1 GB, plain HTTP
+    python -m bench.copy_registry --tls
     python -m bench.copy_registry --size-mb 100
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from isal import igzip
 from tests.server.servers import Server, start_lamina
+from tests.transports.registry.servers import make_tls
 
 MB = 1 << 20
 LAYERS = 5
@@ -121,18 +124,22 @@ class _RandomReader(io.RawIOBase):
 
 
 def run(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one command."""
+    """Wall seconds and peak RSS (MB) of one command. The RSS is GNU time's `%M`: the
+    rusage of a child this process starts directly would count this process's own memory
+    too (Linux keeps the peak of the address space a vfork'd child execs from)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "maxrss-kb %M", *argv],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed: {err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+        raise SystemExit(f"{argv[0]} failed: {proc.stderr[-2000:]}")
+    last = proc.stderr.rstrip().rsplit("\n", 1)[-1]
+    return elapsed, int(last.removeprefix("maxrss-kb ")) / 1024
 
 
 def lamina_command() -> str:
@@ -142,23 +149,36 @@ def lamina_command() -> str:
     return str(beside) if beside.exists() else "lamina"
 
 
-TOOLS = {
-    "lamina": lambda s, d: [lamina_command(), "copy", "--quiet", s, d],
-    "skopeo": lambda s, d: [
-        "skopeo",
-        "copy",
-        "--quiet",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        s,
-        d,
-    ],
-}
+def command(tool: str, src: str, dst: str, certs: Path | None) -> list[str]:
+    """The copy command of `tool`; with `certs`, registries are trusted through that
+    certs.d-style directory, else reached over plain HTTP."""
+    if tool == "lamina":
+        argv = [lamina_command(), "copy", "--quiet"]
+    else:
+        argv = ["skopeo", "copy", "--quiet"]
+    if certs is None:
+        argv += ["--src-tls-verify=false", "--dest-tls-verify=false"]
+    else:
+        for end, ref in (("src", src), ("dest", dst)):
+            if ref.startswith("docker://"):
+                argv.append(f"--{end}-cert-dir={certs}")
+    return [*argv, src, dst]
 
 
-def bench_tool(tool: str, layout: Path, work: Path) -> dict[str, tuple[float, float]]:
-    a: Server = start_lamina(work / f"{tool}-a")
-    b: Server = start_lamina(work / f"{tool}-b")
+TOOLS = ("lamina", "skopeo")
+
+
+def bench_tool(
+    tool: str, layout: Path, work: Path, tls: tuple[Path, Path, Path] | None
+) -> dict[str, tuple[float, float]]:
+    extra: tuple[str, ...] = ()
+    ca = certs = None
+    if tls is not None:
+        ca, cert, key = tls
+        extra = ("--tls-cert", str(cert), "--tls-key", str(key))
+        certs = ca.parent / "certs"
+    a: Server = start_lamina(work / f"{tool}-a", *extra, ca=ca)
+    b: Server = start_lamina(work / f"{tool}-b", *extra, ca=ca)
     try:
         in_a, in_b = f"docker://{a.host}/bench/big:1", f"docker://{b.host}/bench/big:1"
         steps = {
@@ -166,22 +186,34 @@ def bench_tool(tool: str, layout: Path, work: Path) -> dict[str, tuple[float, fl
             "registry -> registry": (in_a, in_b),
             "registry -> oci:": (in_b, f"oci:{work / (tool + '-out')}:v1"),
         }
-        return {name: run(TOOLS[tool](s, d)) for name, (s, d) in steps.items()}
+        return {name: run(command(tool, s, d, certs)) for name, (s, d) in steps.items()}
     finally:
         a.stop()
         b.stop()
 
 
+def make_certs(work: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1; the CA also in `certs/ca.crt`."""
+    files = make_tls(work / "tls")
+    certs = files.ca.parent / "certs"
+    certs.mkdir()
+    (certs / "ca.crt").write_bytes(files.ca.read_bytes())
+    return files.ca, files.cert, files.key
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="image size (default 1024)")
+    parser.add_argument("--tls", action="store_true", help="registries serve TLS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lamina-copy-bench-", dir="/var/tmp") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
         make_layout(work / "layout", args.size_mb * MB)
         print(f"made a {args.size_mb} MB {LAYERS}-layer image in {time.perf_counter() - t0:.1f}s")
-        results = {tool: bench_tool(tool, work / "layout", work) for tool in TOOLS}
+        tls = make_certs(work) if args.tls else None
+        results = {tool: bench_tool(tool, work / "layout", work, tls) for tool in TOOLS}
+    print(f"\n{args.size_mb} MB in {LAYERS} layers over {'TLS' if args.tls else 'plain HTTP'}")
     head = f"{'lamina s':>10}{'skopeo s':>10}{'ratio':>8}{'lamina RSS':>12}{'skopeo RSS':>12}"
     print(f"\n{'step':<24}{head}")
     for step in results["lamina"]:
