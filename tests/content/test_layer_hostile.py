@@ -107,19 +107,6 @@ def in_root(env: Env, rel: str) -> Path:
 Case = tuple[str, Callable[[Env], bytes], type[LaminaError] | Callable[[Env, ApplyStats], object]]
 
 
-def _read_deep(root: Path, parts: list[str]) -> bytes:
-    """Read a file whose path is longer than PATH_MAX, one component at a time."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    for part in parts[:-1]:
-        sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-        os.close(fd)
-        fd = sub
-    leaf = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
-    os.close(fd)
-    with os.fdopen(leaf, "rb") as f:
-        return f.read()
-
-
 def _written_inside(rel: Callable[[Env], str]) -> Callable[[Env, ApplyStats], object]:
     def check(env: Env, stats: ApplyStats) -> None:
         assert (env.root / rel(env)).read_bytes() == b"pwned"
@@ -261,12 +248,11 @@ CASES: list[Case] = [
         LaminaError,
     ),
     (
+        # Over PATH_MAX: no container root can hold it; podman refuses it ("file name too
+        # long"), and so does lamina, naming it (issue 12).
         "very-deep-long-path",
         lambda e: make_tar([("file", "/".join(["p" * 250] * 40) + "/f", b"pwned")]),
-        lambda e, st: (
-            _read_deep(e.root, ["p" * 250] * 40 + ["f"]) == b"pwned"
-            or pytest.fail("deep file not written")
-        ),
+        InvalidInput,
     ),
     ("garbage", lambda e: os.urandom(10_000), InvalidInput),
     ("garbage-gzip", lambda e: gzip_bytes(os.urandom(10_000)), InvalidInput),

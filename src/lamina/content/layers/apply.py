@@ -8,9 +8,9 @@ saferoot). Whiteouts and opaque markers delete lower content only.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import shutil
 import stat
 import tarfile
 from dataclasses import dataclass, field
@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from lamina.content.compression import Compression, decompress_reader
+from lamina.content.fstree import (
+    climb,
+    ident,
+    is_space_error,
+    remove_tree_at,
+    shown,
+    space_error,
+)
 from lamina.content.layers.limits import (
     CORRUPT_ERRORS,
     DEFAULT_MAX_RATIO,
@@ -144,6 +152,17 @@ class _Applier:
         except FileExistsError as exc:
             raise InvalidInput(f"{self._what}: {path}: {exc.strerror}") from None
         except OSError as exc:
+            if is_space_error(exc):
+                raise space_error(
+                    exc, self._safe.root, f"{self._what}: extracting {shown(path)}"
+                ) from None
+            if exc.errno == errno.ENAMETOOLONG:
+                raise InvalidInput(
+                    f"{self._what}: entry {shown(path)}: {exc.strerror} "
+                    f"(its link target is {len(os.fsencode(m.linkname))} bytes)"
+                    if m.issym()
+                    else f"{self._what}: entry {shown(path)}: {exc.strerror}"
+                ) from None
             raise LaminaError(
                 f"{self._what}: extracting {path}: {exc.strerror or exc}",
                 hint="check free space and permissions of the target root",
@@ -256,20 +275,33 @@ class _Applier:
         self._safe.invalidate()
 
     def _clear_lower(self, fd: int, prefix: str) -> None:
-        for name in os.listdir(fd):
-            path = f"{prefix}/{name}" if prefix else name
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if path not in self._created:
-                if stat.S_ISDIR(st.st_mode):
-                    shutil.rmtree(name, dir_fd=fd)
-                else:
-                    os.unlink(name, dir_fd=fd)
-            elif stat.S_ISDIR(st.st_mode):
-                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                try:
-                    self._clear_lower(sub, path)
-                finally:
-                    os.close(sub)
+        """Remove what lower layers put under directory `fd` (at `prefix`), keeping what
+        this layer created; one directory open at a time, however deep."""
+        cur = os.dup(fd)
+        frames = [(prefix, ident(os.fstat(cur)), os.listdir(cur))]
+        try:
+            while frames:
+                rel, _, todo = frames[-1]
+                if not todo:
+                    frames.pop()
+                    if frames:
+                        cur = climb(cur, frames[-1][1], self._what)
+                    continue
+                name = todo.pop()
+                path = f"{rel}/{name}" if rel else name
+                st = os.stat(name, dir_fd=cur, follow_symlinks=False)
+                if path not in self._created:
+                    if stat.S_ISDIR(st.st_mode):
+                        remove_tree_at(cur, name, where=path)
+                    else:
+                        os.unlink(name, dir_fd=cur)
+                elif stat.S_ISDIR(st.st_mode):
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=cur)
+                    os.close(cur)
+                    cur = sub
+                    frames.append((path, ident(st), os.listdir(cur)))
+        finally:
+            os.close(cur)
 
     def _replace(self, pfd: int, base: str, keep_dir: bool) -> bool:
         """Clear the slot `base` for a new entry; True if an existing dir was kept."""
@@ -280,7 +312,7 @@ class _Applier:
         if stat.S_ISDIR(st.st_mode):
             if keep_dir:
                 return True
-            shutil.rmtree(base, dir_fd=pfd)
+            remove_tree_at(pfd, base)
             self._safe.invalidate()
         else:
             os.unlink(base, dir_fd=pfd)

@@ -2,7 +2,9 @@
 
 Entries come in the order Go's filepath.Walk gives (depth first, names sorted bytewise), so
 the same tree always gives the same tar. Hardlinked files (same st_dev, st_ino) become tar
-hardlinks to the first path seen; sockets are skipped (tar cannot hold them).
+hardlinks to the first path seen; sockets are skipped (tar cannot hold them). The walk is
+`fstree.walk` and every entry is read relative to its directory's fd, so a tree of any depth
+packs; a path no container root could hold (`fstree.path_problem`) is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from lamina.content.blobstore import BlobStore
 from lamina.content.compression import Compression
+from lamina.content.fstree import path_problem, proc_path, shown, walk
 from lamina.content.layers import tarheader as th
 from lamina.content.layers.layer import Change, LayerBlob
 from lamina.content.layers.tarstream import LayerSink
@@ -21,6 +24,7 @@ from lamina.content.layers.whiteouts import OPAQUE, WHITEOUT_PREFIX
 from lamina.errors import InvalidInput
 
 IdMap = Callable[[int], int]
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 _FLUSH_AT = 1 << 20
 XATTR_PREFIXES = ("user.", "security.capability", "trusted.")
@@ -51,10 +55,13 @@ def pack_dir(
         raise InvalidInput(f"{root}: not a directory; pack_dir needs a root directory")
     with LayerSink(store, compression, level) as sink:
         writer = _TarWriter(sink, root, source_date_epoch, uid_map, gid_map)
-        if changes is None:
-            writer.walk("")
-        else:
-            writer.write_changes(changes)
+        try:
+            if changes is None:
+                writer.walk()
+            else:
+                writer.write_changes(changes)
+        finally:
+            writer.close_dir()
         writer.close()
         return sink.finish()
 
@@ -81,6 +88,8 @@ class _TarWriter:
         self._chunk = bytearray(_FLUSH_AT)
         self._links: dict[tuple[int, int], str] = {}
         self._want_trusted = os.geteuid() == 0
+        self._dir: tuple[str, int] | None = None  # write_changes' open parent: (path, fd)
+        self._rootfd: int | None = None
 
     # -- output ---------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -93,17 +102,33 @@ class _TarWriter:
         self._flush()
 
     # -- walking --------------------------------------------------------------------------
-    def walk(self, rel: str) -> None:
-        """Write every entry under directory `rel` ("" for the root), depth first, sorted."""
-        base = os.path.join(self._root, rel) if rel else self._root
-        with os.scandir(base) as it:
-            names = sorted((e.name for e in it), key=os.fsencode)
-        for name in names:
-            path = f"{rel}/{name}" if rel else name
-            st = os.lstat(os.path.join(base, name))
-            self.add(path, st)
-            if stat.S_ISDIR(st.st_mode):
-                self.walk(path)
+    def walk(self) -> None:
+        """Write every entry under the root, depth first, sorted."""
+        for e in walk(self._root):
+            self.add(e.path, e.st, e.dir_fd, e.name)
+
+    def _parent_fd(self, path: str) -> int:
+        """The fd of the directory holding `path` (kept until the next parent is asked)."""
+        parent = path.rpartition("/")[0]
+        if self._dir is not None and self._dir[0] == parent:
+            return self._dir[1]
+        self.close_dir()
+        fd = os.open(parent or ".", _DIR_FLAGS, dir_fd=self._root_fd())
+        self._dir = (parent, fd)
+        return fd
+
+    def _root_fd(self) -> int:
+        if self._rootfd is None:
+            self._rootfd = os.open(self._root, _DIR_FLAGS)
+        return self._rootfd
+
+    def close_dir(self) -> None:
+        if self._dir is not None:
+            os.close(self._dir[1])
+            self._dir = None
+        if self._rootfd is not None:
+            os.close(self._rootfd)
+            self._rootfd = None
 
     def write_changes(self, changes: Iterable[Change]) -> None:
         items: list[tuple[str, str]] = []
@@ -126,18 +151,31 @@ class _TarWriter:
                 mtime = self._epoch if self._epoch is not None else 0
                 self._emit(th.TarEntry(name=path, typeflag=th.REGTYPE, mode=0, mtime=mtime))
                 continue
+            self._check(path)
+            name = path.rpartition("/")[2]
             try:
-                st = os.lstat(os.path.join(self._root, path))
+                dir_fd = self._parent_fd(path)
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
                 raise InvalidInput(
                     f"change list: {path} is listed as added/modified but not in {self._root}"
                 ) from None
-            self.add(path, st)
+            self.add(path, st, dir_fd, name)
 
     # -- entries --------------------------------------------------------------------------
-    def add(self, path: str, st: os.stat_result) -> None:
+    def _check(self, path: str) -> None:
+        problem = path_problem(path)
+        if problem is not None:
+            raise InvalidInput(
+                f"{self._root}: {shown(path)} {problem}; a layer cannot hold it",
+                hint="no container root can hold such a path (podman refuses it too): shorten it",
+            )
+
+    def add(self, path: str, st: os.stat_result, dir_fd: int, name: str) -> None:
+        """Write the entry `name` of directory `dir_fd`, at `path` in the layer."""
+        self._check(path)
         mode = st.st_mode
-        full = os.path.join(self._root, path)
+        full = proc_path(dir_fd, name)
         mtime = int(st.st_mtime)
         if self._epoch is not None and mtime > self._epoch:
             mtime = self._epoch
@@ -159,12 +197,12 @@ class _TarWriter:
             entry.size = st.st_size
             entry.xattrs = self._xattrs(full)
             self._emit(entry)
-            self._copy_file(full, st.st_size)
+            self._copy_file(dir_fd, name, path, st.st_size)
             return
         if stat.S_ISDIR(mode):
             entry.typeflag, entry.name = th.DIRTYPE, path + "/"
         elif stat.S_ISLNK(mode):
-            entry.typeflag, entry.linkname = th.SYMTYPE, os.readlink(full)
+            entry.typeflag, entry.linkname = th.SYMTYPE, os.readlink(name, dir_fd=dir_fd)
         elif stat.S_ISFIFO(mode):
             entry.typeflag = th.FIFOTYPE
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -197,8 +235,9 @@ class _TarWriter:
                 continue
         return out
 
-    def _copy_file(self, full: str, size: int) -> None:
-        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    def _copy_file(self, dir_fd: int, name: str, path: str, size: int) -> None:
+        full = os.path.join(self._root, path)  # for messages
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             if size < _FLUSH_AT:
                 data = os.read(fd, size) if size else b""

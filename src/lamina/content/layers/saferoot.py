@@ -7,8 +7,10 @@ the kernel never follows a symlink for us. A symlink met on the way is resolved 
 holds, no path resolved here leaves the root.
 
 The fds of the last resolved directory chain are kept open so sorted tar entries share
-their parents' lookups; `invalidate()` must be called after removing a directory or a
-symlink, which could change what a cached path means.
+their parents' lookups (its first KEEP_FDS levels and its deepest one: a layer may be
+thousands of directories deep, and the open-file limit is often 1024); `invalidate()` must
+be called after removing a directory or a symlink, which could change what a cached path
+means.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from lamina.content.fstree import climb, ident, path_problem, shown
 from lamina.errors import InvalidInput, UnsafeContent
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_SYMLINK_HOPS = 40
+KEEP_FDS = 64
 
 
 def clean_parts(name: str, what: str) -> list[str]:
@@ -30,7 +34,8 @@ def clean_parts(name: str, what: str) -> list[str]:
 
     A leading "/" is stripped (as Docker does: absolute names are relative to the root);
     "." and empty components are dropped; ".." removes the previous component, and a ".."
-    that would climb above the root raises UnsafeContent.
+    that would climb above the root raises UnsafeContent. A name longer than the kernel
+    allows a path to be (see `fstree.path_problem`) raises InvalidInput, naming it.
     """
     parts: list[str] = []
     for comp in name.split("/"):
@@ -45,6 +50,12 @@ def clean_parts(name: str, what: str) -> list[str]:
             parts.pop()
             continue
         parts.append(comp)
+    problem = path_problem("/".join(parts))
+    if problem is not None:
+        raise InvalidInput(
+            f"{what}: entry {shown(name)} {problem}",
+            hint="no container root can hold it (podman refuses it too): shorten the path",
+        )
     return parts
 
 
@@ -53,9 +64,11 @@ class SafeRoot:
 
     def __init__(self, root: Path, what: str = "layer") -> None:
         self.fd = os.open(root, _DIR_FLAGS)
+        self.root = root
+        self._id = ident(os.fstat(self.fd))
         self._what = what
         self._names: list[str] = []
-        self._fds: list[int] = []
+        self._fds: list[int | None] = []  # None: closed to bound the open fds
         self._retired: list[int] = []
 
     def __enter__(self) -> SafeRoot:
@@ -73,7 +86,7 @@ class SafeRoot:
         """Forget cached directory fds (after a directory or symlink was removed). They are
         closed at the next `dir()` call, not now: the caller may still be using the last
         one (a parent whose entry it just replaced)."""
-        self._retired.extend(self._fds)
+        self._retired.extend(fd for fd in self._fds if fd is not None)
         self._fds.clear()
         self._names.clear()
 
@@ -91,21 +104,34 @@ class SafeRoot:
         n = min(len(parts), len(self._names))
         while i < n and self._names[i] == parts[i]:
             i += 1
+        while i > 0 and self._fds[i - 1] is None:
+            i -= 1  # reopen from the deepest level still open
         for stale in self._fds[i:]:
-            os.close(stale)
+            if stale is not None:
+                os.close(stale)
         del self._fds[i:], self._names[i:]
         for j in range(i, len(parts)):
             parent = self._fds[-1] if self._fds else self.fd
+            assert parent is not None
             fd = self._step(parent, parts[j], create, parts)
             if fd is None:  # a symlink: resolve this prefix the careful way
                 fd = self.open_dir(parts[: j + 1], create=create)
+            if j > KEEP_FDS and self._fds[-1] is not None:
+                os.close(self._fds[-1])  # keep the first levels and the deepest only
+                self._fds[-1] = None
             self._names.append(parts[j])
             self._fds.append(fd)
-        return self._fds[-1] if self._fds else self.fd
+        last = self._fds[-1] if self._fds else self.fd
+        assert last is not None
+        return last
 
     def open_dir(self, parts: Sequence[str], *, create: bool) -> int:
-        """A new fd (the caller closes it) for `parts`, following symlinks scoped to the root."""
-        stack: list[int] = []
+        """A new fd (the caller closes it) for `parts`, following symlinks scoped to the root.
+
+        One directory is open at a time: ".." goes up through the kernel's "..", checked to
+        be the directory come down from."""
+        cur = os.dup(self.fd)
+        ids: list[tuple[int, int]] = []  # the directories below the root down to `cur`
         todo = list(reversed(parts))
         hops = 0
         try:
@@ -114,29 +140,32 @@ class SafeRoot:
                 if comp in ("", "."):
                     continue
                 if comp == "..":
-                    if stack:
-                        os.close(stack.pop())
+                    if ids:
+                        ids.pop()
+                        cur = climb(cur, ids[-1] if ids else self._id, str(self.root))
                     continue
-                parent = stack[-1] if stack else self.fd
-                opened = self._step(parent, comp, create, parts)
+                opened = self._step(cur, comp, create, parts)
                 if opened is not None:
-                    stack.append(opened)
+                    os.close(cur)
+                    cur = opened
+                    ids.append(ident(os.fstat(cur)))
                     continue
                 hops += 1
                 if hops > MAX_SYMLINK_HOPS:
                     raise UnsafeContent(
                         f"{self._what}: too many symlinks resolving {'/'.join(parts)[:200]!r}"
                     )
-                target = os.readlink(comp, dir_fd=parent)
+                target = os.readlink(comp, dir_fd=cur)
                 if target.startswith("/"):
-                    for sfd in stack:
-                        os.close(sfd)
-                    stack.clear()
+                    os.close(cur)
+                    cur = os.dup(self.fd)
+                    ids.clear()
                 todo.extend(reversed(target.split("/")))
-            return stack.pop() if stack else os.dup(self.fd)
+            found, cur = cur, -1
+            return found
         finally:
-            for fd in stack:
-                os.close(fd)
+            if cur >= 0:
+                os.close(cur)
 
     def _step(self, parent: int, comp: str, create: bool, parts: Sequence[str]) -> int | None:
         """Open directory `comp` under `parent`; None if it is a symlink."""

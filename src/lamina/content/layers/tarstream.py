@@ -15,6 +15,7 @@ from typing import BinaryIO, cast
 from lamina import media_types
 from lamina.content.blobstore import BlobStore, BlobWriter
 from lamina.content.compression import Compression, compress_writer, decompress_reader
+from lamina.content.fstree import is_space_error, path_problem, shown, space_error
 from lamina.content.layers.layer import LayerBlob
 from lamina.content.layers.tarread import ForwardReader, members, open_tar
 from lamina.content.verify import CHUNK
@@ -70,17 +71,28 @@ class LayerSink:
         self._ctx.__exit__(exc_type, exc, tb)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Take tar bytes; a full disk raises LaminaError naming the store (not OSError)."""
         assert self._comp is not None, "use LayerSink as a context manager"
         self._diff.update(data)
         self.uncompressed_size += len(data)
-        self._comp.write(data)
+        try:
+            self._comp.write(data)
+        except OSError as exc:
+            if is_space_error(exc):
+                raise space_error(exc, self._store.root, "writing a layer") from None
+            raise
         return len(data)
 
     def finish(self) -> LayerBlob:
         """Flush the compressor, commit the blob, and describe it."""
         assert self._comp is not None and self._blob is not None
-        self._comp.close()
-        digest = self._blob.commit()
+        try:
+            self._comp.close()
+            digest = self._blob.commit()
+        except OSError as exc:
+            if is_space_error(exc):
+                raise space_error(exc, self._store.root, "writing a layer") from None
+            raise
         return LayerBlob(
             digest=digest,
             diff_id=Digest("sha256", self._diff.hexdigest()),
@@ -115,17 +127,24 @@ def pack_tar_stream(
 ) -> LayerBlob:
     """Store an existing tar (plain, gzip, zstd, bzip2 or xz: found by magic) as a layer.
 
-    One pass: every header is parsed on the way through, so a stream that is not a tar is
-    refused with InvalidInput and nothing is stored. The tar bytes are kept exactly (the
-    diff_id is the sha256 of the decompressed input). The caller closes `stream`.
+    One pass: every header is parsed on the way through, so a stream that is not a tar, or
+    has an entry no container root can hold (`fstree.path_problem`), is refused with
+    InvalidInput and nothing is stored. The tar bytes are kept exactly (the diff_id is the
+    sha256 of the decompressed input). The caller closes `stream`.
     """
     plain, _ = decompress_reader(stream, what)
     with LayerSink(store, compression, level) as sink:
         tee = _Tee(plain, sink)
         try:
             with open_tar(ForwardReader(tee, what)) as tar:
-                for _member in members(tar):
-                    pass
+                for member in members(tar):
+                    problem = path_problem(member.name)
+                    if problem is not None:
+                        raise InvalidInput(
+                            f"{what}: entry {shown(member.name)} {problem}",
+                            hint="no container root can hold it (podman refuses it too): "
+                            "shorten the path",
+                        )
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise InvalidInput(
                 f"{what} is not a valid tar archive ({exc})",
