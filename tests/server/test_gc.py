@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from lamina.cli.registry_cmd import registry
+from lamina.content import BlobStore
 from lamina.server.gc import collect, usage
-from lamina.server.storage import SQLiteMetadata
+from lamina.server.storage import SQLiteMetadata, UploadFiles
 from tests.server.client import OCI_INDEX, OCI_MANIFEST, Client, compact, make_image, sha256
 from tests.server.servers import Server, restart, start_lamina
 
@@ -321,3 +322,26 @@ def test_gc_grace_takes_durations(server: Server) -> None:
     assert out.exit_code == 0, out.output
     assert "freed 1 blobs" in out.output
     assert orphan not in _blob_files(server.storage)
+
+
+def test_gc_leaves_an_old_upload_file_a_request_holds(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    uploads = UploadFiles(BlobStore(storage), storage)
+    meta = SQLiteMetadata(storage / "metadata.db")
+    try:
+        meta.create_upload("u-held", "r", time.time())
+        uploads.create("u-held")
+        past = time.time() - 7200
+        os.utime(uploads.path("u-held"), (past, past))
+        held = uploads.lock("u-held")
+        assert held is not None
+        try:
+            report = collect(storage, grace=60)
+            assert (report.stale_files, uploads.path("u-held").exists()) == (0, True)
+        finally:
+            uploads.release(held)
+        report = collect(storage, grace=60)
+        assert report.stale_files == 1 and not uploads.path("u-held").exists()
+        assert meta.get_upload("u-held") is None
+    finally:
+        meta.close()

@@ -157,7 +157,13 @@ class UploadFiles:
         bytes have digest `expected`, cut anything after them, give the file a fresh mtime
         (GC's grace window then covers the new blob) and fsync it (blocking). Raises
         IntegrityError(DIGEST_INVALID); the session stays as it was."""
-        if os.fstat(fd).st_size != offset:
+        size = os.fstat(fd).st_size
+        if size < offset:
+            raise IntegrityError(
+                f"upload {upload_id}: file has {size} bytes, session says {offset}",
+                code=ErrorCode.BLOB_UPLOAD_INVALID,
+            )
+        if size > offset:
             os.ftruncate(fd, offset)
         state = None
         if expected.algorithm == _DEFAULT_ALGORITHM:
