@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--access-log", type=Path, help="JSON lines to FILE ('-' for stderr)")
     p.add_argument("--shutdown-timeout", type=float, help="seconds")
     p.add_argument("--gc-grace", type=float, help="seconds")
+    p.add_argument("--header-timeout", type=float, help="seconds (http.timeouts.header)")
+    p.add_argument("--body-timeout", type=float, help="seconds (http.timeouts.body)")
+    p.add_argument("--max-connections", type=int, help="per worker (http.maxconnections)")
     args = parser.parse_args(argv)
     try:
         config = load_config(
@@ -53,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
             token_expiry=args.auth_token_expiry,
             shutdown_timeout=args.shutdown_timeout,
             gc_grace=args.gc_grace,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            max_connections=args.max_connections,
             **access_log_overrides(args.access_log),
         )
         run(config)

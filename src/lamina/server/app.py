@@ -28,6 +28,7 @@ from lamina.server.config import ServerConfig
 from lamina.server.context import API_VERSION_HEADER, CTX, RegistryContext
 from lamina.server.errors import RegistryHTTPError, error_body, error_response
 from lamina.server.storage import SQLiteMetadata, UploadFiles
+from lamina.server.takeover import BODY_TIMEOUT
 from lamina.server.throttle import LoginThrottle
 from lamina.server.token_auth import TOKEN_PATH, TokenEndpoint, make_token_auth
 
@@ -133,9 +134,12 @@ _HTTP_CODES = {
 async def spec_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """aiohttp's own errors (unknown path, wrong method, body too large) as spec JSON."""
+    """aiohttp's own errors (unknown path, wrong method, body too large) as spec JSON; a
+    client gone mid-request is recorded as such (`observe.client_gone`), not as a 500."""
     try:
         return await handler(request)
+    except (ConnectionResetError, web.RequestPayloadError):
+        return observe.client_gone(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -201,6 +205,7 @@ def create_app(config: ServerConfig, context: RegistryContext | None = None) -> 
     drain = observe.Drain()
     app = web.Application(client_max_size=4 << 20, middlewares=[drain.middleware, spec_errors])
     app[observe.DRAIN] = drain
+    app[BODY_TIMEOUT] = config.body_timeout
     app.router.add_route("*", r"/v2{tail:[\s\S]*}", dispatch)  # (`.` stops at a newline)
     app.router.add_route("*", TOKEN_PATH, token)
     app.router.add_get("/healthz", observe.healthz)

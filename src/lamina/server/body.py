@@ -32,7 +32,7 @@ from aiohttp import web
 
 from lamina.errors import ErrorCode
 from lamina.server.errors import RegistryHTTPError
-from lamina.server.takeover import SocketThreads, blocking
+from lamina.server.takeover import Idle, SocketThreads, blocking, body_timeout
 
 BATCH = 8 << 20
 BUFFER = 512 << 10  # direct path: one receive (MSG_WAITALL) fills the buffer, one write
@@ -89,7 +89,8 @@ async def receive(request: web.Request, sink: Sink) -> int:
     # reading, so pause after it (through the protocol, whose flag keeps it paused).
     content.feed_eof()
     request.protocol.pause_reading()
-    got = await _threads.run(sock, _pump, sock, head, rest, sink)
+    idle = Idle(body_timeout(request))
+    got = await _threads.run(sock, _pump, sock, head, rest, sink, idle)
     request[BYTES_IN] = rest
     return sum(map(len, head)) + got
 
@@ -112,7 +113,7 @@ def _direct_socket(request: web.Request) -> socket.socket | None:
     return socket.socket(fileno=os.dup(raw.fileno()))
 
 
-def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
+def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink, idle: Idle) -> int:
     """Worker thread: the buffered head, then exactly `rest` bytes from the socket.
 
     This thread receives into one reused buffer and stores it (the buffer is still in
@@ -152,9 +153,10 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     left = rest
     received = False
     # Blocking reads with MSG_WAITALL fill the buffer in one system call (one GIL release)
-    # instead of one per arriving segment; SO_RCVTIMEO bounds the wait.
+    # instead of one per arriving segment; SO_RCVTIMEO bounds each wait to a slice of the
+    # body timeout, and `idle` tells a slow client from a silent one.
     try:
-        with blocking(sock, socket.SO_RCVTIMEO):
+        with blocking(sock, socket.SO_RCVTIMEO, idle):
             for chunk in head:
                 sink.store(chunk)
                 to_hash.put(len(chunk))
@@ -165,9 +167,13 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
                     try:
                         got = sock.recv_into(view[n:want], 0, socket.MSG_WAITALL)
                     except (TimeoutError, BlockingIOError):
-                        raise _short(rest - left + n, rest, "the client went quiet") from None
+                        if not idle.expired():
+                            continue
+                        why = f"nothing received for {idle.limit:g}s"
+                        raise _short(rest - left + n, rest, why) from None
                     if got == 0:
                         raise _short(rest - left + n, rest, "the client closed the connection")
+                    idle.moved()
                     n += got
                 sink.store(view[:n])
                 to_hash.put(n)
@@ -184,22 +190,68 @@ def _pump(sock: socket.socket, head: list[bytes], rest: int, sink: Sink) -> int:
     return rest
 
 
-def _short(got: int, want: int, why: str) -> RegistryHTTPError:
-    return RegistryHTTPError(
-        400, ErrorCode.BLOB_UPLOAD_INVALID, f"request body ended after {got} of {want} bytes: {why}"
-    )
+def _short(
+    got: int, want: int | None, why: str, code: ErrorCode = ErrorCode.BLOB_UPLOAD_INVALID
+) -> RegistryHTTPError:
+    of = "" if want is None else f" of {want}"
+    return RegistryHTTPError(400, code, f"request body ended after {got}{of} bytes: {why}")
+
+
+def give_up(request: web.Request) -> None:
+    """The body of `request` will not be read further (its client went quiet): the
+    answer closes the connection at once, rather than after aiohttp's wait for the rest of
+    the body (its lingering close)."""
+    request[CLOSE] = True
+    request.content.feed_eof()
+    request.protocol.pause_reading()  # (after feed_eof: no more body for the parser)
+
+
+async def read_small(request: web.Request, limit: int, what: str, code: ErrorCode) -> bytes:
+    """A whole small body (a manifest, a signature): at most `limit` bytes (else 413
+    SIZE_INVALID naming `what`), each wait for more bounded by the body timeout (else 400
+    with `code`)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise RegistryHTTPError(
+            413, ErrorCode.SIZE_INVALID, f"{what} is {declared} bytes; the limit is {limit}"
+        )
+    idle = body_timeout(request)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            give_up(request)
+            raise _short(total, declared, f"nothing received for {idle:g}s", code) from None
+        if not chunk:
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > limit:
+            raise RegistryHTTPError(
+                413, ErrorCode.SIZE_INVALID, f"{what} is larger than {limit} bytes"
+            )
+        chunks.append(chunk)
 
 
 async def _streamed(request: web.Request, sink: Sink) -> int:
     loop = asyncio.get_running_loop()
     content = request.content
+    idle = body_timeout(request)
     pending: list[asyncio.Future[None]] = []
     batch: list[bytes] = []
     size = total = 0
     try:
         while True:
             # readchunk hands over each received piece as is (readany/iter_chunked join).
-            chunk, boundary = await content.readchunk()
+            try:
+                async with asyncio.timeout(idle):
+                    chunk, boundary = await content.readchunk()
+            except TimeoutError:
+                give_up(request)
+                why = f"nothing received for {idle:g}s"
+                raise _short(total + size, request.content_length, why) from None
             if chunk:
                 batch.append(chunk)
                 size += len(chunk)

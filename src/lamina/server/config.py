@@ -36,6 +36,11 @@ class ServerConfig:
     access_log_path: Path | None = None
     metrics: bool = True
     shutdown_timeout: float = 30.0
+    # a request head must arrive within this of the connection opening or going idle
+    header_timeout: float = 60.0
+    # a body (request or sendfile response) that moves no byte for this long is given up
+    body_timeout: float = 120.0
+    max_connections: int | None = None  # per worker; None: from the file descriptor limit
     # token auth (on when token_access is set)
     token_access: Path | None = None
     token_key: Path | None = None
@@ -135,6 +140,20 @@ def _token(tok: dict[str, Any], values: dict[str, Any], where: str) -> None:
             values[field] = parse_duration(tok[key], f"{where}: auth.token.{key}")
 
 
+def _limits(http: dict[str, Any], values: dict[str, Any], where: str) -> None:
+    timeouts = _section(http, "timeouts", where)
+    for key, field in (("header", "header_timeout"), ("body", "body_timeout")):
+        if key in timeouts:
+            values[field] = parse_duration(timeouts[key], f"{where}: http.timeouts.{key}")
+    if "maxconnections" in http:
+        try:
+            values["max_connections"] = int(http["maxconnections"])
+        except (TypeError, ValueError):
+            raise InvalidInput(
+                f"{where}: http.maxconnections must be a number, got {http['maxconnections']!r}"
+            ) from None
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfig:
     """Read the YAML file (if any), then apply non-None `overrides` (flag values)."""
     values: dict[str, Any] = {}
@@ -170,6 +189,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
             values["shutdown_timeout"] = parse_duration(
                 http["shutdowntimeout"], f"{where}: http.shutdowntimeout"
             )
+        _limits(http, values, where)
         _token(_section(auth, "token", where), values, where)
         throttle = _section(auth, "throttle", where)
         if "attempts" in throttle:
@@ -206,6 +226,10 @@ def validate(cfg: ServerConfig) -> ServerConfig:
         raise InvalidInput("auth.token: expiry and refreshexpiry must be positive")
     if cfg.throttle_attempts < 1 or cfg.throttle_window <= 0:
         raise InvalidInput("auth.throttle: attempts must be >= 1 and window positive")
+    if cfg.header_timeout <= 0 or cfg.body_timeout <= 0:
+        raise InvalidInput("http.timeouts: header and body must be positive")
+    if cfg.max_connections is not None and cfg.max_connections < 1:
+        raise InvalidInput(f"http.maxconnections: must be at least 1, got {cfg.max_connections}")
     if cfg.upload_expiry <= 0:
         raise InvalidInput("uploads.expiry: must be positive")
     for label, p in (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -21,10 +22,13 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http import HttpProcessingError
 
 from lamina.content import BlobStore
+from lamina.errors import ErrorCode
 from lamina.server.body import bytes_in
 from lamina.server.context import CTX
+from lamina.server.errors import error_body
 
 _BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 _KINDS = ("manifests", "blobs/uploads", "blobs", "tags", "referrers")
@@ -157,6 +161,43 @@ def _walk(root: Path) -> tuple[int, int]:
 
 
 METRICS = web.AppKey("lamina.metrics", Metrics)
+CLIENT_GONE = 499  # nginx's "client closed request": recorded, never sent
+
+
+def client_gone(request: web.BaseRequest) -> web.Response:
+    """The answer to a request whose client went away (or cut its body short): 400 if the
+    connection can still carry it, else CLIENT_GONE, which only the logs and metrics see."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return web.Response(status=CLIENT_GONE)
+    return web.Response(
+        status=400,
+        body=error_body(ErrorCode.BLOB_UPLOAD_INVALID, "the request body ended early"),
+        content_type="application/json",
+    )
+
+
+class _OneLine(logging.Filter):
+    """aiohttp's report of a request it could not parse (or of a client gone) as one line,
+    not a traceback: it is the client's error. Anything else passes unchanged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError | ConnectionError):
+            text = " ".join(str(exc).split())[:300]
+            record.msg = f"bad request: {record.getMessage()}: {text}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def http_logger() -> logging.Logger:
+    """The logger for aiohttp's request handler (`logger=`), with `_OneLine`."""
+    logger = logging.getLogger("lamina.server.http")
+    if not any(isinstance(f, _OneLine) for f in logger.filters):
+        logger.addFilter(_OneLine())
+    return logger
 
 
 class AccessLog:

@@ -12,6 +12,7 @@ from lamina.errors import ErrorCode, InvalidInput
 from lamina.oci import ImageIndex, ImageManifest, parse_any
 from lamina.oci.manifest import MAX_MANIFEST_SIZE
 from lamina.reference import validate_tag
+from lamina.server import body
 from lamina.server.context import RegistryContext
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.gc import vouch
@@ -72,24 +73,6 @@ async def get_manifest(
     return web.Response(status=200, body=rec.raw, headers=headers)
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise RegistryHTTPError(
-            413, ErrorCode.SIZE_INVALID, f"manifest is {declared} bytes; the limit is {limit}"
-        )
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        total += len(chunk)
-        if total > limit:
-            raise RegistryHTTPError(
-                413, ErrorCode.SIZE_INVALID, f"manifest is larger than {limit} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _missing(name: str, what: str, digest: Digest) -> RegistryHTTPError:
     return RegistryHTTPError(
         400,
@@ -138,7 +121,7 @@ async def put_manifest(
     ctx: RegistryContext, request: web.Request, name: str, ref: str
 ) -> web.Response:
     target = parse_reference(ref, for_write=True)
-    raw = await _read_limited(request, MAX_MANIFEST_SIZE)
+    raw = await body.read_small(request, MAX_MANIFEST_SIZE, "manifest", ErrorCode.MANIFEST_INVALID)
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
     claimed = content_type if content_type in mt.ALL_MANIFEST_TYPES else None
     m = parse_any(raw, claimed, f"{name}:{ref}")

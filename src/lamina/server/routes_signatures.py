@@ -31,6 +31,7 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, LaminaError
 from lamina.reference import validate_repository
 from lamina.server.auth import Access
+from lamina.server.body import read_small
 from lamina.server.context import CTX, RegistryContext
 from lamina.server.errors import RegistryHTTPError, error_response
 
@@ -154,11 +155,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
             body = json.dumps({"signatures": _read_all(directory)}).encode()
             return web.Response(status=200, body=body, content_type="application/json")
-        if request.content_length is not None and request.content_length > MAX_SIGNATURE_BODY:
-            raise RegistryHTTPError(413, ErrorCode.SIZE_INVALID, "signature is too large")
-        raw = await request.content.read(MAX_SIGNATURE_BODY + 1)
-        if len(raw) > MAX_SIGNATURE_BODY:
-            raise RegistryHTTPError(413, ErrorCode.SIZE_INVALID, "signature is too large")
+        raw = await read_small(request, MAX_SIGNATURE_BODY, "signature", ErrorCode.INVALID_INPUT)
         _write(directory, _validate(raw, digest))
         return web.Response(status=201)
     except LaminaError as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import hdrs, web
 
-from lamina.server.takeover import SocketThreads, blocking
+from lamina.server.takeover import Idle, SocketThreads, blocking, body_timeout
 
 SEND_THREADS = 32  # concurrent bodies in threads; beyond this, FileResponse
 _CONDITIONAL = (
@@ -80,7 +80,8 @@ async def send_blob(
                 reading = transport.is_reading()  # (aiohttp may have paused it itself)
                 transport.pause_reading()
                 try:
-                    await _threads.run(sock, _send, sock, fd, st.st_size)
+                    idle = Idle(body_timeout(request))
+                    await _threads.run(sock, _send, sock, fd, st.st_size, idle)
                 except BaseException:
                     transport.abort()
                     raise
@@ -92,15 +93,21 @@ async def send_blob(
         os.close(fd)
 
 
-def _send(sock: socket.socket, fd: int, size: int) -> None:
-    """Worker thread: the whole file, blocking; SO_SNDTIMEO bounds a stalled client."""
-    with blocking(sock, socket.SO_SNDTIMEO):
+def _send(sock: socket.socket, fd: int, size: int, idle: Idle) -> None:
+    """Worker thread: the whole file, blocking; a client that takes no byte for the body
+    timeout is given up (`Idle`: SO_SNDTIMEO bounds each wait to a slice of it)."""
+    with blocking(sock, socket.SO_SNDTIMEO, idle):
         offset = 0
         while offset < size:
             try:
                 sent = os.sendfile(sock.fileno(), fd, offset, size - offset)
-            except OSError as exc:  # gone, or quiet past SO_SNDTIMEO (EAGAIN)
+            except BlockingIOError as exc:  # a slice passed with nothing sent
+                if not idle.expired():
+                    continue
+                raise ConnectionResetError(f"sent {offset} of {size} bytes: {exc}") from exc
+            except OSError as exc:  # gone
                 raise ConnectionResetError(f"sent {offset} of {size} bytes: {exc}") from exc
             if sent == 0:
                 raise ConnectionResetError(f"blob ended after {offset} of {size} bytes")
+            idle.moved()
             offset += sent

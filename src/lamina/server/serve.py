@@ -20,7 +20,8 @@ from aiohttp import web
 
 from lamina.server.app import create_app
 from lamina.server.config import ServerConfig
-from lamina.server.observe import DRAIN, observer_for
+from lamina.server.connections import ConnectionLimit, LoopErrors, default_limit, raise_file_limit
+from lamina.server.observe import DRAIN, http_logger, observer_for
 from lamina.server.tokens import load_or_create_key
 
 log = logging.getLogger("lamina.server")
@@ -71,11 +72,18 @@ def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
 
 async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     app = create_app(config)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(LoopErrors())
     # The Observer feeds /metrics and the JSON access log after each response is sent.
     runner = web.AppRunner(
         app,
         access_log_class=observer_for(app),
         access_log=log,
+        # aiohttp's own messages: a malformed request or a client gone is one line
+        logger=http_logger(),
+        # Closes a connection whose request head has not arrived this long after it
+        # opened or its last response (aiohttp's keep-alive timer runs from both).
+        keepalive_timeout=config.header_timeout,
         read_bufsize=4 << 20,
         # Bodies are stored as sent, whatever their Content-Encoding (as Distribution
         # does): a digest is of the bytes on the wire, and a body that is not the gzip it
@@ -84,20 +92,25 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
         shutdown_timeout=config.shutdown_timeout,
     )
     await runner.setup()
-    site = web.SockSite(runner, sock, ssl_context=_ssl_context(config))
-    await site.start()
+    assert runner.server is not None
+    limit = config.max_connections or default_limit(raise_file_limit())
+    # Listening without an aiohttp site: the factory admits up to `limit` connections to
+    # aiohttp's server and refuses the rest (see lamina.server.connections).
+    listener = await loop.create_server(
+        ConnectionLimit(runner.server, limit), sock=sock, ssl=_ssl_context(config), backlog=1024
+    )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
         # Graceful stop: no new connections, in-flight requests (uploads still receiving
         # their body included) finish for up to shutdown_timeout, then connections close.
-        await site.stop()
+        listener.close()
         if not await app[DRAIN].wait_idle(config.shutdown_timeout):
             log.warning("shutdown: requests still running after %ss", config.shutdown_timeout)
     finally:
+        listener.close()
         await runner.cleanup()
 
 
@@ -109,6 +122,7 @@ def _worker(config: ServerConfig) -> None:
 def run(config: ServerConfig) -> None:
     """Serve until SIGTERM/SIGINT. Blocks."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    limit = config.max_connections or default_limit(raise_file_limit())  # (workers inherit it)
     for w in startup_warnings(config):
         log.warning("warning: %s", w)
     config.storage.mkdir(parents=True, exist_ok=True)
@@ -117,7 +131,13 @@ def run(config: ServerConfig) -> None:
     if config.token_access is not None:  # one key for all workers, and a bad one fails here
         load_or_create_key(config.token_key or config.storage / "token-key.pem")
     scheme = "https" if config.tls else "http"
-    log.info("lamina registry on %s://%s, storage %s", scheme, config.addr, config.storage)
+    log.info(
+        "lamina registry on %s://%s, storage %s, up to %d connections per worker",
+        scheme,
+        config.addr,
+        config.storage,
+        limit,
+    )
     if config.workers == 1:
         _worker(config)
         return

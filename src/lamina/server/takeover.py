@@ -10,13 +10,25 @@ import asyncio
 import contextlib
 import socket
 import struct
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-IDLE_TIMEOUT = 120.0  # seconds a taken-over socket waits for the client
+from aiohttp import web
+
+IDLE_TIMEOUT = 120.0  # default seconds a taken-over socket waits for the client (`Idle`)
+SLICES = 8  # an idle client is noticed within IDLE_TIMEOUT plus one slice of it
 
 _T = TypeVar("_T")
+
+# app key: seconds a body (request, or a blob sent from a thread) may move no byte
+BODY_TIMEOUT = web.AppKey("lamina.body_timeout", float)
+
+
+def body_timeout(request: web.Request) -> float:
+    """The app's body timeout (http.timeouts.body), IDLE_TIMEOUT when it sets none."""
+    return request.app.get(BODY_TIMEOUT, IDLE_TIMEOUT)
 
 
 class SocketThreads:
@@ -48,15 +60,34 @@ class SocketThreads:
             self.busy -= 1
 
 
+class Idle:
+    """How long a taken-over socket has moved no byte. Each blocking call waits at most
+    `wait` (a slice of `limit`) and may return having moved some bytes after waiting its
+    whole slice (SO_RCVTIMEO/SO_SNDTIMEO bound a call, not the quiet time in it), so
+    `moved` counts from a call's return: `expired` is true within `limit` plus one slice
+    of the last byte (two whole timeouts, had each call waited `limit`)."""
+
+    def __init__(self, limit: float = IDLE_TIMEOUT) -> None:
+        self.limit = limit
+        self.wait = limit / SLICES
+        self._last = time.monotonic()
+
+    def moved(self) -> None:
+        self._last = time.monotonic()
+
+    def expired(self) -> bool:
+        return time.monotonic() - self._last >= self.limit
+
+
 @contextlib.contextmanager
-def blocking(sock: socket.socket, timeout_option: int) -> Iterator[None]:
+def blocking(sock: socket.socket, timeout_option: int, idle: Idle) -> Iterator[None]:
     """For a worker thread: `sock`, a dup of a connection's socket that the event loop
-    leaves alone meanwhile, made blocking, each wait bounded by `IDLE_TIMEOUT` through
+    leaves alone meanwhile, made blocking, each wait bounded by `idle.wait` through
     `timeout_option` (SO_RCVTIMEO or SO_SNDTIMEO). The flags belong to the connection's
     socket, shared with the dup, so both are restored after; `sock` is closed."""
     try:
         sock.setblocking(True)
-        sock.setsockopt(socket.SOL_SOCKET, timeout_option, _timeval(IDLE_TIMEOUT))
+        sock.setsockopt(socket.SOL_SOCKET, timeout_option, _timeval(idle.wait))
         yield
     finally:
         with contextlib.suppress(OSError):

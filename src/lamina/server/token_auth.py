@@ -25,8 +25,10 @@ from lamina.errors import ErrorCode, InvalidInput
 from lamina.reference import validate_repository
 from lamina.server.access_policy import AccessPolicy
 from lamina.server.auth import Access, client_address, parse_basic
+from lamina.server.body import give_up
 from lamina.server.config import ServerConfig
 from lamina.server.errors import RegistryHTTPError, error_response
+from lamina.server.takeover import body_timeout
 from lamina.server.throttle import LoginThrottle
 from lamina.server.tokens import Grant, TokenError, TokenSigner, allows, load_or_create_key
 
@@ -199,7 +201,15 @@ class TokenEndpoint:
         return self._answer(user, scopes, refresh)
 
     async def _post(self, request: web.Request) -> web.Response:
-        form = await request.post()
+        timeout = body_timeout(request)
+        try:
+            async with asyncio.timeout(timeout):  # (a form is small: the whole of it)
+                form = await request.post()
+        except TimeoutError:
+            give_up(request)
+            raise RegistryHTTPError(
+                400, ErrorCode.UNSUPPORTED, f"request body not received within {timeout:g}s"
+            ) from None
         field = {k: v for k, v in form.items() if isinstance(v, str)}
         self._check_service(field.get("service"))
         scopes = [s for s in field.get("scope", "").split(" ") if s]
