@@ -141,9 +141,11 @@ def scene(tmp_path: Path) -> Iterator[tuple[Path, Path, Path, Path, str, str]]:
     (ctx / "Containerfile").write_text(
         "FROM localhost/busybox\n"
         "RUN --mount=type=secret,id=y,env=SEC_ENV --mount=type=secret,id=f \\\n"
+        "    --mount=type=bind,target=/ctx \\\n"
         f'    test "$(printf %s "$SEC_ENV" | sha256sum | cut -c1-64)" = {digest_env} && \\\n'
         f'    test "$(sha256sum < /run/secrets/f | cut -c1-64)" = {digest_file} && \\\n'
-        "    echo secrets-ready && sleep 5\n"
+        "    echo secrets-ready && \\\n"
+        "    for i in $(seq 600); do [ -e /ctx/go ] && break; sleep 0.1; done\n"
     )
     mark = tmp_path / "mark"
     mark.write_text("")
@@ -170,6 +172,7 @@ def test_secrets_unreadable_during_and_gone_after_a_build(
     try:
         wait_ready(proc)
         during = holders(values, scanned, mark, source)
+        (ctx / "go").write_text("")  # the RUN waits for this (60 s at most)
         assert during, "the scan does not even find the file secret the RUN is reading"
         exposed = [p for p in during if readable_by_others(p)]
         assert exposed == [], f"secret readable by others in {exposed}"
@@ -194,6 +197,7 @@ def test_a_killed_build_leaves_no_secret_after_the_next_start(
     finally:
         stop(proc)
     left = holders(values, scanned, mark, source)
+    (ctx / "go").write_text("")  # ends the orphaned RUN
     assert left, "the scan does not even find the file secret the killed RUN was reading"
     assert all(not readable_by_others(p) for p in left), left
     other = tmp_path / "other"
