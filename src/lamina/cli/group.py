@@ -85,7 +85,8 @@ def load(target: str) -> click.Command:
 
 class LazyGroup(click.Group):
     """A group whose subcommands are named in `lazy` (name -> ("module:attribute", short
-    help)) and imported on first use; the short help lists them without importing."""
+    help)) and imported on first use; the short help lists them without importing. A
+    `copy` whose words can only be an image copy resolves to IMAGE_COPY."""
 
     def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
