@@ -156,6 +156,19 @@ def _verify_store(storage: Path) -> None:
             assert h.hexdigest() == f.name, f"stored blob {algo_dir.name}:{f.name} is corrupt"
 
 
+def _wait_for_lock(path: Path, timeout: float = 5.0) -> None:
+    """Until the server is inside connection A's PATCH: its flock on the session's file
+    shows in /proc/locks (read, not probed, so the test never contends for the lock).
+    Servers that take no lock get the same 0.5 s head start on every run."""
+    ino = f":{path.stat().st_ino} "
+    deadline = time.monotonic() + timeout
+    time.sleep(0.5)
+    while time.monotonic() < deadline:
+        if any(ino in line for line in Path("/proc/locks").read_text().splitlines()):
+            return
+        time.sleep(0.05)
+
+
 def _overwrite_attempt(s: Setup, victim_repo: str) -> dict[str, Any]:
     target = os.urandom(TARGET_SIZE)
     digest = s.victim.push_blob(victim_repo, target)
@@ -171,7 +184,7 @@ def _overwrite_attempt(s: Setup, victim_repo: str) -> dict[str, Any]:
         )
         head = fake[:-1]
         a.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
-        time.sleep(0.5)  # the server is inside connection A's PATCH, waiting for its end
+        _wait_for_lock(s.server.storage / "uploads" / location.rsplit("/", 1)[1])
         b = Client(s.server.url).request(
             "PATCH", location, target,
             {**s.attacker_headers, "Content-Type": "application/octet-stream"},
