@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sqlite3
-import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina import media_types as mt
 from lamina.content import BlobStore
+from lamina.content.fstree import remove_tree
 from lamina.digest import Digest
 from lamina.errors import Conflict, InvalidInput, LaminaError, NotFound
 from lamina.store.db import transaction
@@ -147,12 +145,12 @@ def sweep(
     temps = 0
     for entry in os.scandir(paths.snapshots):
         if entry.name.startswith(".tmp-"):
-            rmtree(Path(entry.path))  # no extraction runs while we hold the lock
+            remove_tree(entry.path)  # no extraction runs while we hold the lock
             temps += 1
             continue
         diff_id = f"sha256:{entry.name}"
         if diff_id not in live_layers:
-            rmtree(Path(entry.path))
+            remove_tree(entry.path)
             gone_snapshots.append(Digest.parse(diff_id))
     for entry in os.scandir(paths.locks):
         # Extractors hold the shared gc lock while they wait on these: none is in use now.
@@ -174,26 +172,6 @@ def sweep(
         temp_files_removed=temps,
         bytes_freed=freed,
     )
-
-
-def rmtree(path: Path) -> None:
-    """Remove a tree even where extracted modes forbid writing (read-only dirs)."""
-
-    def fix(_func: object, target: str, _exc: object) -> None:
-        parent = os.path.dirname(target)
-        with contextlib.suppress(OSError):
-            os.chmod(parent, stat.S_IRWXU)
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.isdir(target) and not os.path.islink(target):
-                os.chmod(target, stat.S_IRWXU)
-                shutil.rmtree(target, onerror=fix)
-            else:
-                os.unlink(target)
-
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path, onerror=fix)
 
 
 def check(conn: sqlite3.Connection, blobs: BlobStore) -> list[str]:

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 
 from lamina.content import CHUNK, BlobStore, decompress_reader
+from lamina.content.fstree import remove_tree as rmtree
 from lamina.content.layers import OPAQUE, WHITEOUT_PREFIX, apply_layer
 from lamina.digest import Digest
 from lamina.errors import IntegrityError, NotFound
 from lamina.store.db import transaction
 from lamina.store.locks import snapshot_lock
-from lamina.store.maintenance import rmtree
 from lamina.store.paths import StorePaths
 
 
