@@ -85,7 +85,7 @@ def test_prune_removes_a_killed_writers_partial_keeps_a_live_one(tmp_path: Path)
     assert pruned.returncode == 0, pruned.stderr
     assert not stale.exists()
     assert list((root / "ingest").iterdir()) == []
-    assert "Total reclaimed space: 3.146 MB" in pruned.stderr  # 3 MiB, nothing else
+    assert "Reclaimed 3.146 MB of blobs" in pruned.stderr  # 3 MiB, nothing else
     with Store.open(root) as store:
         assert store.check() == []
         (image,) = store.list_images()

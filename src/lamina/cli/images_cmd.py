@@ -270,9 +270,10 @@ def prune(ctx: click.Context, all_: bool, force: bool, build_cache: bool) -> Non
             click.echo(image_id)
     for img in store.prune(all=all_):
         click.echo(img.id)
-    # stderr: stdout stays the list of IDs; this counts the partial blobs of killed
-    # downloads that opening the store removed, too
-    click.echo(f"Total reclaimed space: {human_size(store.collected.bytes_freed, 4)}", err=True)
+    # stderr: stdout stays the list of IDs. Counts the partial blobs of killed downloads
+    # that opening the store removed, too; unpacked layers (snapshots) are not measured.
+    freed = human_size(store.collected.bytes_freed, 4)
+    click.echo(f"Reclaimed {freed} of blobs and partial downloads", err=True)
 
 
 image.add_command(images, "ls")
