@@ -7,14 +7,16 @@ refuses a lowerdir that names one directory twice ("Too many levels of symbolic 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from lamina.build.builder import Builder
-from lamina.image.mutate import Addendum, append_layers
+from lamina.image.mutate import Addendum, append_layers, empty_image
 from lamina.oci import History
 from lamina.ops.base import make_busybox
 from lamina.store import Store
@@ -111,3 +113,72 @@ def test_layer_repeated_around_another_mounts_with_the_later_copy_on_top(
                 ctr.remove()
     finally:
         store.close()
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
+def test_layer_repeated_around_another_matches_podman(tmp_path: Path) -> None:
+    """podman (vfs: every layer applied in turn onto a copy) shows A, B, A as lamina does."""
+    root = tmp_path / "store"
+    with Store.open(root) as store:
+        a = layer(store.blobs, {"x/f": b"A\n", "froma": b"A\n", ".wh.onlyb": None})
+        b = layer(store.blobs, {"x/f": b"B\n", "x/g": b"B\n", "onlyb": b"B\n", ".wh.froma": None})
+        img = append_layers(
+            empty_image(),
+            [
+                Addendum(a, History(created_by="A")),
+                Addendum(b, History(created_by="B")),
+                Addendum(a, History(created_by="A again")),
+            ],
+        )
+        store.put_image(img, ["localhost/aba"])
+        ctr = Builder.from_image(store, "localhost/aba", rootfs_mode="overlay")
+        try:
+            ours = tree_of(ctr.mount())
+        finally:
+            ctr.remove()
+    archive = tmp_path / "aba.tar"
+    lamina(root, "save", "-q", "--format", "oci-archive", "-o", str(archive), "localhost/aba")
+    runroot = Path(tempfile.mkdtemp(prefix="lrun", dir="/tmp"))  # podman wants <= 50 chars
+    podman = [
+        "podman",
+        "--root",
+        str(tmp_path / "proot"),
+        "--runroot",
+        str(runroot),
+        "--storage-driver",
+        "vfs",
+    ]
+    try:
+        loaded = subprocess.run(
+            [*podman, "load", "-q", "-i", str(archive)], capture_output=True, text=True, check=False
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        assert "localhost/aba:latest" in loaded.stdout
+        mnt = subprocess.run(
+            [*podman, "image", "mount", "localhost/aba:latest"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert mnt.returncode == 0, mnt.stderr
+        try:
+            theirs = tree_of(Path(mnt.stdout.strip()))
+        finally:
+            subprocess.run([*podman, "image", "unmount", "-a"], capture_output=True, check=False)
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
+    assert ours == theirs
+    assert ours == {"froma": b"A\n", "x": None, "x/f": b"A\n", "x/g": b"B\n"}
+
+
+def tree_of(root: Path) -> dict[str, bytes | None]:
+    """Every entry under `root`: a file's bytes, None for a directory."""
+    out: dict[str, bytes | None] = {}
+    for dirpath, dirs, files in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for d in dirs:
+            out[os.path.normpath(os.path.join(rel, d))] = None
+        for f in files:
+            out[os.path.normpath(os.path.join(rel, f))] = Path(dirpath, f).read_bytes()
+    return out
