@@ -50,7 +50,7 @@ class _Checked:
     size: int
     actual: Digest | None
     ok: bool
-    stat: os.stat_result | None
+    stat: os.stat_result
 
 
 def _check(blobs: BlobStore, digest: Digest) -> _Checked | None:
@@ -81,7 +81,6 @@ def _quarantine(blobs: BlobStore, checked: _Checked, into: Path) -> Path | None:
         os.rename(path, dest)
     except FileNotFoundError:
         return None
-    assert checked.stat is not None
     if os.path.samestat(dest.stat(), checked.stat):
         return dest
     with contextlib.suppress(FileExistsError):  # another file now: put it back
