@@ -115,17 +115,39 @@ def test_layer_repeated_around_another_mounts_with_the_later_copy_on_top(
         store.close()
 
 
+Files = dict[str, bytes | None]
+DELETES: tuple[Files, Files, Files, dict[str, bytes | None]] = (
+    {"keep": b"Z\n"},
+    {"x/f": b"A\n", "froma": b"A\n", ".wh.onlyb": None},
+    {"x/f": b"B\n", "x/g": b"B\n", "onlyb": b"B\n", ".wh.froma": None},
+    {"keep": b"Z\n", "froma": b"A\n", "x": None, "x/f": b"A\n", "x/g": b"B\n"},
+)
+OPAQUE: tuple[Files, Files, Files, dict[str, bytes | None]] = (
+    {"x/z": b"Z\n", "y/z": b"Z\n"},
+    {"x/.wh..wh..opq": None, "x/f": b"A\n", "y/a": b"A\n"},
+    {"x/g": b"B\n", "y/.wh..wh..opq": None, "y/b": b"B\n"},
+    {"x": None, "x/f": b"A\n", "y": None, "y/a": b"A\n", "y/b": b"B\n"},
+)
+
+
 @pytest.mark.interop
 @pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
-def test_layer_repeated_around_another_matches_podman(tmp_path: Path) -> None:
-    """podman (vfs: every layer applied in turn onto a copy) shows A, B, A as lamina does."""
+@pytest.mark.parametrize("case", [DELETES, OPAQUE], ids=["deletes", "opaque"])
+def test_layer_repeated_around_another_matches_podman(
+    tmp_path: Path, case: tuple[Files, Files, Files, dict[str, bytes | None]]
+) -> None:
+    """podman (vfs: every layer applied in turn onto a copy) shows Z, A, B, A as lamina
+    does, with A and B deleting each other's files or hiding directories (opaque)."""
+    z_files, a_files, b_files, expected = case
     root = tmp_path / "store"
     with Store.open(root) as store:
-        a = layer(store.blobs, {"x/f": b"A\n", "froma": b"A\n", ".wh.onlyb": None})
-        b = layer(store.blobs, {"x/f": b"B\n", "x/g": b"B\n", "onlyb": b"B\n", ".wh.froma": None})
+        z = layer(store.blobs, z_files)
+        a = layer(store.blobs, a_files)
+        b = layer(store.blobs, b_files)
         img = append_layers(
             empty_image(),
             [
+                Addendum(z, History(created_by="Z")),
                 Addendum(a, History(created_by="A")),
                 Addendum(b, History(created_by="B")),
                 Addendum(a, History(created_by="A again")),
@@ -169,7 +191,7 @@ def test_layer_repeated_around_another_matches_podman(tmp_path: Path) -> None:
     finally:
         shutil.rmtree(runroot, ignore_errors=True)
     assert ours == theirs
-    assert ours == {"froma": b"A\n", "x": None, "x/f": b"A\n", "x/g": b"B\n"}
+    assert ours == expected
 
 
 def tree_of(root: Path) -> dict[str, bytes | None]:
