@@ -87,15 +87,15 @@ def test_image_copy_command_skips_the_container_commands() -> None:
         "ctx = click.Context(cli)\n"
         "name, cmd, rest = cli.resolve_command(ctx, ['copy', '-q', 'docker://r/a:1', 'dir:/x'])\n"
         "print(cmd.callback.__module__, rest)\n"
-        "print(' '.join(m for m in ('lamina.cli.containers_cmd', 'lamina.cli.images_cmd')"
-        " if m in sys.modules))\n"
+        "print(' '.join(m for m in ('lamina.cli.copyin_cmd', 'lamina.cli.containers_cmd',"
+        " 'lamina.cli.images_cmd') if m in sys.modules))\n"
         "name, cmd, rest = cli.resolve_command(ctx, ['copy', 'web', './app', '/usr/bin/'])\n"
         "print(cmd.callback.__module__)"
     )
     out = _python(code).splitlines()
     assert out[0] == "lamina.cli.copy_cmd ['-q', 'docker://r/a:1', 'dir:/x']"
     assert out[1] == ""
-    assert out[2] == "lamina.cli.containers_cmd"  # the container form still goes there
+    assert out[2] == "lamina.cli.copyin_cmd"  # the two-form `copy` (container form first)
 
 
 # The CLI's start-up: `lamina --help` lists the commands without importing any, and a
@@ -105,6 +105,7 @@ CLI_HEAVY = ("rich", "aiohttp", "cryptography", "urllib3", "nacl", "jwt", "bcryp
 COMMAND_MODULES = (
     "lamina.cli.images_cmd",
     "lamina.cli.containers_cmd",
+    "lamina.cli.copyin_cmd",
     "lamina.cli.copy_cmd",
     "lamina.cli.registry_client_cmd",
     "lamina.cli.trust_cmd",

@@ -1,17 +1,15 @@
 """Working containers with buildah's verbs: `from`, `containers`, `rm`, `mount`, `umount`,
-`unshare`, `run`, `copy` (container form; the image form is `copy_cmd`), `add`, `inspect`
-(containers, else images) and `commit`. `config` lives in `config_cmd`."""
+`unshare`, `run`, `inspect` (containers, else images) and `commit`. `copy` and `add` live
+in `copyin_cmd`, `config` in `config_cmd`."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import click
 
 from lamina.cli.context import FORMAT_OPTION, store_from
-from lamina.cli.copy_form import TRANSPORT, positionals
 from lamina.cli.images_cmd import location_options
 from lamina.cli.output import echo_json, table
 
@@ -208,107 +206,6 @@ def _stdin_fd() -> int | None:
         return None
 
 
-def _copy_options(f: click.decorators.FC) -> click.decorators.FC:
-    f = click.option("--chmod", help="Set the mode of copied files (octal, e.g. 755).")(f)
-    f = click.option("--chown", help="Owner USER[:GROUP] of copied files (default root).")(f)
-    f = click.argument("paths", nargs=-1, required=True)(f)
-    return click.argument("name")(f)
-
-
-def _do_copy(
-    ctx: click.Context,
-    name: str,
-    paths: tuple[str, ...],
-    chown: str | None,
-    chmod: str | None,
-    add: bool,
-) -> None:
-    from lamina.ops.containers import copy as do_copy
-
-    if len(paths) < 2:
-        raise click.UsageError("give at least one SRC and a DEST")
-    do_copy(store_from(ctx), name, paths[:-1], paths[-1], chown=chown, chmod=chmod, add=add)
-
-
-@click.command(
-    "copy",
-    epilog="Example: lamina copy --chown 1001:1001 web ./app /usr/local/bin/",
-)
-@_copy_options
-@click.pass_context
-def copy_into(
-    ctx: click.Context, name: str, paths: tuple[str, ...], chown: str | None, chmod: str | None
-) -> None:
-    """Copy host files SRC... into working container NAME at DEST."""
-    _do_copy(ctx, name, paths, chown, chmod, add=False)
-
-
-@click.command(epilog="Example: lamina add web ./rootfs.tar.gz /opt/")
-@_copy_options
-@click.pass_context
-def add(
-    ctx: click.Context, name: str, paths: tuple[str, ...], chown: str | None, chmod: str | None
-) -> None:
-    """Like copy, but local tar archives (plain, gzip, zstd…) are extracted at DEST."""
-    _do_copy(ctx, name, paths, chown, chmod, add=True)
-
-
-# `lamina copy` serves two tools' users: buildah's `copy CONTAINER SRC... DEST` and
-# skopeo's `copy SRC-IMAGE DST-IMAGE` with transport prefixes.
-def _image_copy() -> click.Command | None:
-    try:
-        module = importlib.import_module("lamina.cli.copy_cmd")
-    except ImportError:
-        return None
-    cmd = getattr(module, "copy", None)
-    return cmd if isinstance(cmd, click.Command) else None
-
-
-@click.command(
-    "copy",
-    context_settings={"ignore_unknown_options": True, "help_option_names": []},
-    add_help_option=False,
-    epilog="Examples: lamina copy web ./app /usr/local/bin/  |  "
-    "lamina copy oci-archive:img.tar lamina:localhost/img:1",
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.pass_context
-def copy(ctx: click.Context, args: tuple[str, ...]) -> object:
-    """Copy files into a working container, or an image between transports.
-
-    `lamina copy [--chown U:G] [--chmod MODE] CONTAINER SRC... DEST` (buildah's form) when
-    the first argument names a working container and no argument has a TRANSPORT: prefix;
-    otherwise `lamina copy [OPTIONS] SRC-IMAGE DEST-IMAGE` (skopeo's form).
-    """
-    from lamina.errors import NotFound
-
-    argv = list(args)
-    pos = positionals(argv)
-    image_copy = _image_copy()
-    if not pos or argv[:1] in (["--help"], ["-h"]):
-        click.echo(ctx.get_help())
-        click.echo("\nContainer form:\n")
-        click.echo(copy_into.get_help(ctx))
-        if image_copy is not None:
-            click.echo("\nImage form:\n")
-            click.echo(image_copy.get_help(ctx))
-        return 0
-    container_form = len(pos) >= 3 and not any(TRANSPORT.match(p) for p in pos)
-    if container_form and not _is_container(ctx, pos[0]):
-        # Image copy takes exactly two arguments: three or more can only mean a container.
-        raise NotFound(
-            f"working container {pos[0]!r} does not exist",
-            hint="list them with `lamina containers`; image copy takes SRC DEST only",
-        )
-    target = copy_into if container_form else image_copy
-    if target is None:
-        raise click.UsageError(
-            f"{pos[0]!r} is not a working container, and image copy (SRC DST) is not "
-            "available in this build"
-        )
-    return target.main(argv, prog_name="lamina copy", standalone_mode=False, obj=ctx.obj)
-
-
 @click.command(
     epilog="Example: lamina inspect web  (or: lamina inspect --type image busybox)\n\n"
     "Example: lamina inspect --raw docker://127.0.0.1:5000/app:1"
@@ -361,13 +258,6 @@ def inspect(
         else:
             out.append(iops.inspect(store, name))
     echo_json(out)
-
-
-def _is_container(ctx: click.Context, name: str) -> bool:
-    """Imported late: the container engine is heavy and image copy never needs it."""
-    from lamina.ops.containers import is_container
-
-    return is_container(store_from(ctx), name)
 
 
 _TRANSPORTS = frozenset({"docker", "oci", "oci-archive", "docker-archive", "dir", "lamina"})

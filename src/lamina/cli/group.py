@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "base": ("lamina.cli.base_cmd:base", "Make the tiny offline base image."),
     "registry": ("lamina.cli.registry_cmd:registry", "Run and manage a registry server."),
     "copy": (
-        "lamina.cli.containers_cmd:copy",
+        "lamina.cli.copyin_cmd:copy",
         "Copy files into a working container, or an image between transports.",
     ),
     "from": ("lamina.cli.containers_cmd:from_", "Create a working container from an image."),
@@ -44,7 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Run a command in a user namespace where mounts work.",
     ),
     "run": ("lamina.cli.containers_cmd:run", "Run a command in a working container."),
-    "add": ("lamina.cli.containers_cmd:add", "Add files (archives extracted) to a container."),
+    "add": ("lamina.cli.copyin_cmd:add", "Add files (archives extracted) to a container."),
     "config": ("lamina.cli.config_cmd:config", "Change a working container's image config."),
     "commit": ("lamina.cli.containers_cmd:commit", "Create an image from a working container."),
     "login": ("lamina.cli.registry_client_cmd:login", "Log in to a registry."),
