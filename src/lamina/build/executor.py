@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from lamina.build.base_image import Puller, base_image, check_policy
 from lamina.build.cache import BuildCache, cache_dir
 from lamina.build.containerfile import parse
 from lamina.build.context import SourceTree, find_containerfile
@@ -25,14 +26,11 @@ from lamina.build.executor_stage import StageRunner, opened_image
 from lamina.build.plan import Plan, make_plan, parse_build_args
 from lamina.build.progress import Progress
 from lamina.build.secrets import Secret, parse_secrets, sweep_stale
-from lamina.errors import BuildError, InvalidInput, NotFound, SourceSpan
+from lamina.errors import InvalidInput, SourceSpan
 from lamina.image.mutate import with_annotations, with_config
 from lamina.platform import Platform
 from lamina.store import Store, StoredImage
 from lamina.store.names import normalize_new_name
-
-# pulls an image into the store by name; returns its image ID
-Puller = Callable[[str], str]
 
 
 @dataclass(kw_only=True)
@@ -116,29 +114,10 @@ class BuildRun:
         return out
 
     def base_image(self, name: str, span: SourceSpan) -> str:
-        """The store ID of image `name`, pulled per the pull policy."""
-        policy = self.options.pull
-        try:
-            found = self.store.lookup(name).id
-        except NotFound:
-            found = None
-        except InvalidInput as err:
-            raise BuildError(f"{span}: FROM {name}: {err}") from None
-        if found is not None and (policy != "always" or self.puller is None):
-            return found
-        if policy == "never" or self.puller is None:
-            if found is not None:
-                return found
-            raise NotFound(
-                f"{span}: FROM {name}: the image is not in the local store",
-                hint="make or load it first (e.g. `lamina base`, `lamina load`)",
-            )
-        try:
-            return self.puller(name)
-        except Exception as err:
-            if found is not None:
-                return found
-            raise BuildError(f"{span}: FROM {name}: cannot pull it: {err}") from None
+        """The store ID of image `name`, pulled per the pull policy
+        (`lamina.build.base_image`: a failing pull is raised, never hidden)."""
+        where = f"{span}: FROM {name}"
+        return base_image(self.store, name, self.options.pull, self.puller, where=where)
 
     @contextlib.contextmanager
     def open_tree(self, ref: str) -> Iterator[tuple[Path, str]]:
@@ -163,8 +142,7 @@ def build(
     sweep_stale()  # secret files a killed build left behind
     if options.format not in ("oci", "docker"):
         raise InvalidInput(f"--format {options.format!r}: use oci or docker")
-    if options.pull not in ("never", "missing", "always"):
-        raise InvalidInput(f"--pull={options.pull}: use never, missing or always")
+    check_policy(options.pull)
     names = [normalize_new_name(t) for t in options.tags]
     platform = _platform(options.platform)
     context_path = Path(context_dir)

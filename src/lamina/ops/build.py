@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
+from lamina.build.base_image import Puller
 from lamina.build.cache import prune_build_cache
-from lamina.build.executor import BuildOptions, BuildResult, Puller, build
+from lamina.build.executor import BuildOptions, BuildResult, build
 from lamina.store import Store
 
-__all__ = ["BuildOptions", "BuildResult", "build_image", "prune_build_cache"]
+__all__ = ["BuildOptions", "BuildResult", "build_image", "from_puller", "prune_build_cache"]
 
 
-def _puller(store: Store) -> Puller:
-    """A registry pull for FROM lines (under the default trust policy). The registry client
-    is imported only when a FROM actually needs a pull, so local builds start fast."""
+def from_puller(store: Store) -> Puller:
+    """The pull behind every FROM image (a build's FROM lines, `lamina from`): a registry
+    pull into `store` under the default trust policy. The registry client is imported only
+    when an image is actually pulled, so local builds start fast."""
 
     def do(name: str) -> str:
         from lamina.ops.pulling import pull
@@ -29,4 +31,4 @@ def build_image(
     store: Store, context: str | Path, options: BuildOptions, *, stream: TextIO | None = None
 ) -> BuildResult:
     """Build `context` per `options` into `store`; progress to `stream`."""
-    return build(store, context, options, stream=stream, puller=_puller(store))
+    return build(store, context, options, stream=stream, puller=from_puller(store))

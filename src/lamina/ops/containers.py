@@ -6,7 +6,6 @@ plain values out; the CLI only parses flags and prints.
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import os
 import shlex
@@ -17,53 +16,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from lamina.build.base_image import base_image, check_policy
 from lamina.build.builder import Builder, containers
 from lamina.build.container import Containers, WorkingContainer
 from lamina.errors import BuildError, InvalidInput, LaminaError, NotFound
+from lamina.ops.build import from_puller
 from lamina.store import Store, StoredImage
-
-PULL_POLICIES = ("never", "missing", "always")
-_NO_PULL_HINT = (
-    "pulling from a registry is not wired into `lamina from` yet: bring the image in with "
-    "`lamina load -i ARCHIVE` (or `lamina base` for the busybox base), then retry"
-)
-
-
-def _pull_function() -> Any | None:
-    """`lamina.ops.pulling.pull(store, name)` when that module is present."""
-    try:
-        module = importlib.import_module("lamina.ops.pulling")
-    except ImportError:
-        return None
-    fn = getattr(module, "pull", None)
-    return fn if callable(fn) else None
 
 
 def create(store: Store, image: str, *, name: str | None = None, pull: str = "missing") -> Builder:
     """`buildah from`: a new working container from `image` (name, ID or "scratch").
 
-    `pull`: "never" (NotFound if absent), "missing" (pull if absent), "always"."""
-    if pull not in PULL_POLICIES:
-        raise InvalidInput(f"from: --pull {pull!r}: use one of {', '.join(PULL_POLICIES)}")
+    `pull`: "never" (NotFound if absent), "missing" (pull if absent), "always" (a failing
+    pull is raised, not answered with the local image): `lamina.build.base_image`, as a
+    build's FROM."""
+    check_policy(pull)
     if image != "scratch":
-        present = True
-        try:
-            store.lookup(image)
-        except NotFound:
-            present = False
-        if pull == "always" or (pull == "missing" and not present):
-            fn = _pull_function()
-            if fn is not None:
-                pulled = fn(store, image)
-                image = pulled[0].name if pulled else image
-            elif not present:
-                raise NotFound(f"image {image!r} is not in the local store", hint=_NO_PULL_HINT)
-        elif not present:
-            raise NotFound(
-                f"image {image!r} is not in the local store (--pull never)",
-                hint="load or build it first, or use --pull missing",
-            )
+        image_id = base_image(store, image, pull, from_puller(store))
+        image = image if _names(store, image, image_id) else image_id
     return Builder.from_image(store, image, name=name)
+
+
+def _names(store: Store, image: str, image_id: str) -> bool:
+    """Whether `image` now names the image `image_id` in `store`."""
+    try:
+        return store.lookup(image).id == image_id
+    except NotFound:
+        return False
 
 
 def _image_name(store: Store, c: WorkingContainer) -> str:

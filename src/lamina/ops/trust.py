@@ -30,7 +30,6 @@ from lamina.errors import ErrorCode, InvalidInput, NotFound
 if TYPE_CHECKING:  # the trust stack is imported by the functions that use it (start-up time)
     from lamina.copy.admission import AdmissionCheck
     from lamina.reference import Reference
-    from lamina.store import Store
     from lamina.transports.base import ImageReference
     from lamina.trust.policy import Policy
     from lamina.trust.signed_refs import SignatureStorage
@@ -164,12 +163,3 @@ def prepare(
     (judging the source as `requested` when given: a mirror of it). Keys are loaded here,
     so a wrong passphrase fails before any byte moves."""
     return PreparedTrust(options, requested=requested).wrap(src, dst)
-
-
-def pull_for_build(store: Store, name: str, options: TrustOptions | None = None) -> str:
-    """Pull a FROM image under the policy (for the build's FROM resolution); returns the
-    image ID."""
-    from lamina.ops.pulling import pull
-
-    pulled = pull(store, name, trust=options or TrustOptions())
-    return pulled[0].image_id
