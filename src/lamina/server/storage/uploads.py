@@ -214,8 +214,9 @@ class UploadFiles:
         return Appender(fd, 0, HashState(new_hash(algorithm), 0)), Path(name)
 
     def publish(self, appender: Appender, temp: Path, expected: Digest) -> None:
-        """Verify an `ingest` file against `expected`, fsync it and rename it into the blob
-        store (blocking). Closes the appender. Raises IntegrityError(DIGEST_INVALID)."""
+        """Verify an `ingest` file against `expected`, fsync it and put it in the blob store
+        unless the blob is there already (blocking). Closes the appender. Raises
+        IntegrityError(DIGEST_INVALID)."""
         try:
             hasher = appender.state.hasher
             if not appender.hashing_over():
