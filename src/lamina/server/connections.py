@@ -27,9 +27,8 @@ log = logging.getLogger("lamina.server")
 
 RETRY_AFTER = 1  # seconds, told to a client refused at the limit
 LINGER = 1.0  # a refused connection's request is read and dropped this long, then closed
-MAX_LINGERING = 64  # beyond this many, a refused connection is closed at once
 FDS_PER_CONNECTION = 3  # its socket, an upload file, the hash's read-back of that file
-FDS_RESERVED = 256  # the database, logs, listening socket, sockets in worker threads
+FDS_RESERVED = 128  # the database, logs, the listening socket, sockets in worker threads
 MIN_CONNECTIONS = 16
 _FILE_LIMIT_CAP = 1 << 20  # when the hard limit is "unlimited"
 
@@ -47,9 +46,22 @@ def raise_file_limit() -> int:
     return _FILE_LIMIT_CAP if soft == resource.RLIM_INFINITY else soft
 
 
+def accept_burst(file_limit: int) -> int:
+    """Connections asyncio accepts in one go (create_server's backlog) before any of them
+    is admitted or refused: descriptors held at once, so a share of the limit."""
+    return max(8, min(128, file_limit // 8))
+
+
+def max_lingering(file_limit: int) -> int:
+    """Refused connections held open for LINGER at once; beyond, closed at once."""
+    return max(4, min(64, file_limit // 16))
+
+
 def default_limit(file_limit: int) -> int:
-    """Connections a worker admits when `http.maxconnections` is not set."""
-    return max(MIN_CONNECTIONS, (file_limit - FDS_RESERVED) // FDS_PER_CONNECTION)
+    """Connections a worker admits when `http.maxconnections` is not set: what the
+    descriptors left after the reserve, an accept burst and the lingering refusals allow."""
+    spare = file_limit - FDS_RESERVED - 3 * accept_burst(file_limit) - max_lingering(file_limit)
+    return max(MIN_CONNECTIONS, spare // FDS_PER_CONNECTION)
 
 
 def _refusal(limit: int) -> bytes:
@@ -71,9 +83,10 @@ def _refusal(limit: int) -> bytes:
 class ConnectionLimit:
     """Protocol factory: aiohttp's handler for at most `limit` open connections."""
 
-    def __init__(self, server: web.Server, limit: int) -> None:
+    def __init__(self, server: web.Server, limit: int, lingering: int = 64) -> None:
         self.server = server
         self.limit = limit
+        self.max_lingering = lingering
         self.refused = 0  # in this episode at the limit
         self.refused_total = 0
         self.lingering = 0
@@ -122,7 +135,7 @@ class _Admission(asyncio.Protocol):
     def refuse(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
         assert isinstance(transport, asyncio.Transport)
         transport.write(answer)
-        if self._limit.lingering >= MAX_LINGERING:
+        if self._limit.lingering >= self._limit.max_lingering:
             transport.close()
             return
         # Closing with the request unread would reset the connection, and the client could

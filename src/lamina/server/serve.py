@@ -20,7 +20,14 @@ from aiohttp import web
 
 from lamina.server.app import create_app
 from lamina.server.config import ServerConfig
-from lamina.server.connections import ConnectionLimit, LoopErrors, default_limit, raise_file_limit
+from lamina.server.connections import (
+    ConnectionLimit,
+    LoopErrors,
+    accept_burst,
+    default_limit,
+    max_lingering,
+    raise_file_limit,
+)
 from lamina.server.observe import DRAIN, http_logger, observer_for
 from lamina.server.tokens import load_or_create_key
 
@@ -93,11 +100,15 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     )
     await runner.setup()
     assert runner.server is not None
-    limit = config.max_connections or default_limit(raise_file_limit())
+    files = raise_file_limit()
+    limit = config.max_connections or default_limit(files)
     # Listening without an aiohttp site: the factory admits up to `limit` connections to
     # aiohttp's server and refuses the rest (see lamina.server.connections).
     listener = await loop.create_server(
-        ConnectionLimit(runner.server, limit), sock=sock, ssl=_ssl_context(config), backlog=1024
+        ConnectionLimit(runner.server, limit, max_lingering(files)),
+        sock=sock,
+        ssl=_ssl_context(config),
+        backlog=accept_burst(files),
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
