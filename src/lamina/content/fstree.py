@@ -14,6 +14,7 @@ path breaks it; layers holding such paths are refused where they are read or wri
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -180,9 +181,13 @@ def remove_tree_at(dir_fd: int, name: str, *, where: str = "") -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        os.unlink(name, dir_fd=dir_fd)
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile: as good
+            os.unlink(name, dir_fd=dir_fd)
         return
-    fd = _open_dir(dir_fd, name, ident(st), where)
+    try:
+        fd = _open_dir(dir_fd, name, ident(st), where)
+    except FileNotFoundError:
+        return
     frames = [_Frame(name, ident(st), todo=_clear(fd))]
     try:
         while True:
@@ -193,10 +198,13 @@ def remove_tree_at(dir_fd: int, name: str, *, where: str = "") -> None:
                     sst = os.stat(sub, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if not stat.S_ISDIR(sst.st_mode):
-                    _in_dir(fd, os.unlink, sub)
+                try:
+                    if not stat.S_ISDIR(sst.st_mode):
+                        _in_dir(fd, os.unlink, sub)
+                        continue
+                    child = _open_dir(fd, sub, ident(sst), where)
+                except FileNotFoundError:
                     continue
-                child = _open_dir(fd, sub, ident(sst), where)
                 os.close(fd)
                 fd = child
                 frames.append(_Frame(sub, ident(sst), todo=_clear(fd)))
@@ -207,6 +215,8 @@ def remove_tree_at(dir_fd: int, name: str, *, where: str = "") -> None:
             fd = climb(fd, frames[-1].ident, where)
             try:
                 _in_dir(fd, os.rmdir, top.name)
+            except FileNotFoundError:
+                continue
             except OSError as exc:
                 if exc.errno != errno.ENOTEMPTY:
                     raise
@@ -214,7 +224,8 @@ def remove_tree_at(dir_fd: int, name: str, *, where: str = "") -> None:
                 frames[-1].todo.append(top.name)
     finally:
         os.close(fd)
-    os.rmdir(name, dir_fd=dir_fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(name, dir_fd=dir_fd)
 
 
 def _open_dir(pfd: int, name: str, ident: tuple[int, int], where: str) -> int:
