@@ -16,12 +16,9 @@ one syncfs 1.97-2.02 s).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import os
-import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -41,28 +38,7 @@ from lamina.transports.layout import (
 )
 
 _TEMP_PREFIX = ".lamina-put-"
-_SYNC_FILE_RANGE_WRITE = 2
 _WRITEBACK_STEP = 32 << 20
-_writeback_fn: list[Callable[[int, int, int, int], int] | None] = []
-
-
-def _start_writeback(fd: int) -> None:
-    """Ask the kernel to start writing `fd` back now, without waiting (Linux); a no-op
-    elsewhere. The fsync at commit then mostly finds the data already on its way."""
-    if not _writeback_fn:
-        found: Callable[[int, int, int, int], int] | None = None
-        if sys.platform.startswith("linux"):
-            try:
-                c_fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-                c_fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-                c_fn.restype = ctypes.c_int
-                found = c_fn
-            except (OSError, AttributeError):
-                found = None
-        _writeback_fn.append(found)
-    fn = _writeback_fn[0]
-    if fn is not None:
-        fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
 
 
 def fsync_paths(paths: list[Path]) -> None:
@@ -98,6 +74,8 @@ def store_verified(
     left behind) unless it is exactly `desc.size` bytes with digest `desc.digest`. With
     `durable` the file is fsynced before the rename; else its writeback is only started and
     the caller fsyncs it (and its directory) before anything that names it is written."""
+    from lamina.content.writeback import start_writeback  # ctypes, when a blob is written
+
     fd, tmp = tempfile.mkstemp(dir=temp_dir, prefix=_TEMP_PREFIX)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -113,7 +91,7 @@ def store_verified(
                     # waits for little (1 GB here: write+fsync 1.17-1.25 s -> 0.71-0.88 s).
                     next_writeback = hashing.size + _WRITEBACK_STEP
                     f.flush()
-                    _start_writeback(f.fileno())
+                    start_writeback(f.fileno())
                 if hashing.size > desc.size:
                     raise IntegrityError(
                         f"blob {desc.digest}: more than the expected {desc.size} bytes",
@@ -133,7 +111,7 @@ def store_verified(
             if durable:
                 os.fsync(f.fileno())
             else:
-                _start_writeback(f.fileno())
+                start_writeback(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, final)
     except BaseException:

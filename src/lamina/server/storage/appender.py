@@ -17,33 +17,17 @@ the fsync is still what makes it durable).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import sys
 import threading
 from collections.abc import Callable
 
+from lamina.content.writeback import SYNC_FILE_RANGE_WRITE as _SYNC_FILE_RANGE_WRITE
+from lamina.content.writeback import sync_file_range as _sync_file_range
 from lamina.digest import Hash, new_hash
 from lamina.errors import IntegrityError
 
 WRITEBACK = 8 << 20
 READBACK = 512 << 10  # the file is read back to hash in pieces this big (stays in L2)
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _load_sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_sync_file_range = _load_sync_file_range()
 
 
 class HashState:
