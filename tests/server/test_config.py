@@ -61,3 +61,49 @@ def test_warns_beyond_loopback_without_auth(tmp_path: Path) -> None:
     assert startup_warnings(load_config(None, storage=tmp_path)) == []
     warnings = startup_warnings(load_config(None, storage=tmp_path, addr="0.0.0.0:5000"))
     assert any("without authentication" in w for w in warnings)
+
+
+def test_timeouts_and_connection_limit(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "config.yml"
+    cfg_file.write_text(
+        "http:\n  timeouts:\n    header: 15s\n    body: 2m\n  maxconnections: 500\n"
+    )
+    cfg = load_config(cfg_file, storage=tmp_path)
+    assert (cfg.header_timeout, cfg.body_timeout, cfg.max_connections) == (15.0, 120.0, 500)
+    cfg = load_config(cfg_file, storage=tmp_path, header_timeout=1.0, max_connections=7)
+    assert (cfg.header_timeout, cfg.max_connections) == (1.0, 7)
+    default = load_config(None, storage=tmp_path)
+    assert (default.header_timeout, default.body_timeout) == (60.0, 120.0)
+    assert default.max_connections is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("http:\n  timeouts:\n    header: soon\n", r"http\.timeouts\.header"),
+        ("http:\n  timeouts:\n    body: 0\n", r"http\.timeouts"),
+        ("http:\n  maxconnections: lots\n", r"http\.maxconnections"),
+        ("http:\n  maxconnections: 0\n", r"http\.maxconnections"),
+        ("http:\n  timeouts: 5s\n", r"'timeouts' must be a mapping"),
+    ],
+)
+def test_bad_timeouts_and_limits_name_the_key(tmp_path: Path, yaml_text: str, message: str) -> None:
+    cfg_file = tmp_path / "config.yml"
+    cfg_file.write_text(yaml_text)
+    with pytest.raises(InvalidInput, match=message):
+        load_config(cfg_file, storage=tmp_path)
+
+
+def test_default_connection_limit_stays_below_the_descriptor_limit() -> None:
+    from lamina.server.connections import (
+        FDS_PER_CONNECTION,
+        FDS_RESERVED,
+        accept_burst,
+        default_limit,
+        max_lingering,
+    )
+
+    for files in (1024, 4096, 65536, 1 << 20):
+        used = default_limit(files) * FDS_PER_CONNECTION + FDS_RESERVED
+        assert used + 3 * accept_burst(files) + max_lingering(files) <= files
+    assert default_limit(1024) >= 200

@@ -49,7 +49,7 @@ def raise_file_limit() -> int:
 def accept_burst(file_limit: int) -> int:
     """Connections asyncio accepts in one go (create_server's backlog) before any of them
     is admitted or refused: descriptors held at once, so a share of the limit."""
-    return max(8, min(128, file_limit // 8))
+    return max(8, min(128, file_limit // 16))
 
 
 def max_lingering(file_limit: int) -> int:
