@@ -9,9 +9,9 @@ image stays pinned in the store (`holds`) while the container exists.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from lamina.build.isolation.spec import (
     resolve_user,
 )
 from lamina.build.rootfs import overlay
+from lamina.content.fstree import remove_tree
 from lamina.digest import Digest
 from lamina.errors import BuildError, InvalidInput, NotFound
 from lamina.image import Image
@@ -146,7 +147,8 @@ class Builder:
         snaps = self.store.rootfs(stored)
         diff_ids = self.store.layer_diff_ids(stored)
         whiteouts = [self.store.whiteouts(d) for d in diff_ids]
-        shutil.rmtree(self.dir / "wh", ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(self.dir / "wh")
         return overlay_lowers(snaps, whiteouts, self.dir / "wh")
 
     # -- mounting ---------------------------------------------------------------------------
@@ -408,7 +410,8 @@ class Builder:
             overlay.unmount(self.dir / "merged")
             overlay.unmount(self.dir / "upper")  # a COPY's tmpfs (build.rootfs.fresh)
         # Files first: on a full disk, releasing the hold needs the space they free.
-        shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(self.dir)
         if self.record.image_id is not None:
             try:
                 self.store.release(self.record.image_id, self.record.id)

@@ -13,12 +13,12 @@ import fcntl
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from lamina.content.fstree import remove_tree
 from lamina.errors import Conflict, InvalidInput, NotFound
 from lamina.oci import Healthcheck, ImageConfig
 
@@ -129,7 +129,8 @@ class Containers:
 
     def delete(self, c: WorkingContainer) -> None:
         with self.locked():
-            shutil.rmtree(self.workdir(c.id), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(self.workdir(c.id))
             with contextlib.suppress(FileNotFoundError):
                 self.path(c.id).unlink()
 

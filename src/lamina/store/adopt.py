@@ -27,6 +27,7 @@ import stat
 from pathlib import Path
 
 # The very rule pack_dir applies, so an adopted snapshot keeps exactly the layer's xattrs.
+from lamina.content.fstree import Entry, proc_path, walk
 from lamina.content.layers.pack import XATTR_PREFIXES, XATTR_SKIP
 from lamina.content.layers.whiteouts import OPAQUE, WHITEOUT_PREFIX
 
@@ -43,45 +44,54 @@ def make_standalone(root: Path, epoch: int | None) -> list[str]:
     os.chown(top, os.geteuid(), os.getegid())
     for name in _list_xattrs(top):
         os.removexattr(top, name)
-    _visit(top, "", epoch, found)
+    dirs: list[tuple[str, int]] = []
+    for e in walk(top):
+        ns = _visit(e, epoch, found)
+        if ns is not None:
+            dirs.append((e.path, ns))
+    # Directory times last, deepest first: removing a whiteout inside changed them.
+    rootfd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for path, ns in reversed(dirs):
+            os.utime(path, ns=(ns, ns), dir_fd=rootfd, follow_symlinks=False)
+    finally:
+        os.close(rootfd)
     found.sort(key=lambda p: [os.fsencode(x) for x in p.split("/")])
     return found
 
 
-def _visit(dirpath: str, rel: str, epoch: int | None, found: list[str]) -> None:
-    with os.scandir(dirpath) as it:
-        entries = list(it)
-    for e in entries:
-        path = f"{rel}/{e.name}" if rel else e.name
-        st = e.stat(follow_symlinks=False)
-        mode = st.st_mode
-        if stat.S_ISCHR(mode) and st.st_rdev == 0:
-            os.unlink(e.path)
-            found.append(f"{rel}/{WHITEOUT_PREFIX}{e.name}" if rel else WHITEOUT_PREFIX + e.name)
+def _visit(e: Entry, epoch: int | None, found: list[str]) -> int | None:
+    """Fix one entry; for a directory, the mtime (ns) to give it once its content is done."""
+    rel, _, _ = e.path.rpartition("/")
+    st = e.st
+    mode = st.st_mode
+    full = proc_path(e.dir_fd, e.name)
+    if stat.S_ISCHR(mode) and st.st_rdev == 0:
+        os.unlink(e.name, dir_fd=e.dir_fd)
+        found.append(f"{rel}/{WHITEOUT_PREFIX}{e.name}" if rel else WHITEOUT_PREFIX + e.name)
+        return None
+    if stat.S_ISSOCK(mode):
+        os.unlink(e.name, dir_fd=e.dir_fd)
+        return None
+    opaque = False
+    for name in _list_xattrs(full):
+        if name in _OPAQUE_XATTRS:
+            opaque = opaque or os.getxattr(full, name, follow_symlinks=False) == b"y"
+        elif name.startswith(XATTR_PREFIXES) and not name.startswith(XATTR_SKIP):
             continue
-        if stat.S_ISSOCK(mode):
-            os.unlink(e.path)
-            continue
-        opaque = False
-        for name in _list_xattrs(e.path):
-            if name in _OPAQUE_XATTRS:
-                opaque = opaque or os.getxattr(e.path, name, follow_symlinks=False) == b"y"
-            elif name.startswith(XATTR_PREFIXES) and not name.startswith(XATTR_SKIP):
-                continue
-            os.removexattr(e.path, name, follow_symlinks=False)
-        # pack_dir writes int(st_mtime) (clamped); extraction sets that many whole seconds.
-        secs = int(st.st_mtime)
-        if epoch is not None and secs > epoch:
-            secs = epoch
-        ns = secs * _NS
-        if stat.S_ISDIR(mode):
-            if opaque:
-                found.append(f"{path}/{OPAQUE}")
-            _visit(e.path, path, epoch, found)
-            # After the children: removing a whiteout inside changed this mtime.
-            os.utime(e.path, ns=(ns, ns), follow_symlinks=False)
-        elif st.st_mtime_ns != ns or st.st_atime_ns != ns:
-            os.utime(e.path, ns=(ns, ns), follow_symlinks=False)
+        os.removexattr(full, name, follow_symlinks=False)
+    # pack_dir writes int(st_mtime) (clamped); extraction sets that many whole seconds.
+    secs = int(st.st_mtime)
+    if epoch is not None and secs > epoch:
+        secs = epoch
+    ns = secs * _NS
+    if stat.S_ISDIR(mode):
+        if opaque:
+            found.append(f"{e.path}/{OPAQUE}")
+        return ns
+    if st.st_mtime_ns != ns or st.st_atime_ns != ns:
+        os.utime(full, ns=(ns, ns), follow_symlinks=False)
+    return None
 
 
 def _list_xattrs(path: str) -> list[str]:

@@ -99,12 +99,20 @@ def _copy_one(src: Path, dst: Path, uid: int, gid: int, mode: int | None) -> Non
 
 
 def _copy_tree(src: Path, dst: Path, uid: int, gid: int, mode: int | None) -> None:
-    for entry in sorted(os.scandir(src), key=lambda e: e.name):
-        s, d = Path(entry.path), dst / entry.name
-        if entry.is_dir(follow_symlinks=False):
+    """Copy the content of directory `src` into `dst`; iterative, as a tree may be
+    thousands of directories deep. Directory times are set after their content."""
+    todo = [(src, dst)]
+    dirs: list[tuple[Path, Path]] = []
+    while todo:
+        s_dir, d_dir = todo.pop()
+        subdirs: list[tuple[Path, Path]] = []
+        for entry in sorted(os.scandir(s_dir), key=lambda e: e.name):
+            s, d = Path(entry.path), d_dir / entry.name
             _copy_one(s, d, uid, gid, mode)
-            _copy_tree(s, d, uid, gid, mode)
-            st = os.lstat(s)
-            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
-        else:
-            _copy_one(s, d, uid, gid, mode)
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append((s, d))
+        dirs.extend(subdirs)
+        todo.extend(reversed(subdirs))
+    for s, d in reversed(dirs):
+        st = os.lstat(s)
+        os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))

@@ -11,12 +11,13 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from lamina.build.rootfs.xattrs import OVERLAY_XATTRS
+from lamina.content.fstree import proc_path, walk
 from lamina.content.layers.layer import Change
 from lamina.content.layers.whiteouts import WHITEOUT_PREFIX
 from lamina.errors import InvalidInput
@@ -43,15 +44,6 @@ def is_opaque(path: str) -> bool:
     return False
 
 
-def _walk(root: str, rel: str) -> Iterator[tuple[str, os.stat_result]]:
-    base = os.path.join(root, rel) if rel else root
-    with os.scandir(base) as it:
-        names = sorted((e.name for e in it), key=os.fsencode)
-    for name in names:
-        path = f"{rel}/{name}" if rel else name
-        yield path, os.lstat(os.path.join(base, name))
-
-
 def upper_changes(upper: Path, *, ignore: Ignore | None = None) -> list[Change]:
     """The changes an overlay upper dir records: whiteouts become "delete", opaque dirs
     "opaque" (plus "add" for the dir itself), everything else "add". `ignore(path)` drops a
@@ -59,27 +51,24 @@ def upper_changes(upper: Path, *, ignore: Ignore | None = None) -> list[Change]:
     the upper dir are refused: they cannot be told from a deletion in a layer.
     """
     out: list[Change] = []
-    root = str(upper)
 
-    def visit(rel: str) -> None:
-        for path, st in _walk(root, rel):
-            if ignore is not None and ignore(path):
-                continue
-            name = path.rpartition("/")[2]
-            if name.startswith(WHITEOUT_PREFIX):
-                raise InvalidInput(
-                    f"{path}: a file named {WHITEOUT_PREFIX}* cannot be committed to a layer"
-                )
-            if is_whiteout(st):
-                out.append(Change("delete", path))
-                continue
-            out.append(Change("add", path))
-            if stat.S_ISDIR(st.st_mode):
-                if is_opaque(os.path.join(root, path)):
-                    out.append(Change("opaque", path))
-                visit(path)
+    def skip(path: str, st: os.stat_result) -> bool:
+        if ignore is not None and ignore(path):
+            return True
+        name = path.rpartition("/")[2]
+        if name.startswith(WHITEOUT_PREFIX):
+            raise InvalidInput(
+                f"{path}: a file named {WHITEOUT_PREFIX}* cannot be committed to a layer"
+            )
+        if is_whiteout(st):
+            out.append(Change("delete", path))
+            return True
+        return False
 
-    visit("")
+    for e in walk(upper, skip=skip):
+        out.append(Change("add", e.path))
+        if stat.S_ISDIR(e.st.st_mode) and is_opaque(proc_path(e.dir_fd, e.name)):
+            out.append(Change("opaque", e.path))
     return out
 
 
@@ -103,8 +92,8 @@ def _xattr_digest(full: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _signature(full: str, st: os.stat_result) -> list[object]:
-    link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
+def _signature(dir_fd: int, name: str, st: os.stat_result) -> list[object]:
+    link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else ""
     size = st.st_size if stat.S_ISREG(st.st_mode) else 0
     mtime = 0 if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns
     nlink = st.st_nlink if stat.S_ISREG(st.st_mode) else 1
@@ -118,7 +107,7 @@ def _signature(full: str, st: os.stat_result) -> list[object]:
         link,
         nlink,
         st.st_ino,
-        _xattr_digest(full),
+        _xattr_digest(proc_path(dir_fd, name)),
     ]
 
 
@@ -134,15 +123,8 @@ class TreeRecord:
     @staticmethod
     def of(root: Path) -> TreeRecord:
         entries: dict[str, list[object]] = {}
-        top = str(root)
-
-        def visit(rel: str) -> None:
-            for path, st in _walk(top, rel):
-                entries[path] = _signature(os.path.join(top, path), st)
-                if stat.S_ISDIR(st.st_mode):
-                    visit(path)
-
-        visit("")
+        for e in walk(root):
+            entries[e.path] = _signature(e.dir_fd, e.name, e.st)
         return TreeRecord(entries)
 
     def save(self, path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lamina.build.rootfs.diff import is_opaque, is_whiteout
 from lamina.build.rootfs.xattrs import copyable_xattrs
+from lamina.content.fstree import remove_tree
 from lamina.content.layers.whiteouts import OPAQUE, whiteout_target
 from lamina.errors import BuildError
 
@@ -24,18 +25,11 @@ def materialise(lowers: Sequence[Path], dest: Path) -> None:
     """Copy the merged view of `lowers` (lowest first) into the empty directory `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
     for lower in lowers:
-        _merge(str(lower), str(dest), {})
+        _merge(str(lower), str(dest))
 
 
 def _remove(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    remove_tree(path)
 
 
 def _clear(path: str) -> None:
@@ -44,42 +38,53 @@ def _clear(path: str) -> None:
             _remove(entry.path)
 
 
-def _merge(src: str, dst: str, links: dict[tuple[int, int], str]) -> None:
-    with os.scandir(src) as it:
-        entries = sorted(it, key=lambda e: os.fsencode(e.name))
-    if any(e.name == OPAQUE for e in entries):
-        _clear(dst)
-    for entry in entries:
-        name = entry.name
-        s = entry.path
-        d = os.path.join(dst, name)
-        if name == OPAQUE:
-            continue
-        target = whiteout_target(name)
-        if target is not None:
-            _remove(os.path.join(dst, target))
-            continue
-        st = os.lstat(s)
-        if is_whiteout(st):
+def _merge(top_src: str, top_dst: str) -> None:
+    """Copy the tree `top_src` over `top_dst`, honouring its whiteouts; iterative (a layer
+    may be thousands of directories deep). Directory metadata is set after the content."""
+    links: dict[tuple[int, int], str] = {}
+    todo = [(top_src, top_dst)]
+    done: list[tuple[str, str, os.stat_result]] = []
+    while todo:
+        src, dst = todo.pop()
+        with os.scandir(src) as it:
+            entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        if any(e.name == OPAQUE for e in entries):
+            _clear(dst)
+        subdirs: list[tuple[str, str]] = []
+        for entry in entries:
+            name = entry.name
+            s = entry.path
+            d = os.path.join(dst, name)
+            if name == OPAQUE:
+                continue
+            target = whiteout_target(name)
+            if target is not None:
+                _remove(os.path.join(dst, target))
+                continue
+            st = os.lstat(s)
+            if is_whiteout(st):
+                _remove(d)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    old = os.lstat(d)
+                except FileNotFoundError:
+                    old = None
+                if old is not None and not stat.S_ISDIR(old.st_mode):
+                    os.unlink(d)
+                    old = None
+                if old is None:
+                    os.mkdir(d, 0o700)
+                elif is_opaque(s):
+                    _clear(d)
+                subdirs.append((s, d))
+                done.append((s, d, st))
+                continue
             _remove(d)
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            try:
-                old = os.lstat(d)
-            except FileNotFoundError:
-                old = None
-            if old is not None and not stat.S_ISDIR(old.st_mode):
-                os.unlink(d)
-                old = None
-            if old is None:
-                os.mkdir(d, 0o700)
-            elif is_opaque(s):
-                _clear(d)
-            _merge(s, d, links)
-            copy_meta(s, d, st)
-            continue
-        _remove(d)
-        copy_entry(s, d, st, links)
+            copy_entry(s, d, st, links)
+        todo.extend(reversed(subdirs))
+    for s, d, st in reversed(done):
+        copy_meta(s, d, st)
 
 
 def copy_entry(src: str, dst: str, st: os.stat_result, links: dict[tuple[int, int], str]) -> None:
