@@ -92,4 +92,5 @@ def _json_name(pyname: str) -> str:
         .replace("list", "an array")
         .replace("str", "a string")
         .replace("int", "an integer")
+        .replace("bool", "a boolean")
     )
