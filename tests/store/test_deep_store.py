@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -47,9 +50,6 @@ def _leftovers(root: Path) -> list[str]:
 
 
 def _small_tar(path: Path) -> Path:
-    import io
-    import tarfile
-
     with tarfile.open(path, "w") as tar:
         info = tarfile.TarInfo("hello.txt")
         info.size = 6
@@ -128,3 +128,50 @@ def test_pulled_deep_layers(tmp_path: Path) -> None:
     ok(lamina(root, "image", "prune", "--all"))
     assert ok(lamina(root, "images", "-q")).split() == []
     assert _leftovers(root) == []
+
+
+# -- a full disk (issue 12, defect 10) -----------------------------------------------------
+
+
+def _random_tar(path: Path, files: int, size: int) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for i in range(files):
+            info = tarfile.TarInfo(f"f{i}")
+            info.size = size
+            tar.addfile(info, io.BytesIO(os.urandom(size)))
+    return path
+
+
+def _no_space(result: subprocess.CompletedProcess[str], where: Path) -> None:
+    """A one-line error naming the full device's path, and a hint saying what to free."""
+    assert result.returncode not in (0, 2), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert "no space left" in lines[0] and str(where) in lines[0], lines[0]
+    assert "free space" in result.stderr and "lamina image prune" in result.stderr
+
+
+def test_a_full_disk_names_the_path_and_what_to_free(tmp_path: Path) -> None:
+    disk = tmp_path / "small"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        root = disk / "store"
+        big = _random_tar(tmp_path / "big.tar", 1, 3_000_000)
+        _no_space(lamina(root, "import", str(big), "big:1"), root)
+        # Fits as a compressed blob (gzip of text), not once extracted beside it.
+        text = tmp_path / "text.tar"
+        with tarfile.open(text, "w") as tar:
+            for i in range(3):
+                body = (f"line {i}\n" * 100_000).encode()
+                info = tarfile.TarInfo(f"t{i}")
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+        ok(lamina(root, "import", str(text), "text:1"))
+        ok(lamina(root, "from", "--name", "c", "text:1"))
+        _no_space(lamina(root, "mount", "c"), root / "snapshots")
+        ok(lamina(root, "rm", "--all"))
+        ok(lamina(root, "rmi", "text:1"))
+        assert _leftovers(root) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
