@@ -1,5 +1,7 @@
 """Hypothesis fuzz of a live lamina server with malformed requests: names, digests,
-Content-Range, Content-Length, huge/truncated/invalid manifests, unknown blobs, bad tokens.
+Content-Range, Content-Length, huge/truncated/invalid manifests, unknown blobs, bad tokens,
+huge numbers, non-ASCII and newline names, bodies with a Content-Encoding (valid or not),
+and two connections sending to one upload session at once.
 
 Every request goes over a raw socket, so Content-Length may lie (with a short body the
 client hangs up mid-body, as a crashed client would). No answer may be a 5xx, every error
@@ -11,9 +13,14 @@ run as an upload example sends three; about 50 s here).
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import socket
+import threading
+import urllib.parse
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +74,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Ser
         log = server.log.read_text()
         # (aiohttp logs malformed framing, e.g. bytes after the body, as its own errors)
         assert "internal error" not in log and "Unhandled exception" not in log, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]  # a malformed request is one line
     _check_storage(plain.storage)
 
 
@@ -140,7 +148,8 @@ _HEX = "0123456789abcdef"
 names = st.one_of(
     st.sampled_from(["fuzz/base", "fuzz/other", "a", "a/b/c", "x" * 255]),
     st.text(alphabet="abcXYZ019._-/%:@ ", min_size=0, max_size=40),
-    st.text(min_size=1, max_size=20).map(lambda t: t.replace("\r", "").replace("\n", "")),
+    st.text(min_size=1, max_size=20),  # any Unicode, newlines included (percent-encoded)
+    st.sampled_from(["fuzz/base\n", "fuzz/bäse", "fuzz/base\u0662", "ﬀ", "fuzz/\uff42ase"]),
 )
 digests = st.one_of(
     st.text(alphabet=_HEX, min_size=64, max_size=64).map(lambda h: "sha256:" + h),
@@ -148,19 +157,28 @@ digests = st.one_of(
     st.sampled_from(["sha512:" + "0" * 128, "md5:abc", "sha256", ":", "", "sha256:" + "A" * 64]),
     st.just(sha256(_image(b"seed").layers[0])),
 )
-refs = st.one_of(digests, st.sampled_from(["v1", "latest", "-bad", "a" * 200, "v1:2"]))
+refs = st.one_of(
+    digests, st.sampled_from(["v1", "latest", "-bad", "a" * 200, "v1:2", "v1\n", "vä", "٣"])
+)
+huge = st.one_of(
+    st.integers(0, 1 << 70).map(str),
+    st.integers(20, 4000).map(lambda n: "9" * n),  # past int64, and near int()'s 4300 digits
+    st.sampled_from(["9223372036854775807", "9223372036854775808", "0" * 50 + "1", "٣", "²"]),
+)
 ranges = st.one_of(
     st.none(),
     st.tuples(st.integers(-5, 1 << 40), st.integers(-5, 1 << 40)).map(lambda t: f"{t[0]}-{t[1]}"),
     st.text(alphabet="0123456789-bytes= ,", max_size=20),
+    st.tuples(huge, huge).map(lambda t: f"{t[0]}-{t[1]}"),
 )
 bodies = st.one_of(st.binary(max_size=2048), st.just(b""))
 safe = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-._~/:%", max_size=60)
 
 
 def _quote(text: str) -> str:
+    """Percent-encoded UTF-8 for anything but printable ASCII (and '?', '#', '%')."""
     return "".join(
-        c if 33 <= ord(c) < 127 and c not in "?#" else f"%{ord(c) & 0xFF:02X}" for c in text
+        c if 33 <= ord(c) < 127 and c not in "?#%" else urllib.parse.quote(c, safe="") for c in text
     )
 
 
@@ -305,6 +323,134 @@ def test_fuzz_tokens(
     request(live[1], method, path, headers, body)
 
 
+@FUZZ
+@given(
+    path=st.sampled_from(["/v2/_catalog", "/v2/fuzz/base/tags/list"]),
+    n=huge,
+    last=st.one_of(st.just(""), st.text(max_size=10)),
+)
+def test_fuzz_page_numbers(live: tuple[Server, Server], path: str, n: str, last: str) -> None:
+    query = f"n={_quote(n)}" + (f"&last={_quote(last)}" if last else "")
+    request(live[0], "GET", f"{path}?{query}", {}, b"")
+
+
+def _encode(kind: str, data: bytes) -> bytes:
+    if kind == "gzip":
+        return gzip.compress(data)
+    if kind == "deflate":
+        return zlib.compress(data)
+    return data  # sent as is under any other name: not what it claims
+
+
+@FUZZ
+@given(
+    data=st.binary(max_size=4096),
+    encoding=st.sampled_from(["gzip", "deflate", "br", "zstd", "identity", "x-garbage"]),
+    really=st.booleans(),  # encoded as claimed, or plain bytes under the claim
+    digest_of=st.sampled_from(["sent", "decoded", "other"]),
+    how=st.sampled_from(["put", "patch"]),
+)
+def test_fuzz_encoded_bodies(
+    live: tuple[Server, Server],
+    data: bytes,
+    encoding: str,
+    really: bool,
+    digest_of: str,
+    how: str,
+) -> None:
+    """A body is stored as sent whatever its Content-Encoding: the digest that completes an
+    upload is of the sent bytes, and a blob read back is those bytes."""
+    server = live[0]
+    sent = _encode(encoding, data) if really else data
+    digest = {"sent": sha256(sent), "decoded": sha256(data), "other": sha256(sent + b".")}[
+        digest_of
+    ]
+    client = Client(server.url)
+    location = client.start_upload("fuzz/encoded")
+    path = location if location.startswith("/") else "/" + location.split("/", 3)[3]
+    headers = {"Content-Encoding": encoding}
+    finish = f"{path}{'&' if '?' in path else '?'}digest={digest}"
+    if how == "put":
+        answer = _exchange(server, "PUT", finish, headers, sent)
+    else:
+        status, _, _ = _exchange(server, "PATCH", path, headers, sent)
+        assert status == 202, status
+        answer = _exchange(server, "PUT", finish, {}, b"")
+    status, payload, head = answer
+    check_answer("PUT", status, payload, head, f"{encoding} {really} {digest_of}")
+    assert (status == 201) == (digest == sha256(sent)), (status, payload[:200])
+    if status == 201:
+        got = client.request("GET", f"/v2/fuzz/encoded/blobs/{digest}")
+        assert got.status == 200 and got.data == sent
+
+
+def _exchange(
+    server: Server, method: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, bytes, str]:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {server.host}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    answer = send(server, "\r\n".join(lines) + "\r\n\r\n", body, short=False)
+    assert answer is not None
+    return answer
+
+
+@FUZZ
+@given(
+    a=st.binary(min_size=1, max_size=3000),
+    b=st.binary(min_size=1, max_size=3000),
+    ranged=st.booleans(),
+    pause=st.sampled_from([0.0, 0.01, 0.05]),
+)
+def test_fuzz_two_connections_on_one_session(
+    live: tuple[Server, Server], a: bytes, b: bytes, ranged: bool, pause: float
+) -> None:
+    """Two clients append to one upload session at once (a split head, then the rest): at
+    most one chunk lands, none is interleaved, and the upload completes with the digest
+    of what the session says it holds."""
+    server = live[0]
+    client = Client(server.url)
+    location = client.start_upload("fuzz/twice")
+    path = location if location.startswith("/") else "/" + location.split("/", 3)[3]
+    answers: list[tuple[int, bytes, str]] = []
+
+    def patch(data: bytes) -> None:
+        headers = {"Content-Range": f"0-{len(data) - 1}"} if ranged else {}
+        lines = [f"PATCH {path} HTTP/1.1", f"Host: {server.host}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines.append(f"Content-Length: {len(data)}")
+        host, port = server.host.split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + data[: len(data) // 2])
+            threading.Event().wait(pause)
+            sock.sendall(data[len(data) // 2 :])
+            out = b""
+            while chunk := sock.recv(1 << 16):
+                out += chunk
+        head, _, payload = out.partition(b"\r\n\r\n")
+        answers.append((int(head.split(b" ")[1]), payload, head.decode("latin-1")))
+
+    threads = [threading.Thread(target=patch, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for status, payload, head in answers:
+        check_answer("PATCH", status, payload, head, "two connections")
+    statuses = sorted(s for s, _, _ in answers)
+    assert statuses[0] == 202 and statuses[1] in (202, 416), statuses
+    if ranged:  # both claim offset 0: one lands
+        assert statuses == [202, 416], statuses
+    state = client.request("GET", location)
+    assert state.status == 204
+    end = int(state.headers["Range"].split("-")[1]) + 1
+    for x in [x for x in (a, b, a + b, b + a) if len(x) == end]:
+        if client.request("PUT", location, digest=sha256(x)).status == 201:
+            assert client.request("GET", f"/v2/fuzz/twice/blobs/{sha256(x)}").data == x
+            return
+    raise AssertionError(f"no completion matched the {end} bytes held: {statuses}")
+
+
 def _check_storage(storage: Path) -> None:
     blobs = BlobStore(storage)
     meta = SQLiteMetadata(storage / "metadata.db")
@@ -318,4 +464,9 @@ def _check_storage(storage: Path) -> None:
         meta.close()
     for digest in blobs:
         assert blobs.verify(digest), digest
+    # and every file under blobs/ by itself, named or not as a digest
+    for path in (storage / "blobs").rglob("*"):
+        if path.is_file():
+            algorithm = path.parent.name
+            assert hashlib.new(algorithm, path.read_bytes()).hexdigest() == path.name, path
     assert not any((storage / "ingest").iterdir()) or True  # crashed writers are cleaned later
