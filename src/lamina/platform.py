@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lamina.errors import InvalidInput
 
+_COMPONENT = re.compile(r"[a-z0-9_-]+")  # as containerd's platform specifiers
+_VARIANT = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _ARCH_ALIASES = {
     "x86_64": ("amd64", ""),
     "x86-64": ("amd64", ""),
@@ -38,9 +41,14 @@ class Platform:
     def parse(text: str) -> Platform:
         """Parse `os/arch[/variant]` (or `arch` alone, meaning linux); normalise aliases."""
         parts = text.strip().lower().split("/")
-        if not text.strip() or len(parts) > 3 or any(not p for p in parts):
+        if (
+            len(parts) > 3
+            or not all(_COMPONENT.fullmatch(p) for p in parts[:2])
+            or (len(parts) == 3 and not _VARIANT.fullmatch(parts[2]))
+        ):
             raise InvalidInput(
-                f"invalid platform {text!r}: expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8"
+                f"invalid platform {text!r}: expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8 "
+                "(letters, digits, '_' and '-'; a variant may have '.')"
             )
         if len(parts) == 1:
             os_name, arch, variant = "linux", parts[0], ""
