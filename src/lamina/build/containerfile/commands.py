@@ -9,7 +9,7 @@ from lamina.build.containerfile import nodes
 from lamina.build.containerfile.errors import fail
 from lamina.build.containerfile.heredocs import find_markers
 from lamina.build.containerfile.instructions import Common
-from lamina.build.containerfile.words import blank_split, skip_space
+from lamina.build.containerfile.words import blank_split, is_space, skip_space
 
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {
@@ -169,7 +169,7 @@ def build_healthcheck(c: Common) -> nodes.Healthcheck:
         c.fail_here("HEALTHCHECK requires at least one argument", hint="write HEALTHCHECK CMD ...")
     kind_at = c.args_at
     end = kind_at
-    while end < len(c.text) and not c.text[end].isspace():
+    while end < len(c.text) and not is_space(c.text[end]):
         end += 1
     kind = c.text[kind_at:end].upper()
     cmd_at = skip_space(c.text, end)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from lamina.build.containerfile.patterns import PatternError, replace, trim_prefix, trim_suffix
+from lamina.build.containerfile.words import is_space
 from lamina.errors import ContainerfileError, SourceSpan
 
 _SPECIAL = "@*#?-$!0"
@@ -215,7 +216,7 @@ def expand_words(
             current.append(text)
             continue
         for ch in text:
-            if ch.isspace():
+            if is_space(ch):
                 if current:
                     words.append("".join(current))
                     current = []

@@ -1,7 +1,9 @@
-"""Finding here-document markers (`<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF`) in a line.
+"""Finding here-document markers (`<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF`, `<< EOF`) in a line.
 
-A marker is a whole shell word of the form `[fd]<<[-]NAME`; a quoted NAME (any part of
-it) turns expansion of the body off. Reading the bodies is the lexer's job.
+A marker is a whole shell word of the form `[fd]<<[-]NAME`; blanks right after `<<` are
+part of the word (BuildKit since 0.22: `<< EOF` is a marker, `<<- EOF` is not); a quoted
+NAME (any part of it) turns expansion of the body off. Reading the bodies is the lexer's
+job; `whole_command` tells whether a RUN's command is one marker and nothing else.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lamina.build.containerfile.words import Word
+from lamina.build.containerfile.words import Word, is_space
 
-_MARKER = re.compile(r"(\d*)<<(-?)([^<]*)")
+_MARKER = re.compile(r"(\d*)<<(-?)[ \t]*([^<]*)")
 
 HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 
@@ -33,15 +35,20 @@ def shell_words(text: str, start: int = 0) -> list[Word] | None:
     words: list[Word] = []
     pos, n = start, len(text)
     while pos < n:
-        if text[pos].isspace():
+        if is_space(text[pos]):
             pos += 1
             continue
         begin = pos
         quote = ""
-        while pos < n and (quote or not text[pos].isspace()):
+        while pos < n and (quote or not is_space(text[pos])):
             ch = text[pos]
             if ch == "\\" and quote != "'":
                 pos += 1
+            elif not quote and text.startswith("<<", pos):
+                pos += 2
+                while pos < n and text[pos] in " \t":  # `<< EOF` is one word
+                    pos += 1
+                continue
             elif quote and ch == quote:
                 quote = ""
             elif not quote and ch in "'\"":
@@ -90,6 +97,16 @@ def find_markers(text: str, start: int = 0) -> list[Marker]:
             Marker(name=name, chomp=match.group(2) == "-", expand=not quoted, fd=fd, offset=offset)
         )
     return markers
+
+
+def whole_command(command: str) -> bool:
+    """Whether a shell-form RUN's command is a single heredoc marker (`<<EOF`, `<< "EOF"`),
+    which BuildKit runs as a script instead of handing the line to the shell."""
+    match = _MARKER.fullmatch(command.strip())
+    if match is None or not match.group(3):
+        return False
+    words = shell_words(match.group(3))
+    return words is not None and len(words) == 1
 
 
 def chomp(content: str) -> str:

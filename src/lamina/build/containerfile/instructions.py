@@ -13,6 +13,7 @@ from lamina.build.containerfile.flags import FlagValues
 from lamina.build.containerfile.heredocs import chomp, find_markers
 from lamina.build.containerfile.lexer import Lexer, LogicalLine, Source
 from lamina.build.containerfile.words import (
+    SPACE,
     NotStringArray,
     Word,
     blank_split,
@@ -47,7 +48,7 @@ class Common:
     @property
     def rest(self) -> str:
         """The arguments: the line after the keyword and flags, trimmed."""
-        return self.line.text[self.args_at :].strip()
+        return self.line.text[self.args_at :].strip(SPACE)
 
     def span_at(self, offset: int, length: int | None = None) -> SourceSpan:
         line, column = self.line.locate(offset)

@@ -11,6 +11,10 @@ import re
 Word = tuple[str, int]  # (text, offset in the logical line)
 
 _BLANKS = "\t\v\f\r "  # what separates a keyword, FROM/EXPOSE words, COPY sources
+# Go's unicode.IsSpace, which BuildKit splits flags and ENV/LABEL/ARG words on. Python's
+# str.isspace() also counts the separators \x1c-\x1f: those are word characters here.
+SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+SPACE += "\u2028\u2029\u202f\u205f\u3000"
 _NOT_BLANK = re.compile(f"[^{re.escape(_BLANKS)}]+")
 
 
@@ -18,8 +22,13 @@ class NotStringArray(ValueError):
     """A JSON array with something other than strings in it: an error, not a fallback."""
 
 
+def is_space(ch: str) -> bool:
+    """Whether `ch` (one character) is white space to Go's unicode.IsSpace."""
+    return ch != "" and ch in SPACE
+
+
 def skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
+    while pos < len(text) and is_space(text[pos]):
         pos += 1
     return pos
 
@@ -49,7 +58,7 @@ def extract_flags(text: str, pos: int) -> tuple[list[Word], int]:
         quote = ""
         while pos < len(text):
             ch = text[pos]
-            if not quote and ch.isspace():
+            if not quote and is_space(ch):
                 break
             pos += 1
             if quote and ch == quote:
@@ -89,7 +98,7 @@ def quoted_words(text: str, start: int, escape: str) -> list[Word]:
         while pos < n:
             ch = text[pos]
             pos += 1
-            if not quote and ch.isspace():
+            if not quote and is_space(ch):
                 break
             if ch == escape and quote != "'":
                 if pos == n:  # an escape at the very end is dropped
@@ -111,6 +120,7 @@ def _no_constants(name: str) -> object:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_array(text: str) -> tuple[str, ...] | None:
@@ -132,4 +142,5 @@ def json_array(text: str) -> tuple[str, ...] | None:
         raise NotStringArray(
             "when using JSON array syntax, arrays must be comprised of strings only"
         )
-    return tuple(value)
+    # Go's JSON decoder turns a lone surrogate (`"\\ud800"`) into U+FFFD; Python keeps it
+    return tuple(_LONE_SURROGATE.sub("\ufffd", v) for v in value)
