@@ -64,3 +64,13 @@ def test_a_registry_access_file_syntax_error_names_the_file_and_line(tmp_path: P
     with pytest.raises(InvalidInput) as caught:
         AccessPolicy(path)
     assert caught.value.message.startswith(f"access file {path}: invalid YAML at line 3, column ")
+
+
+def test_a_registry_config_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    from lamina.server.config import load_config
+
+    path = tmp_path / "config.yml"
+    path.write_text("version: 0.1\nhttp:\n  addr: 127.0.0.1:5000\n tls: {}\n")
+    with pytest.raises(InvalidInput) as caught:
+        load_config(path)
+    assert caught.value.message.startswith(f"{path}: invalid YAML at line 4, column 2: ")

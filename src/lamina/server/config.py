@@ -8,8 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from lamina import yamlfile
 from lamina.errors import InvalidInput
 
 DEFAULT_ADDR = "127.0.0.1:5000"
@@ -160,11 +159,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfi
     if path is not None:
         where = str(path)
         try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise InvalidInput(f"{where}: cannot read config: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"{where}: invalid YAML: {exc}") from None
+        doc = yamlfile.load(data, where) or {}
         if not isinstance(doc, dict):
             raise InvalidInput(f"{where}: the config must be a mapping")
         http, storage = _section(doc, "http", where), _section(doc, "storage", where)
