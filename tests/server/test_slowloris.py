@@ -5,6 +5,7 @@ and a connection limit answers 503 with Retry-After and one log line when full."
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import subprocess
@@ -231,3 +232,29 @@ def test_few_file_descriptors_give_503_not_an_accept_storm(tmp_path: Path) -> No
         server.stop()
     text = log.read_text()
     assert "Traceback" not in text and len(text) < 10_000, text[-3000:]
+
+
+def test_a_blob_reader_that_takes_nothing_is_given_up(tmp_path: Path) -> None:
+    """A whole-blob GET is sent by a thread (sendfile); a client that stops reading is
+    dropped after the body timeout, not after 120 s (or two of them)."""
+    server = start_lamina(tmp_path / "storage", "--body-timeout", str(BODY_TIMEOUT))
+    try:
+        blob = os.urandom(1 << 20) * 64  # 64 MiB: far more than the socket buffers hold
+        digest = Client(server.url).push_blob("slow/reader", blob)
+        sock = _connect(server)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        sock.sendall(_head(server, "GET", f"/v2/slow/reader/blobs/{digest}"))
+        time.sleep(BODY_TIMEOUT + SLACK + 1.0)  # reading nothing
+        got = 0
+        sock.settimeout(5.0)
+        try:
+            while chunk := sock.recv(1 << 20):
+                got += len(chunk)
+        except ConnectionResetError:
+            pass
+        sock.close()
+        assert got < len(blob), got  # the server gave up before the end
+        assert _normal_request_within(server, 2.0) < 2.0
+    finally:
+        server.stop()
+    assert "Traceback" not in server.log.read_text()
