@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from lamina.build.executor_copystep import copy_step
 from lamina.build.isolation.spec import Network
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
+from lamina.build.run_heredoc import PIPES, run_script
 from lamina.errors import BuildError, ContainerfileError, LaminaError
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
@@ -166,6 +168,11 @@ class StageRunner:
             "timestamp": self.run.timestamp,
             "config": self.cfg.config.to_json() if self.changed else None,
             "original": ins.original,
+            # what the logical line does not show: heredoc bodies, and the parse and
+            # platform context (a FROM scratch stage has no parent image to tell them)
+            "heredocs": [(h.name, h.content) for h in getattr(ins, "heredocs", ())],
+            "escape": self.escape,
+            "platform": str(self.run.plan.platform),
         }
         return step_key(self.image_id, text, self._scope(), sources, extra)
 
@@ -281,13 +288,13 @@ class StageRunner:
         r = self.run
         env = self._env()
         cc = self.cfg.config
+        pipe = None
         if ins.json:
             argv = tuple(ins.args)
         else:
-            script = ins.args[0] if ins.args else ""
-            if ins.heredocs and script.strip().startswith("<<"):
-                script = ins.heredocs[0].content
-            argv = (*(cc.shell or DEFAULT_SHELL), script)
+            shell_script = run_script(ins)
+            pipe = shell_script.pipe
+            argv = (*(cc.shell or DEFAULT_SHELL), shell_script.script)
         envnames = {e.partition("=")[0] for e in cc.env}
         run_args = {
             k: v for k, v in self._scope().items() if k not in envnames and k not in PROXY_ARGS
@@ -303,14 +310,22 @@ class StageRunner:
         extra_env = {**proxies, **run_args}
 
         def action(b: Builder, root: Path) -> None:
-            with prepare(
-                specs,
-                context=r.context,
-                open_tree=r.open_tree,
-                cache_root=r.cache_mounts,
-                secrets=r.secrets,
-                scratch=b.dir,
-            ) as m:
+            with (
+                prepare(
+                    specs,
+                    context=r.context,
+                    open_tree=r.open_tree,
+                    cache_root=r.cache_mounts,
+                    secrets=r.secrets,
+                    scratch=b.dir,
+                ) as m,
+                tempfile.TemporaryDirectory(dir=b.dir, prefix="pipes-") as pipes,
+            ):
+                if pipe is not None:  # `RUN <<EOF` whose body starts with `#!`
+                    host = Path(pipes) / "script"
+                    host.write_text(pipe[1], encoding="utf-8")
+                    host.chmod(0o755)
+                    m.mounts.append(f"type=bind,source={host},target={PIPES}/{pipe[0]},ro")
                 code = self._exec(b, argv, {**extra_env, **m.env}, m.mounts, ins)
             if code != 0:
                 raise BuildError(
