@@ -8,9 +8,8 @@ was. `close()` without `commit()` removes every blob and directory this destinat
 Durability is settled once, at `commit()`: each blob's writeback is started as it is
 renamed (Linux `sync_file_range`, which does not wait), and commit fsyncs the blobs and
 their directories before `index.json` is renamed, so an index never names a blob a crash
-could lose. Measured here (5 blobs of 200 MB, one after another): fsync per blob 2.05-2.30 s,
-writeback started per blob + fsyncs at commit 1.51-1.62 s (fsyncs only at commit 1.91-1.95 s,
-one syncfs 1.97-2.02 s).
+could lose. (Why this way, against fsync per blob: `python -m bench.layout_writeback`, figures
+in bench/README.md.)
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ def store_verified(
                 hashing.write(chunk)
                 if not durable and hashing.size >= next_writeback:
                     # Start writeback while the rest arrives: the fsync at commit then
-                    # waits for little (1 GB here: write+fsync 1.17-1.25 s -> 0.71-0.88 s).
+                    # waits for little (bench.layout_writeback).
                     next_writeback = hashing.size + _WRITEBACK_STEP
                     f.flush()
                     start_writeback(f.fileno())
