@@ -150,7 +150,8 @@ def gc(
     click.echo(
         f"{verb} {report.blobs_deleted} blobs ({_size(report.bytes_freed)}), "
         f"{report.manifests_deleted} manifests, {report.links_deleted} links; "
-        f"{report.blobs_kept} blobs kept; {verb} {report.stale_files} stale upload files "
+        f"{report.blobs_kept} blobs kept; {'would remove' if dry_run else 'removed'} "
+        f"{report.stale_files} stale upload files "
         f"({_size(report.stale_bytes)})"
     )
 
