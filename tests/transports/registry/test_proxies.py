@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lamina.errors import InvalidInput
 from lamina.transports.registry.proxies import bypasses, proxy_for
 
 # (NO_PROXY, host, port, bypassed)
@@ -79,3 +80,13 @@ def test_no_proxy_uses_the_scheme_s_default_port() -> None:
     env = {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "reg:443"}
     assert proxy_for("https", "reg", None, env) is None
     assert proxy_for("https", "reg", 5000, env) == "http://p:1"
+
+
+@pytest.mark.parametrize("value", ["socks5://p:1080", "http://", "http://p:port", "ftp://p"])
+def test_a_proxy_that_is_not_an_http_url_is_invalid_input_naming_the_variable(
+    value: str,
+) -> None:
+    with pytest.raises(InvalidInput) as err:
+        proxy_for("https", "reg", None, {"https_proxy": value})
+    assert f"https_proxy={value!r}" in err.value.message
+    assert proxy_for("https", "reg", None, {"https_proxy": value, "NO_PROXY": "*"}) is None

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lamina.content.blobstore import BlobStore
-from lamina.errors import TransportError
+from lamina.errors import InvalidInput, TransportError
 from lamina.image import model
 from lamina.image.validate import validate
 from lamina.transports.registry import RegistryOptions, RegistryReference
@@ -215,3 +216,16 @@ def test_no_proxy_entries_that_do_not_name_the_host_leave_the_proxy_in_use(
     monkeypatch.setenv("NO_PROXY", no_proxy)
     _push_and_pull(store, host, "bypass/proxied", RegistryOptions(), seed=7)
     assert any(s.target.startswith(f"http://{host}/v2/") for s in proxy.requests())
+
+
+def test_a_proxy_variable_that_is_not_an_http_url_is_a_clear_error_not_retried(
+    lamina_server: LaminaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")
+    start = time.monotonic()
+    with pytest.raises(InvalidInput) as err:
+        ref = RegistryReference.parse(f"docker://{lamina_server.host}/proxied/socks:v1")
+        ref.new_source().get_manifest()
+    assert "HTTPS_PROXY='socks5://127.0.0.1:1080'" in err.value.message
+    assert time.monotonic() - start < 1.0  # (retries wait a second first)

@@ -21,21 +21,38 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from lamina.errors import InvalidInput
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def proxy_for(scheme: str, host: str, port: int | None, environ: Mapping[str, str]) -> str | None:
-    """The proxy URL for a request to `scheme://host:port`, or None to connect directly."""
+    """The proxy URL for a request to `scheme://host:port`, or None to connect directly.
+    InvalidInput names the variable when its value is not an http:// or https:// URL."""
     name = f"{scheme.upper()}_PROXY"
-    proxy = environ.get(name) or environ.get(name.lower()) or ""
-    proxy = proxy.strip()
+    if not environ.get(name):
+        name = name.lower()
+    proxy = (environ.get(name) or "").strip()
     if not proxy:
         return None
     no_proxy = environ.get("NO_PROXY") or environ.get("no_proxy") or ""
     if bypasses(no_proxy, host, port or DEFAULT_PORTS.get(scheme, 0)):
         return None
-    return proxy if "://" in proxy else f"http://{proxy}"
+    url = proxy if "://" in proxy else f"http://{proxy}"
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise InvalidInput(
+            f"{name}={proxy!r}: not the URL of an HTTP proxy",
+            hint=f"set {name} to http://[USER:PASSWORD@]HOST:PORT, or unset it",
+        )
+    return url
 
 
 def bypasses(no_proxy: str, host: str, port: int) -> bool:
