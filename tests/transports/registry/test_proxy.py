@@ -120,9 +120,17 @@ def test_push_pull_and_sync_through_a_connect_tunnel(
     seen = proxy.requests()
     assert seen and {(s.method, s.target) for s in seen} == {("CONNECT", host)}
 
+    # Without the CA the TLS inside the tunnel fails as it would without a proxy.
+    with pytest.raises(TransportError) as err:
+        RegistryReference.parse(f"docker://{host}/proxied/tls:v1").new_source().get_manifest()
+    assert "TLS" in err.value.message and not err.value.retryable, err.value.message
+    assert err.value.hint is not None and "certs.d" in err.value.hint
+
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(TransportError):
+    with pytest.raises(TransportError) as err:
         RegistryReference.parse(f"docker://{host}/proxied/tls:v1", opts).new_source().get_manifest()
+    assert "proxy" in err.value.message, err.value.message
+    assert err.value.hint is not None and "HTTPS_PROXY" in err.value.hint
 
 
 def _basic(user: str, password: str) -> str:

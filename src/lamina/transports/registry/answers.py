@@ -118,6 +118,14 @@ def connection_failure(
             hint="trust its CA in /etc/containers/certs.d/HOST:PORT/ca.crt (or --cert-dir), "
             "or use --tls-verify=false",
         )
+    if failed.proxy:
+        return TransportError(
+            f"{what or method}: the proxy to registry {registry} ({urlsplit(url).netloc}) "
+            f"{kind}: {_short(failed.cause)}",
+            retryable=True,
+            hint="check HTTPS_PROXY / HTTP_PROXY, or name the registry in NO_PROXY to reach "
+            "it directly",
+        )
     return TransportError(
         f"{what or method}: connection to registry {registry} ({urlsplit(url).netloc}) "
         f"{kind}: {_short(failed.cause)}",

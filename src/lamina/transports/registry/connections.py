@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import InsecureRequestWarning, SSLError
+from urllib3.exceptions import InsecureRequestWarning, ProxyError, SSLError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import make_headers, parse_url
 
@@ -42,6 +42,7 @@ class SendFailed(Exception):
         reason = getattr(cause, "reason", None)
         self.tls = isinstance(cause, SSLError) or isinstance(reason, SSLError)
         self.timeout = "timeout" in type(cause).__name__.lower() or "timed out" in str(cause)
+        self.proxy = isinstance(cause, ProxyError)  # (the proxy, or the tunnel through it)
 
 
 class Sender(Protocol):
