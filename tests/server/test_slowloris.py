@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -258,3 +259,40 @@ def test_a_blob_reader_that_takes_nothing_is_given_up(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert "Traceback" not in server.log.read_text()
+
+
+def test_connection_limit_over_tls(tmp_path: Path) -> None:
+    """Over TLS the refusal comes after the handshake, so the client can read it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = start_lamina(
+        tmp_path / "storage", "--tls-cert", str(cert), "--tls-key", str(key),
+        "--max-connections", "3", "--header-timeout", "30", ca=cert,
+    )  # fmt: skip
+    held: list[socket.socket] = []
+    try:
+        held = [_connect(server) for _ in range(3)]
+        time.sleep(0.3)
+        pool = urllib3.PoolManager(
+            retries=False, timeout=5.0, ssl_context=ssl.create_default_context(cafile=str(cert))
+        )
+        r = pool.request("GET", f"{server.url}/v2/")
+        assert r.status == 503, r.data
+        assert r.headers["Retry-After"] == "1"
+        assert b"TOOMANYREQUESTS" in r.data
+        for sock in held:
+            sock.close()
+        held = []
+        deadline = time.monotonic() + 2.0
+        while (r := pool.request("GET", f"{server.url}/v2/")).status != 200:
+            assert time.monotonic() < deadline, r.status
+            time.sleep(0.05)
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()

@@ -2,8 +2,9 @@
 
 `ConnectionLimit` is the protocol factory given to `loop.create_server`. Each accepted
 connection is handed to aiohttp's server (`web.Server`, through `transport.set_protocol`)
-while fewer than `limit` are open; otherwise it is answered `503` with `Retry-After` and
-closed, and the log says so once per episode (not per connection). The default limit keeps
+while fewer than `limit` are open (counting those still in their TLS handshake); otherwise
+it is answered `503` with `Retry-After` (after the handshake, so a client can read it) and
+closed, and the log says so at most once a minute (not per connection). The default limit keeps
 the process below its file descriptor limit, which `raise_file_limit` first lifts to the
 hard limit (as Go programs do): running out of descriptors made asyncio log a traceback for
 every accept it retried, and made the server unreachable.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import ssl
 import time
 from typing import Any
 
@@ -26,6 +28,7 @@ from lamina.server.errors import error_body
 log = logging.getLogger("lamina.server")
 
 RETRY_AFTER = 1  # seconds, told to a client refused at the limit
+REPORT_EVERY = 60.0  # seconds between log lines while connections are refused
 LINGER = 1.0  # a refused connection's request is read and dropped this long, then closed
 FDS_PER_CONNECTION = 3  # its socket, an upload file, the hash's read-back of that file
 FDS_RESERVED = 128  # the database, logs, the listening socket, sockets in worker threads
@@ -81,59 +84,111 @@ def _refusal(limit: int) -> bytes:
 
 
 class ConnectionLimit:
-    """Protocol factory: aiohttp's handler for at most `limit` open connections."""
+    """Protocol factory: aiohttp's handler for at most `limit` open connections, counting
+    those in their TLS handshake (done here, by `loop.start_tls`, so that a connection is
+    counted from its accept and a refusal is readable over TLS)."""
 
-    def __init__(self, server: web.Server, limit: int, lingering: int = 64) -> None:
+    def __init__(
+        self,
+        server: web.Server,
+        limit: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        handshake_timeout: float = 60.0,
+        lingering: int = 64,
+    ) -> None:
         self.server = server
         self.limit = limit
+        self.ssl_context = ssl_context
+        self.handshake_timeout = handshake_timeout
         self.max_lingering = lingering
-        self.refused = 0  # in this episode at the limit
-        self.refused_total = 0
+        self.handshaking = 0
         self.lingering = 0
-        self._full = False
+        self.refused_total = 0
+        self._unreported = 0
+        self._reported = -REPORT_EVERY
         self._refusal = _refusal(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self) -> asyncio.Protocol:
         return _Admission(self)
 
+    def arrived(self, transport: asyncio.BaseTransport, admission: _Admission) -> None:
+        if self.ssl_context is None:
+            self.admit(transport, admission)
+            return
+        self.handshaking += 1
+        task = asyncio.get_running_loop().create_task(self._handshake(transport, admission))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handshake(self, transport: asyncio.BaseTransport, admission: _Admission) -> None:
+        assert self.ssl_context is not None and isinstance(transport, asyncio.Transport)
+        try:
+            tls = await asyncio.get_running_loop().start_tls(
+                transport,
+                admission,
+                self.ssl_context,
+                server_side=True,
+                ssl_handshake_timeout=self.handshake_timeout,
+            )
+        except Exception as exc:  # any failed handshake (reset, timeout, TLS alert) is the client's
+            log.debug("TLS handshake failed: %s", exc)
+            tls = None
+        finally:
+            self.handshaking -= 1
+        if tls is None:
+            transport.abort()
+            return
+        self.admit(tls, admission)
+
     def admit(self, transport: asyncio.BaseTransport, admission: _Admission) -> None:
-        if len(self.server.connections) < self.limit:
-            if self._full:
-                self._full = False
-                log.info(
-                    "accepting connections again (%d refused while at the limit)", self.refused
-                )
-                self.refused = 0
+        if len(self.server.connections) + self.handshaking < self.limit:
             handler = self.server()
             transport.set_protocol(handler)
             handler.connection_made(transport)
+            admission.hand_over(handler)
             return
-        if not self._full:
-            self._full = True
+        self.refused_total += 1
+        now = time.monotonic()
+        if now - self._reported < REPORT_EVERY:
+            self._unreported += 1
+        else:
+            more = f" ({self._unreported} more refused since the last report)"
             log.warning(
                 "connection limit reached: %d open (http.maxconnections); new connections "
-                "get 503 with Retry-After: %d until some close",
+                "get 503 with Retry-After: %d%s",
                 self.limit,
                 RETRY_AFTER,
+                more if self._unreported else "",
             )
-        self.refused += 1
-        self.refused_total += 1
+            self._reported, self._unreported = now, 0
         admission.refuse(transport, self._refusal)
 
 
 class _Admission(asyncio.Protocol):
-    """A new connection's first protocol: admitted (replaced by aiohttp's) or refused."""
+    """A new connection's first protocol: admitted (replaced by aiohttp's) or refused.
+    Bytes that arrive before that (a request right after the TLS handshake) are kept for
+    aiohttp's handler, or dropped with a refused connection."""
 
     def __init__(self, limit: ConnectionLimit) -> None:
         self._limit = limit
         self._timer: asyncio.TimerHandle | None = None
         self._lingers = False
+        self._refused = False
+        self._early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._limit.admit(transport, self)
+        self._limit.arrived(transport, self)
+
+    def hand_over(self, handler: asyncio.Protocol) -> None:
+        early, self._early = self._early, []
+        for data in early:
+            handler.data_received(data)
 
     def refuse(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
         assert isinstance(transport, asyncio.Transport)
+        self._refused, self._early = True, []
         transport.write(answer)
         if self._limit.lingering >= self._limit.max_lingering:
             transport.close()
@@ -147,7 +202,8 @@ class _Admission(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
 
     def data_received(self, data: bytes) -> None:
-        pass  # a refused connection's request is dropped
+        if not self._refused:
+            self._early.append(data)
 
     def eof_received(self) -> bool:
         return False  # the transport closes itself

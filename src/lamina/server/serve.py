@@ -103,13 +103,16 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     files = raise_file_limit()
     limit = config.max_connections or default_limit(files)
     # Listening without an aiohttp site: the factory admits up to `limit` connections to
-    # aiohttp's server and refuses the rest (see lamina.server.connections).
-    listener = await loop.create_server(
-        ConnectionLimit(runner.server, limit, max_lingering(files)),
-        sock=sock,
-        ssl=_ssl_context(config),
-        backlog=accept_burst(files),
+    # aiohttp's server and refuses the rest; it also does the TLS handshake (see
+    # lamina.server.connections).
+    gate = ConnectionLimit(
+        runner.server,
+        limit,
+        ssl_context=_ssl_context(config),
+        handshake_timeout=config.header_timeout,
+        lingering=max_lingering(files),
     )
+    listener = await loop.create_server(gate, sock=sock, backlog=accept_burst(files))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
