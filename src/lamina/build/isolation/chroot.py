@@ -1,5 +1,6 @@
 """Running a `RunSpec` without an OCI runtime: new mount, PID, IPC, UTS (and network)
-namespaces, the usual mounts made inside them, then chroot.
+namespaces, the usual mounts made inside them, then chroot. A private network is a
+namespace made beforehand with slirp4netns serving it (`network.HeldNetns`), joined.
 
 No helper program is started: this process forks a keeper, which unshares the namespaces
 and forks the command's process, PID 1 of the new PID namespace; that one makes the mounts
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lamina.build.isolation.mountpoints import MountPoints, ensure_for
+from lamina.build.isolation.network import HeldNetns
 from lamina.build.isolation.oci import Stdio
 from lamina.build.isolation.spec import RunSpec
 from lamina.build.rootfs.overlay import libc, sys_mount
@@ -61,10 +63,14 @@ def run_chroot(
         if src is not None:
             points.ensure(dest, is_dir=False)
     ensure_for(points, spec.mounts)
+    held: HeldNetns | None = None
     try:
         cfg = _to_json(spec)
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-        if cfg["private_net"]:
+        if spec.network == "private":
+            held = HeldNetns()
+            cfg["netns_fd"] = held.fd
+        elif cfg["private_net"]:
             flags |= CLONE_NEWNET
         with _Stdio(stdin, stdout, stderr) as fds:
             libc()  # loaded before fork: the children must not dlopen
@@ -83,6 +89,8 @@ def run_chroot(
             raise
         return code if code >= 0 else 128 - code
     finally:
+        if held is not None:
+            held.close()
         points.cleanup()
 
 
@@ -153,6 +161,7 @@ def _to_json(spec: RunSpec) -> dict[str, Any]:
         "groups": list(spec.groups),
         "hostname": spec.hostname,
         "private_net": spec.network != "host",
+        "netns_fd": -1,  # a namespace to join instead of a new one
         "max_fd": os.sysconf("SC_OPEN_MAX"),
         "hosts": str(spec.hosts) if spec.hosts else None,
         "resolv": str(spec.resolv) if spec.resolv else None,
@@ -249,6 +258,8 @@ def _keeper(cfg: dict[str, Any], flags: int, fds: list[int | None]) -> None:
             if fd is not None:
                 os.dup2(fd, n)
                 os.close(fd)
+        if cfg["netns_fd"] >= 0:
+            _check(libc().setns(cfg["netns_fd"], CLONE_NEWNET), "setns")
         _check(libc().unshare(flags), "unshare")
         alive_r, alive_w = os.pipe()
         pid = os.fork()

@@ -13,7 +13,8 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from lamina.build.isolation.spec import Mount, resolve_in_root
+from lamina.build.isolation.network import hosts_text, resolv_text
+from lamina.build.isolation.spec import Mount, Network, resolve_in_root
 
 
 class MountPoints:
@@ -77,20 +78,23 @@ def ensure_for(points: MountPoints, mounts: Sequence[Mount]) -> None:
         points.ensure(m.destination, is_dir=is_dir, mode=mode)
 
 
-def hosts_text(hostname: str) -> str:
-    return (
-        f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-    )
-
-
-def write_run_files(bundle: Path, hostname: str) -> tuple[Path, Path]:
-    """/etc/hosts and /etc/resolv.conf contents for a run, written in `bundle` (outside
-    the root). resolv.conf is the host's, or empty if the host has none."""
+def write_run_files(
+    bundle: Path,
+    hostname: str,
+    *,
+    network: Network = "none",
+    dns: Sequence[str] = (),
+    add_hosts: Sequence[tuple[str, str]] = (),
+) -> tuple[Path, Path]:
+    """/etc/hosts and /etc/resolv.conf for a run, written in `bundle` (outside the root),
+    as podman writes them for `network` (`lamina.build.isolation.network`). The host's
+    resolv.conf is the base (empty if the host has none)."""
     hosts = bundle / "hosts"
-    hosts.write_text(hosts_text(hostname))
-    resolv = bundle / "resolv.conf"
+    hosts.write_text(hosts_text(hostname, network, add_hosts))
     try:
-        resolv.write_bytes(Path("/etc/resolv.conf").read_bytes())
+        host_resolv = Path("/etc/resolv.conf").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        resolv.write_text("")
+        host_resolv = ""
+    resolv = bundle / "resolv.conf"
+    resolv.write_text(resolv_text(host_resolv, network, dns))
     return hosts, resolv

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamina.build.isolation.mountpoints import MountPoints, ensure_for
+from lamina.build.isolation.network import NetnsHook, Slirp
 from lamina.build.isolation.spec import RunSpec
 from lamina.errors import BuildError
 
@@ -213,7 +214,12 @@ def run_oci(
             if src is not None:
                 points.ensure(dest, is_dir=False)
         ensure_for(points, spec.mounts)
-        feed = _SpecFeed(bundle / "config.json", json.dumps(runtime_spec(spec, rootless=rootless)))
+        config = runtime_spec(spec, rootless=rootless)
+        hook = NetnsHook(bundle) if spec.network == "private" else None
+        if hook is not None:
+            config["hooks"] = hook.hooks()
+        feed = _SpecFeed(bundle / "config.json", json.dumps(config))
+        slirp: Slirp | None = None
         try:
             proc = subprocess.Popen(
                 [*base, "run", "--bundle", str(bundle), cid],
@@ -222,6 +228,8 @@ def run_oci(
                 stderr=stderr,
             )
             try:
+                if hook is not None:
+                    slirp = hook.attach(proc)
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill(base, cid, proc)
@@ -234,6 +242,10 @@ def run_oci(
                 raise
         finally:
             feed.close()
+            if slirp is not None:
+                slirp.close()
+            if hook is not None:
+                hook.close()
         return code if code >= 0 else 128 - code
     finally:
         # `runc run` deletes the container when its process exits; only a kill, or a

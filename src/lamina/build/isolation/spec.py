@@ -29,8 +29,9 @@ class Mount:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSpec:
-    """One command in a root filesystem. `network` "none"/"private": a new network
-    namespace with only `lo`; "host": the host's. `hosts`/`resolv` are host files
+    """One command in a root filesystem. `network` "none": a new network namespace with
+    only `lo`; "private": one with outbound access too (`lamina.build.isolation.network`);
+    "host": the host's. `hosts`/`resolv` are host files
     bind-mounted over /etc/hosts and /etc/resolv.conf (never part of the rootfs)."""
 
     argv: tuple[str, ...]
