@@ -108,3 +108,19 @@ def test_run_heredoc_with_a_blank_after_the_marker(store: Store, tmp_path: Path)
     text = f"FROM {BASE}\nRUN << EOF\necho spaced > /spaced\nEOF\nRUN cat << EOF > /fed\nfed\nEOF\n"
     got = _files(store, _build(store, tmp_path, text), "/spaced", "/fed")
     assert got == {"/spaced": "spaced\n", "/fed": "fed\n"}
+
+
+def test_copy_heredoc_expands_variables_and_keeps_quotes(store: Store, tmp_path: Path) -> None:
+    text = (
+        f"FROM {BASE}\n"
+        "ARG NAME=lamina\n"
+        "COPY <<EOF /app.json\n"
+        '{"name": "$NAME", \'single\': ${NAME}}\n'
+        "it's $NAME \\$NAME\n"
+        "EOF\n"
+    )
+    image = _build(store, tmp_path, text)
+    with opened_image(store, image) as (root, _):
+        path = root / "app.json"
+        assert path.read_text() == '{"name": "lamina", \'single\': lamina}\nit\'s lamina $NAME\n'
+        assert path.stat().st_mode & 0o7777 == 0o644

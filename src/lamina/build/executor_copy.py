@@ -313,9 +313,9 @@ def heredoc_name(src: str) -> str | None:
 
 
 def write_heredocs(into: Path, docs: Sequence[tuple[str, str]], mtime: int) -> None:
-    """Write each (name, content) as a 0664 file `into/name` (BuildKit's Mkfile mode)."""
+    """Write each (name, content) as a 0644 file `into/name` (BuildKit's Mkfile mode)."""
     for name, content in docs:
         path = into / name
         path.write_bytes(content.encode("utf-8"))
-        os.chmod(path, 0o664)
+        os.chmod(path, 0o644)
         os.utime(path, (mtime, mtime))

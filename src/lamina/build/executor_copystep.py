@@ -158,13 +158,13 @@ def _copy_size(
 
 
 def _heredocs(runner: StageRunner, ins: Copy | Add, env: dict[str, str]) -> list[tuple[str, str]]:
-    """(file name, content) of each heredoc source; content expanded unless the
-    delimiter was quoted (as BuildKit does for COPY/ADD)."""
+    """(file name, content) of each heredoc source; unless the delimiter was quoted,
+    variables are expanded and quotes kept, with `\\` as escape (BuildKit's ExpandRaw)."""
     out: list[tuple[str, str]] = []
     for doc in ins.heredocs:
         text = doc.content
         if doc.expand:
-            text = expand(text, env, escape=runner.escape, span=ins.span)
+            text = expand(text, env, escape="\\", span=ins.span, keep_quotes=True)
         out.append((doc.name, text))
     return out
 

@@ -21,10 +21,13 @@ Chunk = tuple[str, bool]  # (text, may be split into words)
 
 
 class _Scanner:
-    def __init__(self, word: str, env: Mapping[str, str], escape: str) -> None:
+    def __init__(
+        self, word: str, env: Mapping[str, str], escape: str, keep_quotes: bool = False
+    ) -> None:
         self.word = word
         self.env = env
         self.escape = escape
+        self.keep_quotes = keep_quotes  # quotes are plain characters (heredoc bodies)
         self.pos = 0
 
     def peek(self) -> str:
@@ -44,9 +47,9 @@ class _Scanner:
                 return chunks
             if ch == "$":
                 chunks.append((self.dollar(), True))
-            elif ch == "'":
+            elif ch == "'" and not self.keep_quotes:
                 chunks.append((self.single_quoted(), False))
-            elif ch == '"':
+            elif ch == '"' and not self.keep_quotes:
                 chunks.append((self.double_quoted(raw_escapes), False))
             elif ch == self.escape:
                 self.pos += 1
@@ -182,8 +185,14 @@ class _Error(Exception):
     pass
 
 
-def _chunks(word: str, env: Mapping[str, str], escape: str, span: SourceSpan | None) -> list[Chunk]:
-    scanner = _Scanner(word, env, escape)
+def _chunks(
+    word: str,
+    env: Mapping[str, str],
+    escape: str,
+    span: SourceSpan | None,
+    keep_quotes: bool = False,
+) -> list[Chunk]:
+    scanner = _Scanner(word, env, escape, keep_quotes)
     try:
         return scanner.scan()
     except _Error as err:
@@ -192,14 +201,21 @@ def _chunks(word: str, env: Mapping[str, str], escape: str, span: SourceSpan | N
 
 
 def expand(
-    word: str, env: Mapping[str, str], *, escape: str = "\\", span: SourceSpan | None = None
+    word: str,
+    env: Mapping[str, str],
+    *,
+    escape: str = "\\",
+    span: SourceSpan | None = None,
+    keep_quotes: bool = False,
 ) -> str:
     """`word` with variables substituted and quotes and escapes removed.
 
+    With `keep_quotes` (BuildKit's SkipProcessQuotes, used for COPY heredoc bodies)
+    quotes are ordinary characters: only `$` forms and the escape character act.
     Raises ContainerfileError (at `span` when given) for a bad substitution, an open
     quote, or `${v:?msg}` with `v` unset or empty.
     """
-    return "".join(t for t, _ in _chunks(word, env, escape, span))
+    return "".join(t for t, _ in _chunks(word, env, escape, span, keep_quotes))
 
 
 def expand_words(
