@@ -24,7 +24,7 @@ from lamina.build.builder import Builder
 from lamina.build.cache import step_key
 from lamina.build.containerfile import Add, Arg, Copy, Instruction, Run, expand, parse
 from lamina.build.executor_config import CONFIG_INSTRUCTIONS, DEFAULT_SHELL, apply_instruction
-from lamina.build.executor_copystep import copy_step
+from lamina.build.executor_copystep import CopyScope, files_needed_after, plan_copy
 from lamina.build.isolation.spec import Network
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
@@ -373,7 +373,21 @@ class StageRunner:
 
     # -- COPY / ADD ---------------------------------------------------------------------------
     def _copy(self, ins: Copy | Add) -> bool:
-        return copy_step(self, ins)
+        """COPY / ADD, planned by executor_copystep; a `--from` tree stays open until the
+        step has run."""
+        r = self.run
+        direct = self.layers and not files_needed_after(ins, self.steps, self.stage, r.plan)
+        scope = CopyScope(
+            env=self._env(),
+            escape=self.escape,
+            working_dir=self.cfg.config.working_dir,
+            timestamp=r.timestamp or 0,
+            direct=direct,
+        )
+        with contextlib.ExitStack() as stack:
+            tree = lambda ref: stack.enter_context(r.open_tree(ref))  # noqa: E731
+            plan = plan_copy(ins, scope, r.context, tree)
+            return self._fs_step(plan.created_by, [plan.key], ins, plan.action)
 
 
 @contextlib.contextmanager
