@@ -145,10 +145,12 @@ def test_a_command_line_imports_only_what_it_uses(
     assert sorted(imported & set(unused)) == []
 
 
-def test_the_registry_source_limits_manifests_as_the_index_model_does() -> None:
-    """The source keeps its own copy of the limit, so that reading a manifest's digest
-    does not load the index model."""
-    from lamina.oci.index import MAX_INDEX_SIZE
-    from lamina.transports.registry.source import MAX_MANIFEST
-
-    assert MAX_MANIFEST == MAX_INDEX_SIZE
+def test_the_registry_source_loads_no_manifest_model() -> None:
+    """It reads the manifest size limit from oci.limits, so that reading a manifest's
+    digest loads neither the manifest nor the index model."""
+    code = (
+        "import sys, lamina.transports.registry.source; "
+        "print(sorted(m for m in sys.modules if m.startswith('lamina.oci.')))"
+    )
+    loaded = _python(code).strip()
+    assert "lamina.oci.index" not in loaded and "lamina.oci.manifest" not in loaded, loaded

@@ -10,12 +10,12 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.oci.descriptor import Descriptor
 from lamina.oci.jsonio import JSONObject, dump, load_object, string_map, want
+from lamina.oci.limits import MAX_MANIFEST_SIZE
 from lamina.platform import Platform
 
 _KNOWN = frozenset(
     {"schemaVersion", "mediaType", "artifactType", "manifests", "subject", "annotations"}
 )
-MAX_INDEX_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,8 +32,8 @@ class ImageIndex:
     @staticmethod
     def parse(raw: bytes, media_type: str | None = None, what: str = "index") -> ImageIndex:
         code = ErrorCode.MANIFEST_INVALID
-        if len(raw) > MAX_INDEX_SIZE:
-            raise InvalidInput(f"{what}: larger than {MAX_INDEX_SIZE} bytes", code=code)
+        if len(raw) > MAX_MANIFEST_SIZE:
+            raise InvalidInput(f"{what}: larger than {MAX_MANIFEST_SIZE} bytes", code=code)
         obj = load_object(raw, what)
         version = want(obj, "schemaVersion", int, what)
         if version != 2:

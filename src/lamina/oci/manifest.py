@@ -10,11 +10,11 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.oci.descriptor import Descriptor
 from lamina.oci.jsonio import JSONObject, dump, load_object, string_map, want
+from lamina.oci.limits import MAX_MANIFEST_SIZE
 
 if TYPE_CHECKING:
     from lamina.oci.index import ImageIndex
 
-MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 _KNOWN = frozenset(
     {"schemaVersion", "mediaType", "artifactType", "config", "layers", "subject", "annotations"}
 )

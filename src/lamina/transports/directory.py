@@ -22,6 +22,7 @@ from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import Conflict, ErrorCode, IntegrityError, InvalidInput, NotFound
 from lamina.oci import Descriptor
+from lamina.oci.limits import MAX_MANIFEST_SIZE
 from lamina.oci.manifest import detect_media_type
 from lamina.transports.base import ImageDestination, ImageSource
 from lamina.transports.layout_dest import store_verified, write_atomic
@@ -30,7 +31,6 @@ from lamina.transports.names import DIR, parse_dir
 VERSION_FILE = "version"
 VERSION_BYTES = b"Directory Transport Version: 1.1\n"
 MANIFEST_FILE = "manifest.json"
-MAX_MANIFEST = 4 << 20
 MAX_SIGNATURE = 4 << 20
 
 
@@ -60,7 +60,7 @@ class DirSource:
         if self._top is None:
             if not self.root.is_dir():
                 raise NotFound(f"{self._describe}: {self.root} is not a directory")
-            self._top = _read_limited(self.root / MANIFEST_FILE, MAX_MANIFEST, "manifest")
+            self._top = _read_limited(self.root / MANIFEST_FILE, MAX_MANIFEST_SIZE, "manifest")
         return self._top
 
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
@@ -68,7 +68,7 @@ class DirSource:
         if digest is None or Digest.of_bytes(top, digest.algorithm) == digest:
             return top, detect_media_type(top, str(self.root / MANIFEST_FILE))
         path = self.root / f"{digest.hex}.manifest.json"
-        raw = _read_limited(path, MAX_MANIFEST, "manifest")
+        raw = _read_limited(path, MAX_MANIFEST_SIZE, "manifest")
         if Digest.of_bytes(raw, digest.algorithm) != digest:
             raise IntegrityError(f"{path}: content does not match digest {digest}")
         return raw, detect_media_type(raw, str(path))

@@ -10,6 +10,7 @@ from urllib.parse import quote, urlencode
 from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
+from lamina.oci.limits import MAX_MANIFEST_SIZE as MAX_MANIFEST
 from lamina.transports.registry.answers import read_limited, release
 from lamina.transports.registry.auth import scope_for
 from lamina.transports.registry.client import RegistryClient
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 MANIFEST_ACCEPT = ", ".join(
     [mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST]
 )
-MAX_MANIFEST = 4 << 20  # as lamina.oci.index.MAX_INDEX_SIZE (not loaded to say so)
 MAX_TAG_PAGES = 10_000
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
