@@ -99,8 +99,7 @@ def apply_instruction(
         for k, v in expand_pairs(
             [(p.key, p.value) for p in ins.pairs], env, escape=escape, span=span
         ):
-            current.pop(k, None)
-            current[k] = v
+            current[k] = v  # a name already set keeps its place (BuildKit's addEnv)
         edit["env"] = tuple(f"{k}={v}" for k, v in current.items())
     elif isinstance(ins, Label):
         labels = dict(cc.labels or {})

@@ -22,13 +22,24 @@ from typing import TYPE_CHECKING
 
 from lamina.build.builder import Builder
 from lamina.build.cache import step_key
-from lamina.build.containerfile import Add, Arg, Copy, Instruction, Run, expand, parse
+from lamina.build.containerfile import (
+    Add,
+    Arg,
+    Copy,
+    Instruction,
+    Run,
+    Workdir,
+    expand,
+    parse,
+)
 from lamina.build.executor_config import CONFIG_INSTRUCTIONS, DEFAULT_SHELL, apply_instruction
 from lamina.build.executor_copystep import CopyScope, files_needed_after, plan_copy
-from lamina.build.isolation.spec import Network
+from lamina.build.isolation.network import step_network
+from lamina.build.isolation.spec import DEFAULT_PATH
 from lamina.build.mounts import key_parts, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
 from lamina.build.run_heredoc import PIPES, run_script
+from lamina.build.workdir import make_workdir
 from lamina.errors import BuildError, ContainerfileError, LaminaError
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
@@ -89,6 +100,11 @@ class StageRunner:
             self.image_id = r.base_image(st.base, st.from_.span)
         if self.image_id is not None:
             self.cfg = r.store.image(r.store.get(self.image_id)).config()
+        if not any(e.startswith("PATH=") for e in self.cfg.config.env):
+            # Docker's and buildah's default for a base without one (scratch, an import)
+            env = (*self.cfg.config.env, f"PATH={DEFAULT_PATH}")
+            self.cfg = self.cfg.evolve(config=replace(self.cfg.config, env=env))
+            self.changed = True
         r.progress.done(prefix, cached=False, elapsed=time.monotonic() - t0)
         triggers = list(self.cfg.config.on_build)
         if not triggers:
@@ -129,6 +145,8 @@ class StageRunner:
             cfg = self.cfg.evolve(config=edit.config)
             if edit.author is not None:
                 cfg = cfg.evolve(author=edit.author)
+            if isinstance(ins, Workdir) and cfg.config.working_dir not in ("", "/"):
+                return self._workdir(cfg, edit.created_by, ins)
             return self._config_step(cfg, edit.created_by, ins)
         if isinstance(ins, Run):
             return self._run(ins)
@@ -356,11 +374,12 @@ class StageRunner:
         t = threading.Thread(target=pump, daemon=True)
         t.start()
         try:
-            network: Network = "host" if ins.network == "host" else "none"
             return b.run(
                 argv,
                 isolation=r.options.isolation,
-                network=network,
+                network=step_network(ins.network, r.options.network, ins.span),
+                dns=r.options.dns,
+                add_hosts=r.options.add_hosts,
                 mounts=mounts,
                 env=[f"{k}={v}" for k, v in env.items()],
                 stdin=None,
@@ -370,6 +389,17 @@ class StageRunner:
         finally:
             os.close(write_fd)
             t.join()
+
+    # -- WORKDIR ------------------------------------------------------------------------------
+    def _workdir(self, cfg: ImageConfig, created_by: str, ins: Workdir) -> bool:
+        """A step that sets the working directory and creates it, owned by the USER."""
+        self.cfg = cfg
+        path, user = cfg.config.working_dir, cfg.config.user
+
+        def action(b: Builder, root: Path) -> None:
+            make_workdir(root, path, user)
+
+        return self._fs_step(created_by, [], ins, action)
 
     # -- COPY / ADD ---------------------------------------------------------------------------
     def _copy(self, ins: Copy | Add) -> bool:
