@@ -19,6 +19,7 @@ from lamina.image.validate import validate
 from lamina.oci import Descriptor
 from lamina.transports.base import (
     ConcurrentBlobs,
+    GzipLayersOnly,
     ImageDestination,
     ImageSource,
     ManifestTypeLimited,
@@ -104,13 +105,13 @@ def test_trust_wrappers_declare_what_they_wrap(tmp_path: Path) -> None:
     dst = layout.new_destination()
     try:
         assert isinstance(dst, VerifiesOnPut) and isinstance(dst, ConcurrentBlobs)
-        assert not isinstance(dst, ManifestTypeLimited)
+        assert not isinstance(dst, ManifestTypeLimited) and not isinstance(dst, GzipLayersOnly)
     finally:
         dst.close()
     archive = DockerArchiveReference.parse(f"{tmp_path}/d.tar:localhost/x:1")
     dst = SignedReference(archive, storage).new_destination()
     try:
-        assert isinstance(dst, ManifestTypeLimited)
+        assert isinstance(dst, ManifestTypeLimited) and isinstance(dst, GzipLayersOnly)
         assert dst.supported_manifest_types() == mt.MANIFEST_TYPES
         assert not isinstance(dst, VerifiesOnPut) and not isinstance(dst, ConcurrentBlobs)
     finally:

@@ -40,6 +40,7 @@ from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
 from lamina.platform import Platform
 from lamina.transports.base import (
     ConcurrentBlobs,
+    GzipLayersOnly,
     ImageDestination,
     ImageReference,
     ImageSource,
@@ -48,7 +49,6 @@ from lamina.transports.base import (
     NamesRepository,
     VerifiesOnPut,
 )
-from lamina.transports.names import DOCKER_ARCHIVE
 
 if TYPE_CHECKING:  # events are built only for a progress callback (start-up time)
     from lamina.copy.progress import ProgressCallback, ProgressEvent
@@ -127,7 +127,7 @@ def copy_reporting(
             concurrent = isinstance(src, ConcurrentBlobs) and isinstance(dst, ConcurrentBlobs)
             workers = max(1, opts.workers) if concurrent else 1
             with tempfile.TemporaryDirectory(prefix="lamina-copy-") as work:
-                copier = _Copier(src, dst, opts, locked, workers, Path(work), dst_ref.transport)
+                copier = _Copier(src, dst, opts, locked, workers, Path(work))
                 copier.admission = admission
                 copier.mount_from = _mount_source(src_ref, dst_ref, dst)
                 try:
@@ -183,13 +183,11 @@ class _Copier:
         progress: ProgressCallback | None,
         workers: int,
         workdir: Path,
-        dst_transport: str,
     ) -> None:
         self.src, self.dst, self.options = src, dst, options
         self.progress = progress
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-copy")
         self.workdir = workdir
-        self.dst_transport = dst_transport
         self.lock = threading.Lock()
         self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
         self.admission: AdmissionCheck | None = None
@@ -364,7 +362,7 @@ class _Copier:
                     )
                 target = others[0]
         zstd = any(mt.layer_compression(d.media_type) == "zstd" for d in manifest.layers)
-        if self.dst_transport == DOCKER_ARCHIVE and zstd and self.options.compression != "zstd":
+        if isinstance(self.dst, GzipLayersOnly) and zstd and self.options.compression != "zstd":
             target = mt.DOCKER_MANIFEST  # `docker load` reads gzip or plain layers only
         return target
 

@@ -141,3 +141,12 @@ class KeepsBundles(Protocol):
     others are handed simple and cosign signatures only."""
 
     keeps_bundles: Literal[True]
+
+
+@runtime_checkable
+class GzipLayersOnly(Protocol):
+    """A destination whose readers cannot decompress zstd layers (`docker load` reads gzip
+    or plain ones): a copy writes such an image as Docker schema2 with gzip layers, unless
+    zstd is asked for."""
+
+    gzip_layers_only: Literal[True]

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from lamina import media_types as mt
 from lamina.content import CHUNK, VerifyingReader, decompress_reader
@@ -234,6 +234,8 @@ def _sorted_json(obj: Mapping[str, object]) -> bytes:
 
 
 class DockerArchiveDestination:
+    gzip_layers_only: Literal[True] = True  # `docker load` reads no zstd (transports.base)
+
     def __init__(
         self,
         writer: DockerArchiveWriter,

@@ -39,6 +39,7 @@ from lamina.reference import Reference
 from lamina.transports.base import (
     ConcurrentBlobs,
     DockerNamed,
+    GzipLayersOnly,
     ImageDestination,
     ImageReference,
     ImageSource,
@@ -240,6 +241,7 @@ class SigningDestination:
     # Capabilities, set in __init__ only when `inner` declares them.
     verifies_on_put: Literal[True]
     concurrent_blobs: Literal[True]
+    gzip_layers_only: Literal[True]
     mount_blob: Callable[[Descriptor, str], bool]
     supported_manifest_types: Callable[[], frozenset[str]]
 
@@ -260,6 +262,8 @@ class SigningDestination:
             self.verifies_on_put = True
         if isinstance(inner, ConcurrentBlobs):
             self.concurrent_blobs = True
+        if isinstance(inner, GzipLayersOnly):
+            self.gzip_layers_only = True
         if isinstance(inner, MountsBlobs):
             self.mount_blob = inner.mount_blob
         if isinstance(inner, ManifestTypeLimited):
