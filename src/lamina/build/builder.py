@@ -28,9 +28,14 @@ from lamina.build.container import (
     short_name,
 )
 from lamina.build.isolation.mountpoints import write_run_files
+from lamina.build.isolation.network import (
+    check_add_hosts,
+    check_all,
+    check_dns,
+    check_network,
+)
 from lamina.build.isolation.spec import (
     DEFAULT_PATH,
-    Network,
     RunSpec,
     find_executable,
     parse_mount,
@@ -80,11 +85,16 @@ class Builder:
         *,
         name: str | None = None,
         rootfs_mode: RootfsMode | None = None,
+        network: str | None = None,
+        dns: Sequence[str] = (),
+        add_hosts: Sequence[str] = (),
     ) -> Builder:
         """A new container from `image` (a name or ID in the store) or "scratch"; NotFound
         if the image is not in the store (pulling is the caller's job). `rootfs_mode`:
-        "overlay" or "copy" (default: overlay if it can be mounted here)."""
+        "overlay" or "copy" (default: overlay if it can be mounted here). `network`, `dns`
+        and `add_hosts` are what `run` uses unless told otherwise (InvalidInput if bad)."""
         global _said_copy
+        check_all(network or "private", dns, add_hosts)
         containers = Containers(store.root)
         if image == "scratch":
             base: Image = empty_image()
@@ -107,6 +117,9 @@ class Builder:
             manifest_type=base.manifest().media_type,
             mode=rootfs_mode or ("overlay" if problem is None else "copy"),
             created=format_time(datetime.now(UTC)),
+            network=network,
+            dns=list(dns),
+            add_hosts=list(add_hosts),
         )
         containers.create(record, base_name=short_name(image))
         b = cls(store, record)
@@ -206,7 +219,9 @@ class Builder:
         argv: Sequence[str],
         *,
         isolation: str | None = None,
-        network: Network = "none",
+        network: str | None = None,
+        dns: Sequence[str] = (),
+        add_hosts: Sequence[str] = (),
         volumes: Sequence[str] = (),
         mounts: Sequence[str] = (),
         env: Sequence[str] = (),
@@ -218,9 +233,15 @@ class Builder:
         timeout: float | None = None,
     ) -> int:
         """Run `argv` in the container (image env, user and workdir unless overridden);
-        the exit code. BuildError if the executable does not exist or the run times out."""
+        the exit code. BuildError if the executable does not exist or the run times out.
+        `network` (private, host, none; default: the container's, else private), `dns`
+        (default: the container's) and `add_hosts` (added to the container's) as podman's
+        `--network`, `--dns` and `--add-host`."""
         if not argv:
             raise InvalidInput("run: no command given")
+        net = check_network(network or self.record.network or "private")
+        servers = check_dns(dns or self.record.dns, net)
+        extra_hosts = check_add_hosts([*self.record.add_hosts, *add_hosts], net)
         cfg = self.record.image_config().config
         was_mounted = self.is_mounted()
         root = self.mount()
@@ -242,7 +263,13 @@ class Builder:
             all_mounts += tuple(parse_mount(m) for m in mounts)
             with tempfile.TemporaryDirectory(dir=self.dir, prefix="run-") as tmp:
                 bundle = Path(tmp)
-                hosts, resolv = write_run_files(bundle, self.record.id[:12])
+                hosts, resolv = write_run_files(
+                    bundle,
+                    self.record.id[:12],
+                    network=net,
+                    dns=servers,
+                    add_hosts=extra_hosts,
+                )
                 spec = RunSpec(
                     argv=tuple(argv),
                     rootfs=root,
@@ -252,7 +279,7 @@ class Builder:
                     gid=gid,
                     groups=groups,
                     hostname=self.record.id[:12],
-                    network=network,
+                    network=net,
                     mounts=all_mounts,
                     hosts=hosts,
                     resolv=resolv,

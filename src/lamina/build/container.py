@@ -44,6 +44,9 @@ class WorkingContainer:
     created_by: str | None = None
     comment: str | None = None
     notes: list[str] = field(default_factory=list)
+    network: str | None = None  # `from --network`: the default of `run` (None: private)
+    dns: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
 
     def image_config(self) -> ImageConfig:
         return ImageConfig.parse(self.config.encode(), f"container {self.name}: config")

@@ -23,6 +23,7 @@ from lamina.build.cache import BuildCache, cache_dir
 from lamina.build.containerfile import parse
 from lamina.build.context import SourceTree, find_containerfile
 from lamina.build.executor_stage import StageRunner, opened_image
+from lamina.build.isolation.network import check_all
 from lamina.build.plan import Plan, make_plan, parse_build_args
 from lamina.build.progress import Progress
 from lamina.build.secrets import Secret, parse_secrets, sweep_stale
@@ -52,6 +53,9 @@ class BuildOptions:
     annotations: list[str] = field(default_factory=list)
     pull: str = "missing"  # never | missing | always
     isolation: str | None = None  # oci | chroot (None: the builder's choice)
+    network: str = "private"  # RUN's unless it says --network=: private | host | none
+    dns: list[str] = field(default_factory=list)  # nameservers in RUN's /etc/resolv.conf
+    add_hosts: list[str] = field(default_factory=list)  # NAME:IP lines for RUN's /etc/hosts
     platform: str | None = None
     jobs: int = 1
     cache_ttl: float | None = None
@@ -143,6 +147,7 @@ def build(
     if options.format not in ("oci", "docker"):
         raise InvalidInput(f"--format {options.format!r}: use oci or docker")
     check_policy(options.pull)
+    check_all(options.network, options.dns, options.add_hosts)
     names = [normalize_new_name(t) for t in options.tags]
     platform = _platform(options.platform)
     context_path = Path(context_dir)

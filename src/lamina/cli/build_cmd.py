@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.context import store_from
+from lamina.cli.context import NETWORK_OPTIONS, store_from
 
 
 @click.command(
@@ -72,6 +72,7 @@ from lamina.cli.context import store_from
     help="When to pull FROM images.",
 )
 @click.option("--isolation", type=click.Choice(["oci", "chroot"]), help="How RUN is isolated.")
+@NETWORK_OPTIONS
 @click.option("--platform", help="OS/ARCH[/VARIANT] to build for (must run on this host).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Stages to build in parallel.")
 @click.option("--cache-ttl", type=float, help="Ignore cached steps unused for this many seconds.")
@@ -97,6 +98,9 @@ def build(
     annotations: tuple[str, ...],
     pull: str,
     isolation: str | None,
+    network: str | None,
+    dns: tuple[str, ...],
+    add_hosts: tuple[str, ...],
     platform: str | None,
     jobs: int,
     cache_ttl: float | None,
@@ -123,6 +127,9 @@ def build(
         annotations=list(annotations),
         pull=pull,
         isolation=isolation,
+        network=network or "private",
+        dns=list(dns),
+        add_hosts=list(add_hosts),
         platform=platform,
         jobs=jobs,
         cache_ttl=cache_ttl,

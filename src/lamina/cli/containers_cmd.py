@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lamina.cli.context import FORMAT_OPTION, store_from
+from lamina.cli.context import FORMAT_OPTION, NETWORK_OPTIONS, store_from
 from lamina.cli.images_cmd import location_options
 from lamina.cli.output import echo_json, table
 
@@ -27,13 +27,27 @@ from lamina.cli.output import echo_json, table
     show_default=True,
     help="Pull the image: never, if missing from the store, or always.",
 )
+@NETWORK_OPTIONS
 @click.option("-q", "--quiet", is_flag=True, help="Accepted for buildah compatibility.")
 @click.pass_context
-def from_(ctx: click.Context, image: str, name: str | None, pull: str, quiet: bool) -> None:
-    """Create a working container from IMAGE (or "scratch"); print its name."""
+def from_(
+    ctx: click.Context,
+    image: str,
+    name: str | None,
+    pull: str,
+    network: str | None,
+    dns: tuple[str, ...],
+    add_hosts: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Create a working container from IMAGE (or "scratch"); print its name. --network,
+    --dns and --add-host are what `lamina run` uses in it unless told otherwise."""
     from lamina.ops.containers import create
 
-    click.echo(create(store_from(ctx), image, name=name, pull=pull).name)
+    c = create(
+        store_from(ctx), image, name=name, pull=pull, network=network, dns=dns, add_hosts=add_hosts
+    )
+    click.echo(c.name)
 
 
 @click.command(epilog="Example: lamina containers --format json")
@@ -138,13 +152,7 @@ def unshare(ctx: click.Context, command: tuple[str, ...]) -> int:
     envvar="LAMINA_ISOLATION",
     help="oci (runc) or chroot (default: $LAMINA_ISOLATION, else runc if it works).",
 )
-@click.option(
-    "--network",
-    type=click.Choice(["none", "host", "private"]),
-    default="none",
-    show_default=True,
-    help="none/private: only loopback; host: the host's network.",
-)
+@NETWORK_OPTIONS
 @click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount SRC:DST[:ro].")
 @click.option(
     "--mount",
@@ -162,7 +170,9 @@ def run(
     name: str,
     command: tuple[str, ...],
     isolation: str | None,
-    network: str,
+    network: str | None,
+    dns: tuple[str, ...],
+    add_hosts: tuple[str, ...],
     volumes: tuple[str, ...],
     mounts: tuple[str, ...],
     env: tuple[str, ...],
@@ -189,6 +199,8 @@ def run(
         argv,
         isolation=isolation,
         network=network,
+        dns=dns,
+        add_hosts=add_hosts,
         volumes=volumes,
         mounts=mounts,
         env=env,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from lamina.store import Store
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def store_from(ctx: click.Context) -> Store:
@@ -16,6 +19,26 @@ def store_from(ctx: click.Context) -> Store:
 
     root = ctx.find_root().obj.get("root") if ctx.find_root().obj else None
     return Store.open(Path(root) if root else None)
+
+
+def NETWORK_OPTIONS(fn: _F) -> _F:  # noqa: N802 - used as a decorator
+    """podman's --network, --dns and --add-host on a command."""
+    fn = click.option(
+        "--add-host",
+        "add_hosts",
+        multiple=True,
+        metavar="NAME:IP",
+        help="Add NAME:IP to /etc/hosts (IP host-gateway: the host).",
+    )(fn)
+    fn = click.option(
+        "--dns", "dns", multiple=True, metavar="IP", help="A nameserver for /etc/resolv.conf."
+    )(fn)
+    return click.option(
+        "--network",
+        type=click.Choice(["private", "host", "none"]),
+        help="private (default): own namespace, outbound access through slirp4netns; "
+        "host: the host's network; none: only loopback.",
+    )(fn)
 
 
 FORMAT_OPTION = click.option(

@@ -19,22 +19,36 @@ from typing import IO, Any
 from lamina.build.base_image import base_image, check_policy
 from lamina.build.builder import Builder, containers
 from lamina.build.container import Containers, WorkingContainer
+from lamina.build.isolation.network import check_all
 from lamina.errors import BuildError, InvalidInput, LaminaError, NotFound
 from lamina.ops.build import from_puller
 from lamina.store import Store, StoredImage
 
 
-def create(store: Store, image: str, *, name: str | None = None, pull: str = "missing") -> Builder:
-    """`buildah from`: a new working container from `image` (name, ID or "scratch").
+def create(
+    store: Store,
+    image: str,
+    *,
+    name: str | None = None,
+    pull: str = "missing",
+    network: str | None = None,
+    dns: Sequence[str] = (),
+    add_hosts: Sequence[str] = (),
+) -> Builder:
+    """`buildah from`: a new working container from `image` (name, ID or "scratch");
+    `network`, `dns` and `add_hosts` are its `run`'s defaults.
 
     `pull`: "never" (NotFound if absent), "missing" (pull if absent), "always" (a failing
     pull is raised, not answered with the local image): `lamina.build.base_image`, as a
     build's FROM."""
     check_policy(pull)
+    check_all(network or "private", dns, add_hosts)
     if image != "scratch":
         image_id = base_image(store, image, pull, from_puller(store))
         image = image if _names(store, image, image_id) else image_id
-    return Builder.from_image(store, image, name=name)
+    return Builder.from_image(
+        store, image, name=name, network=network, dns=dns, add_hosts=add_hosts
+    )
 
 
 def _names(store: Store, image: str, image_id: str) -> bool:
@@ -99,7 +113,9 @@ def run(
     argv: Sequence[str],
     *,
     isolation: str | None = None,
-    network: str = "none",
+    network: str | None = None,
+    dns: Sequence[str] = (),
+    add_hosts: Sequence[str] = (),
     volumes: Sequence[str] = (),
     mounts: Sequence[str] = (),
     env: Sequence[str] = (),
@@ -108,16 +124,28 @@ def run(
     stdin: int | IO[Any] | None = None,
     timeout: float | None = None,
 ) -> int:
-    """`buildah run`: the command's exit code; stdout/stderr are inherited."""
-    if network not in ("none", "host", "private"):
-        raise InvalidInput(f"run: --network {network!r}: use none, host or private")
+    """`buildah run`: the command's exit code; stdout/stderr are inherited. `network`
+    None: the container's (`create`), else private."""
+    if network is not None:
+        check_all(network, dns, add_hosts)
     for e in env:
         if "=" not in e or e.startswith("="):
             raise InvalidInput(f"run: --env {e!r} is not KEY=VALUE")
     b = Builder.load(store, name)
     try:
-        code = _run(
-            b, argv, isolation, network, volumes, mounts, env, user, workdir, stdin, timeout
+        code = b.run(
+            argv,
+            isolation=isolation,
+            network=network,
+            dns=dns,
+            add_hosts=add_hosts,
+            volumes=volumes,
+            mounts=mounts,
+            env=env,
+            user=user,
+            workdir=workdir,
+            stdin=stdin,
+            timeout=timeout,
         )
     except OSError as exc:
         raise _io_error(f"running {argv[0]} in {name}", exc, store) from None
@@ -129,33 +157,6 @@ def run(
             hint="free space there, or use --root on a larger file system",
         )
     return code
-
-
-def _run(
-    b: Builder,
-    argv: Sequence[str],
-    isolation: str | None,
-    network: str,
-    volumes: Sequence[str],
-    mounts: Sequence[str],
-    env: Sequence[str],
-    user: str | None,
-    workdir: str | None,
-    stdin: int | IO[Any] | None,
-    timeout: float | None,
-) -> int:
-    return b.run(
-        argv,
-        isolation=isolation,
-        network=network,  # type: ignore[arg-type]
-        volumes=volumes,
-        mounts=mounts,
-        env=env,
-        user=user,
-        workdir=workdir,
-        stdin=stdin,
-        timeout=timeout,
-    )
 
 
 def _nearly_full(path: Path) -> bool:

@@ -42,11 +42,26 @@ _READY_TIMEOUT = 30.0
 def check_network(value: str, what: str = "--network") -> Network:
     """`value` as a Network ("default" and "slirp4netns" are "private"); InvalidInput
     naming `what` otherwise."""
-    if value in ("default", "slirp4netns", "bridge"):
+    if value in ("default", "slirp4netns"):
         return "private"
     if value in NETWORKS:
         return value
-    raise InvalidInput(f"{what} {value!r}: use private, host or none")
+    raise InvalidInput(f"{what} {value!r}: use none, host or private")
+
+
+def check_all(network: str, dns: Sequence[str], add_hosts: Sequence[str]) -> Network:
+    """`--network`, `--dns` and `--add-host` checked together (InvalidInput if bad)."""
+    net = check_network(network)
+    check_dns(dns, net)
+    check_add_hosts(add_hosts, net)
+    return net
+
+
+def step_network(flag: str | None, default: str, where: object) -> Network:
+    """A RUN step's network: its `--network=` flag, else ("default" too) the build's."""
+    if flag is None or flag == "default":
+        return check_network(default)
+    return check_network(flag, f"{where}: RUN --network")
 
 
 def check_dns(servers: Sequence[str], network: Network) -> tuple[str, ...]:
