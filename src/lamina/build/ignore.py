@@ -1,25 +1,35 @@
 """`.containerignore` / `.dockerignore` files, with Docker's exact semantics.
 
-Reading (moby/patternmatcher/ignorefile): a UTF-8 BOM on the first line is dropped; lines
-starting with `#` are comments; lines are trimmed and blank ones skipped; a leading `!`
-marks an exception; each pattern is cleaned like Go's `filepath.Clean` and a leading `/`
-dropped. Matching (patternmatcher): patterns apply in order and the last one that matches
-decides; a pattern also matches when it matches one of the path's parent directories; `*`
-and `?` never cross `/`; `**` matches any number of directories (also none); `[…]`
-character classes and `\\` escapes work as in Go's `filepath.Match`.
+Reading (moby/patternmatcher/ignorefile): lines end at `\n` (a `\r` before it is
+dropped); a UTF-8 BOM on the first line is dropped; lines starting with `#` are comments;
+lines are trimmed and blank ones skipped; a leading `!` marks an exception; each pattern
+is cleaned like Go's `filepath.Clean` and a leading `/` dropped. A malformed pattern (one
+Go's `filepath.Match` refuses: `[]a]`, `[-]`, `[x-]`, `[a-b-c]`, an open `[`, a trailing
+`\\`) is an error naming the file and line, as Docker refuses it.
+Matching (patternmatcher): patterns apply in order and the last one that matches decides;
+a pattern also matches when it matches one of the path's parent directories; a pattern
+without wildcards is compared literally; one starting with `**` and otherwise literal is
+a plain suffix (`**.txt` matches `a.txt` and `d/b.txt`); `*` and `?` never cross `/`;
+`**` matches any number of directories (also none); `[…]` character classes and `\\`
+escapes work as in Go's `filepath.Match`.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lamina.build.containerfile.words import SPACE
 from lamina.errors import InvalidInput
 
 _BOM = "\ufeff"
-_REGEX_SPECIAL = set(".+()|{}$")
+
+
+class BadPattern(ValueError):
+    """A pattern Go's `filepath.Match` refuses (`ErrBadPattern`)."""
 
 
 def go_clean(path: str) -> str:
@@ -44,31 +54,77 @@ def go_clean(path: str) -> str:
     return out or "."
 
 
-def read_patterns(text: str) -> list[str]:
-    """The patterns of an ignore file's text, in order (exceptions keep their `!`)."""
-    out: list[str] = []
-    for number, line in enumerate(text.splitlines()):
-        if number == 0 and line.startswith(_BOM):
+def pattern_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, pattern) of an ignore file's text, in order (exceptions keep their `!`)."""
+    out: list[tuple[int, str]] = []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix("\r")
+        if number == 1 and line.startswith(_BOM):
             line = line[len(_BOM) :]
         if line.startswith("#"):
             continue
-        pattern = line.strip()
+        pattern = line.strip(SPACE)
         if not pattern:
             continue
         invert = pattern.startswith("!")
         if invert:
-            pattern = pattern[1:].strip()
+            pattern = pattern[1:].strip(SPACE)
         if pattern:
             pattern = go_clean(pattern)
             if len(pattern) > 1 and pattern.startswith("/"):
                 pattern = pattern[1:]
-        out.append("!" + pattern if invert else pattern)
+        out.append((number, "!" + pattern if invert else pattern))
     return out
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
+def read_patterns(text: str) -> list[str]:
+    """The patterns of an ignore file's text, in order (exceptions keep their `!`)."""
+    return [p for _, p in pattern_lines(text)]
+
+
+def _class(pattern: str, i: int) -> tuple[str, int]:
+    """The Go `filepath.Match` character class opening at `pattern[i]` ("[") as a Python
+    regex class, and the index after it; BadPattern when it is malformed."""
+    n = len(pattern)
+    i += 1
+    negated = i < n and pattern[i] == "^"
+    if negated:
+        i += 1
+    ranges: list[str] = []
+
+    def esc(i: int) -> tuple[str, int]:  # Go's getEsc
+        if i >= n or pattern[i] in "-]":
+            raise BadPattern("syntax error in pattern")
+        if pattern[i] == "\\":
+            i += 1
+            if i >= n:
+                raise BadPattern("syntax error in pattern")
+        if i + 1 >= n:
+            raise BadPattern("syntax error in pattern")
+        return pattern[i], i + 1
+
+    while True:
+        if i < n and pattern[i] == "]" and ranges:
+            i += 1
+            break
+        lo, i = esc(i)
+        hi = lo
+        if pattern[i] == "-":
+            hi, i = esc(i + 1)
+        ranges.append(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}")
+    return ("[^" if negated else "[") + "".join(ranges) + "]", i
+
+
+def compile_pattern(pattern: str) -> Callable[[str], bool]:
+    """A cleaned pattern as patternmatcher's matcher: exact, prefix (`a/**`), suffix
+    (`**x`) or regular expression; BadPattern for what `filepath.Match` refuses."""
     out = ["^"]
+    kind = "exact"
     i, n = 0, len(pattern)
+    start = True
     while i < n:
         ch = pattern[i]
         i += 1
@@ -77,35 +133,53 @@ def _regex(pattern: str) -> re.Pattern[str]:
                 i += 1
                 if i < n and pattern[i] == "/":
                     i += 1
-                out.append(".*" if i >= n else "(.*/)?")
+                if i >= n:
+                    if kind == "exact":
+                        kind = "prefix"
+                    else:
+                        out.append(".*")
+                        kind = "regex"
+                else:
+                    out.append("(.*/)?")
+                    kind = "regex"
+                if start:
+                    kind = "suffix"
             else:
                 out.append("[^/]*")
+                kind = "regex"
         elif ch == "?":
             out.append("[^/]")
-        elif ch in _REGEX_SPECIAL:
-            out.append("\\" + ch)
+            kind = "regex"
         elif ch == "\\":
-            if i < n:
-                out.append(re.escape(pattern[i]))
-                i += 1
-            else:
-                out.append("\\\\")
-        elif ch in "[]":
-            out.append(ch)
+            if i >= n:
+                raise BadPattern("syntax error in pattern: a trailing \\")
+            out.append(re.escape(pattern[i]))
+            i += 1
+            kind = "regex"
+        elif ch == "[":
+            cls, i = _class(pattern, i - 1)
+            out.append(cls)
+            kind = "regex"
         else:
-            out.append(ch)
-    out.append("$")
-    try:
-        return re.compile("".join(out), re.DOTALL)
-    except re.error as exc:
-        raise InvalidInput(f"ignore pattern {pattern!r} is malformed: {exc}") from None
+            out.append(re.escape(ch))
+        start = False
+    if kind == "exact":
+        return lambda path: path == pattern
+    if kind == "prefix":
+        head = pattern[:-2]
+        return lambda path: path.startswith(head)
+    if kind == "suffix":
+        tail = pattern[2:]
+        return lambda path: path.endswith(tail) or (tail[:1] == "/" and path == tail[1:])
+    regex = re.compile("".join(out) + "$", re.DOTALL)
+    return lambda path: regex.match(path) is not None
 
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     text: str
     exclusion: bool
-    regex: re.Pattern[str]
+    match: Callable[[str], bool]
 
 
 class IgnoreMatcher:
@@ -123,7 +197,14 @@ class IgnoreMatcher:
                 if not p:
                     raise InvalidInput('illegal exclusion pattern: "!"')
             p = go_clean(p)
-            self.patterns.append(_Pattern(p, exclusion, _regex(p)))
+            try:
+                match = compile_pattern(p)
+            except BadPattern as exc:
+                raise InvalidInput(
+                    f"ignore pattern {raw.strip()!r} is malformed: {exc}",
+                    hint="close each [ with ], give ranges as a-z, escape a literal \\",
+                ) from None
+            self.patterns.append(_Pattern(p, exclusion, match))
         self.has_exceptions = any(p.exclusion for p in self.patterns)
         # Per parent directory: whether each pattern matches it or one of its parents
         # (a walk asks about every file of a directory: its parents are matched once).
@@ -144,7 +225,7 @@ class IgnoreMatcher:
         for i, pat in enumerate(self.patterns):
             if pat.exclusion != matched:
                 continue
-            if (parent_hits is not None and parent_hits[i]) or pat.regex.match(path):
+            if (parent_hits is not None and parent_hits[i]) or pat.match(path):
                 matched = not pat.exclusion
         return matched
 
@@ -155,10 +236,10 @@ class IgnoreMatcher:
         for pat in self.patterns:
             if pat.exclusion != matched:
                 continue
-            hit = pat.regex.match(path) is not None
+            hit = pat.match(path) is not None
             if not hit:
                 for i in range(len(parent_dirs)):
-                    if pat.regex.match("/".join(parent_dirs[: i + 1])):
+                    if pat.match("/".join(parent_dirs[: i + 1])):
                         hit = True
                         break
             if hit:
@@ -173,7 +254,7 @@ class IgnoreMatcher:
         up = directory.rpartition("/")[0]
         above = self._hits_at_or_above(up) if up else None
         got = tuple(
-            (above is not None and above[i]) or pat.regex.match(directory) is not None
+            (above is not None and above[i]) or pat.match(directory)
             for i, pat in enumerate(self.patterns)
         )
         if len(self._parent_hits) > 100_000:
@@ -217,4 +298,10 @@ def load_matcher(context: Path, containerfile: Path | None) -> tuple[IgnoreMatch
     if found is None:
         return IgnoreMatcher([]), None
     text = found.read_bytes().decode("utf-8", errors="surrogateescape")
-    return IgnoreMatcher(read_patterns(text)), found
+    lines = pattern_lines(text)
+    for number, pattern in lines:
+        try:
+            IgnoreMatcher([pattern])
+        except InvalidInput as exc:
+            raise InvalidInput(f"{found}:{number}: {exc}", hint=exc.hint) from None
+    return IgnoreMatcher([p for _, p in lines]), found
