@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from lamina import media_types as mt
-from lamina.content import VerifyingReader
 from lamina.copy.admission import AdmissionCheck, admit_instance
+from lamina.copy.blobs import BlobMover, mount_source
 from lamina.copy.convert import (
     FORMATS,
     INDEX_FOR,
@@ -32,10 +32,9 @@ from lamina.copy.convert import (
     changes_digest,
     plan_layers,
     rebuild,
-    recompress,
 )
 from lamina.digest import Digest
-from lamina.errors import AuthError, ErrorCode, IntegrityError, InvalidInput, NotFound
+from lamina.errors import ErrorCode, IntegrityError, InvalidInput, NotFound
 from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
 from lamina.platform import Platform
 from lamina.transports.base import (
@@ -45,9 +44,6 @@ from lamina.transports.base import (
     ImageReference,
     ImageSource,
     ManifestTypeLimited,
-    MountsBlobs,
-    NamesRepository,
-    VerifiesOnPut,
 )
 
 if TYPE_CHECKING:  # events are built only for a progress callback (start-up time)
@@ -129,7 +125,7 @@ def copy_reporting(
             with tempfile.TemporaryDirectory(prefix="lamina-copy-") as work:
                 copier = _Copier(src, dst, opts, locked, workers, Path(work))
                 copier.admission = admission
-                copier.mount_from = _mount_source(src_ref, dst_ref, dst)
+                copier.blobs.mount_from = mount_source(src_ref, dst_ref, dst)
                 try:
                     digest = copier.run()
                 finally:
@@ -145,21 +141,6 @@ def copy_reporting(
 
         locked(CopyDone(digest=digest, destination=dst_ref.describe()))
     return Copied(digest, copier.source_manifest)
-
-
-def _mount_source(
-    src_ref: ImageReference, dst_ref: ImageReference, dst: ImageDestination
-) -> str | None:
-    """The source's repository when source and destination are two repositories of one
-    registry and the destination can mount (blobs are then linked, not copied). The
-    registry decides with the destination's credentials; a refused mount is copied."""
-    if not isinstance(dst, MountsBlobs):
-        return None
-    if not isinstance(src_ref, NamesRepository) or not isinstance(dst_ref, NamesRepository):
-        return None
-    if src_ref.registry != dst_ref.registry or src_ref.repository == dst_ref.repository:
-        return None
-    return src_ref.repository
 
 
 def _locked(progress: ProgressCallback | None) -> ProgressCallback | None:
@@ -186,19 +167,15 @@ class _Copier:
     ) -> None:
         self.src, self.dst, self.options = src, dst, options
         self.progress = progress
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lamina-copy")
-        self.workdir = workdir
-        self.lock = threading.Lock()
-        self.blobs: dict[tuple[Digest, str, str | None], Future[Descriptor]] = {}
+        self.blobs = BlobMover(src, dst, progress, workers, workdir)
         self.admission: AdmissionCheck | None = None
-        self.mount_from: str | None = None  # set by copy_reporting (_mount_source)
         # Child manifests and signatures read by the admission pass, reused by the copy.
         self.manifests: dict[Digest, bytes] = {}
         self.signatures: dict[Digest, list[bytes]] = {}
         self.source_manifest: tuple[bytes, str] | None = None  # the top one, as read
 
     def shutdown(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.blobs.shutdown()
 
     # -- manifests ------------------------------------------------------------------------
 
@@ -392,7 +369,7 @@ class _Copier:
         config_plan = LayerPlan(manifest.config, manifest.config.media_type, None)
         # The config and the layers start at once (where the pool has the threads): a
         # destination that declares ConcurrentBlobs takes them in any order.
-        futures = [self._submit(config_plan), *(self._submit(p) for p in plans)]
+        futures = [self.blobs.submit(config_plan), *(self.blobs.submit(p) for p in plans)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for f in futures:
             if f in done and f.exception() is not None:
@@ -426,110 +403,3 @@ class _Copier:
         signatures = self._signatures(digest)
         if signatures:
             self.dst.put_signatures(digest, signatures)
-
-    # -- blobs ----------------------------------------------------------------------------
-
-    def _submit(self, plan: LayerPlan) -> Future[Descriptor]:
-        key = (plan.source.digest, plan.media_type, plan.recompress)
-        with self.lock:
-            found = self.blobs.get(key)
-            if found is None or (found.done() and found.exception() is not None):
-                found = self.pool.submit(self._blob, plan)
-                self.blobs[key] = found
-            return found
-
-    def _blob(self, plan: LayerPlan) -> Descriptor:
-        desc = plan.source
-        if plan.recompress is not None:
-            return self._recompressed(plan)
-        out = desc if plan.media_type == desc.media_type else desc.with_media_type(plan.media_type)
-        if mt.is_non_distributable(desc.media_type) and desc.urls:
-            if self.progress is not None:
-                from lamina.copy.progress import BlobSkipped
-
-                self.progress(BlobSkipped(digest=desc.digest, size=desc.size, reason="foreign"))
-            return out
-        if self.dst.has_blob(out) or self._mounted(out):
-            if self.progress is not None:
-                from lamina.copy.progress import BlobSkipped
-
-                self.progress(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
-            return out
-        if self.progress is not None:
-            from lamina.copy.progress import BlobStarted
-
-            self.progress(
-                BlobStarted(digest=desc.digest, size=desc.size, media_type=out.media_type)
-            )
-        if isinstance(self.dst, VerifiesOnPut):
-            # The destination checks size and digest before the blob becomes visible;
-            # hashing here too would only halve the speed.
-            with self.src.open_blob(desc) as raw:
-                stream = raw
-                if self.progress is not None:
-                    from lamina.copy.progress import Counting
-
-                    stream = Counting(raw, desc, self.progress)  # type: ignore[assignment]
-                self.dst.put_blob(stream, out)
-            if self.progress is not None:
-                from lamina.copy.progress import BlobDone
-
-                self.progress(BlobDone(digest=desc.digest, size=desc.size))
-            return out
-        what = f"{self.src.describe()}: blob"
-        with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
-            stream = reader  # type: ignore[assignment]
-            if self.progress is not None:
-                from lamina.copy.progress import Counting
-
-                stream = Counting(stream, desc, self.progress)  # type: ignore[assignment]
-            self.dst.put_blob(stream, out)
-            if not reader.verified:
-                reader.read_all_chunks()
-        if self.progress is not None:
-            from lamina.copy.progress import BlobDone
-
-            self.progress(BlobDone(digest=desc.digest, size=desc.size))
-        return out
-
-    def _mounted(self, desc: Descriptor) -> bool:
-        """Link the blob from the source repository when both ends are one registry
-        (no byte moves; the registry already verified it). False if it will not."""
-        if self.mount_from is None:
-            return False
-        if not isinstance(self.dst, MountsBlobs):
-            return False
-        try:
-            return self.dst.mount_blob(desc, self.mount_from)
-        except (AuthError, NotFound):
-            return False  # no pull access there for these credentials: copy the bytes
-
-    def _recompressed(self, plan: LayerPlan) -> Descriptor:
-        desc = plan.source
-        if self.progress is not None:
-            from lamina.copy.progress import BlobStarted
-
-            self.progress(
-                BlobStarted(digest=desc.digest, size=desc.size, media_type=plan.media_type)
-            )
-        what = f"{self.src.describe()}: blob"
-        with VerifyingReader(self.src.open_blob(desc), desc.digest, desc.size, what) as reader:
-            stream: BinaryIO = reader  # type: ignore[assignment]
-            if self.progress is not None:
-                from lamina.copy.progress import Counting
-
-                stream = Counting(stream, desc, self.progress)  # type: ignore[assignment]
-            path, out = recompress(stream, plan, self.workdir)
-            if not reader.verified:
-                reader.read_all_chunks()
-        try:
-            if not self.dst.has_blob(out):
-                with open(path, "rb") as f:
-                    self.dst.put_blob(f, out)
-        finally:
-            path.unlink(missing_ok=True)
-        if self.progress is not None:
-            from lamina.copy.progress import BlobDone
-
-            self.progress(BlobDone(digest=desc.digest, size=desc.size))
-        return out
