@@ -66,6 +66,29 @@ def test_yaml_to_registry_then_nothing_moves(lamina_reg: Server, repo: str, tmp_
         assert item.destination.startswith(f"docker://{host}/mirror/{repo}/app:")
 
 
+def test_within_one_registry_a_sync_mounts_the_blobs(
+    lamina_reg: Server, repo: str, tmp_path: Path
+) -> None:
+    """Between two repositories of one registry no blob byte moves: each is mounted
+    (the sync's shared references name their repositories, as a plain one does)."""
+    from tests.trust.proxy import CountingProxy
+
+    proxy = CountingProxy(lamina_reg.host)  # records each request with its query
+    try:
+        host = proxy.host
+        _seed(host, f"{repo}/mnt", tmp_path, tags=["1", "2"])
+        proxy.reset()
+        report = sync(
+            f"{host}/{repo}/mnt", f"{host}/{repo}-mounted", SyncOptions(src="docker", dest="docker")
+        )
+        assert report.count(COPIED) == 2
+        target = f"/v2/{repo}-mounted/mnt/blobs/"
+        uploads = [(m, p) for m, p in proxy.requests if p.startswith(target) and m != "HEAD"]
+        assert uploads and all(m == "POST" and "mount=" in p for m, p in uploads), uploads
+    finally:
+        proxy.close()
+
+
 @pytest.mark.parametrize("all_", [False, True])
 def test_an_index_is_checked_by_the_child_a_copy_writes(
     lamina_reg: Server, repo: str, tmp_path: Path, all_: bool

@@ -89,6 +89,16 @@ class Shared:
     def transport(self) -> str:
         return self.ref.transport
 
+    @property
+    def registry(self) -> str:
+        """(With `repository`: NamesRepository, so a copy mounts blobs between two
+        repositories of one registry.)"""
+        return self.ref.registry
+
+    @property
+    def repository(self) -> str:
+        return self.ref.repository
+
     def describe(self) -> str:
         return self.ref.describe()
 

@@ -39,8 +39,7 @@ class SendFailed(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
-        reason = getattr(cause, "reason", None)
-        self.tls = isinstance(cause, SSLError) or isinstance(reason, SSLError)
+        self.tls = isinstance(cause, SSLError)
         self.timeout = "timeout" in type(cause).__name__.lower() or "timed out" in str(cause)
         self.proxy = isinstance(cause, ProxyError)  # (the proxy, or the tunnel through it)
 
