@@ -58,3 +58,36 @@ def test_escape_directive_is_part_of_the_key(store: Store, tmp_path: Path) -> No
     assert _read(store, plain.image.id, "/x") == "a$b\n"
     tick = _build(store, tmp_path / "ctx", "# escape=`\n" + body)
     assert _read(store, tick.image.id, "/x") == "a\\B\n"
+
+
+def test_run_bind_mount_from_is_keyed_by_the_image_it_names(store: Store, tmp_path: Path) -> None:
+    src = f"FROM {BASE}\nRUN echo {{}} > /data\n"
+    user = (
+        f"FROM {BASE} AS Stage\nCOPY f /f\n"
+        f"FROM {BASE}\n"
+        "RUN --mount=type=bind,from=localhost/src:1,target=/m cat /m/data > /image\n"
+        "RUN --mount=type=bind,from=Stage,target=/s cat /s/f > /stage\n"
+    )
+
+    def build_src(word: str) -> None:
+        ctx = tmp_path / "src"
+        ctx.mkdir(exist_ok=True)
+        (ctx / "Containerfile").write_text(src.format(word))
+        build(store, ctx, BuildOptions(timestamp=0, tags=["localhost/src:1"]))
+
+    ctx = tmp_path / "user"
+    ctx.mkdir()
+    build_src("one")
+    (ctx / "f").write_text("first\n")
+    first = _build(store, ctx, user)
+    assert (_read(store, first.image.id, "/image"), _read(store, first.image.id, "/stage")) == (
+        "one\n",
+        "first\n",
+    )
+    build_src("two")  # the name now points at another image
+    (ctx / "f").write_text("second\n")  # and stage `Stage` changes
+    again = _build(store, ctx, user)
+    assert (_read(store, again.image.id, "/image"), _read(store, again.image.id, "/stage")) == (
+        "two\n",
+        "second\n",
+    )

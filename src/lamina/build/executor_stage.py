@@ -36,7 +36,7 @@ from lamina.build.executor_config import CONFIG_INSTRUCTIONS, DEFAULT_SHELL, app
 from lamina.build.executor_copystep import CopyScope, files_needed_after, plan_copy
 from lamina.build.isolation.network import step_network
 from lamina.build.isolation.spec import DEFAULT_PATH
-from lamina.build.mounts import key_parts, prepare
+from lamina.build.mounts import key_parts, parse_spec, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
 from lamina.build.run_heredoc import PIPES, run_script
 from lamina.build.workdir import make_workdir
@@ -323,7 +323,7 @@ class StageRunner:
             pairs = " ".join(f"{k}={v}" for k, v in run_args.items())
             created_by = f"|{len(run_args)} {pairs} {created_by}"
         specs = [expand(m, env, escape=self.escape, span=ins.span) for m in ins.mounts]
-        sources = key_parts(specs, r.context, r.stage_ids())
+        sources = key_parts(specs, r.context, self._mount_sources(specs, ins))
         proxies = {k: v for k, v in r.plan.build_args.items() if k in PROXY_ARGS}
         extra_env = {**proxies, **run_args}
 
@@ -352,6 +352,17 @@ class StageRunner:
                 )
 
         return self._fs_step(created_by, sources, ins, action)
+
+    def _mount_sources(self, specs: list[str], ins: Run) -> dict[str, str]:
+        """Each `from=` of the RUN's mounts → the image ID it names: a stage (any case)
+        or an image, so a stage rebuilt or a name moved to another image changes the key."""
+        r, ids = self.run, self.run.stage_ids()
+        out: dict[str, str] = {}
+        for spec in specs:
+            ref = parse_spec(spec).get("from")
+            if ref:
+                out[ref] = ids.get(ref.lower()) or ids.get(ref) or r.base_image(ref, ins.span)
+        return out
 
     def _exec(
         self,
