@@ -6,6 +6,9 @@ Intentional differences, normalised below:
   them later); ours are already stripped. An absent fd is 0 there, None here.
 - `original` of an instruction with heredocs: `dockerfile` appends the bodies; ours is the
   logical line only, so only the first line is compared.
+- `<< EOF` (blanks after `<<`) opens a heredoc here, as in BuildKit >= 0.22; the
+  `dockerfile` package predates that, so the corpus and fragments do not use it
+  (tests/build/test_lexer_corners.py covers it).
 - ONBUILD: `dockerfile` drops the trigger's flags and heredocs; ours keeps them on the
   trigger (`OnBuild.trigger`), and `OnBuild.flags` are ONBUILD's own (always none).
 """
