@@ -49,7 +49,6 @@ from lamina.transports.base import (
     NamesRepository,
     VerifiesOnPut,
 )
-from lamina.transports.registry.reference import RegistryReference
 from lamina.trust.evaluate import split_signatures
 from lamina.trust.internal_forms import BUNDLE_PREFIX
 from lamina.trust.registries_d import RegistriesD, default_registries_d
@@ -160,11 +159,13 @@ class SignedReference:
         return self.inner.describe()
 
     def new_source(self) -> ImageSource:
-        if isinstance(self.inner, RegistryReference):
+        src = self.inner.new_source()
+        if isinstance(self.inner, NamesRepository):  # a registry's: loaded already
             from lamina.transports.registry import RegistrySource
 
-            return RegistrySignedSource(RegistrySource(self.inner), self.storage)
-        return SignedSource(self.inner.new_source(), self.storage)
+            if isinstance(src, RegistrySource):
+                return RegistrySignedSource(src, self.storage)
+        return SignedSource(src, self.storage)
 
     def new_destination(self) -> ImageDestination:
         identity = self.identity
@@ -177,14 +178,13 @@ class SignedReference:
                     code=ErrorCode.UNSUPPORTED,
                     hint="give one with --sign-identity HOST/REPO:TAG",
                 )
-        if isinstance(self.inner, RegistryReference):
+        dst = self.inner.new_destination()
+        if isinstance(self.inner, NamesRepository):  # a registry's: loaded already
             from lamina.transports.registry import RegistryDestination
 
-            dst = RegistryDestination(self.inner)
-            return RegistrySigningDestination(dst, self.storage, self.signers, identity)
-        return SigningDestination(
-            self.inner.new_destination(), self.storage, self.signers, identity
-        )
+            if isinstance(dst, RegistryDestination):
+                return RegistrySigningDestination(dst, self.storage, self.signers, identity)
+        return SigningDestination(dst, self.storage, self.signers, identity)
 
 
 class SignedSource:
