@@ -219,7 +219,7 @@ def test_config_syntaxes(lamina: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert info["Author"] == "Ada"
     assert info["History"][-1]["created_by"] == "lamina test"
     assert info["History"][-1]["comment"] == "cfg test"
-    assert info["Manifest"]["annotations"] == {
+    assert info["Annotations"] == {
         "org.example.note": "hi",
         "org.example.other": "x",
     }

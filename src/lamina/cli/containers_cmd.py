@@ -243,6 +243,7 @@ def inspect(
     creds: str | None,
     authfile: str | None,
     tls_verify: bool | None,
+    fmt: str,
 ) -> None:
     """Show each working container (with its pending config) or image, as JSON. A NAME
     written TRANSPORT:… (docker://HOST/REPO:TAG, oci:DIR, …) is inspected where it is."""
@@ -260,6 +261,7 @@ def inspect(
             creds=creds,
             authfile=authfile,
             tls_verify=tls_verify,
+            fmt=fmt,
         )
         return
     store = store_from(ctx)
@@ -269,7 +271,7 @@ def inspect(
             out.append(cops.inspect(store, name))
         else:
             out.append(iops.inspect(store, name))
-    echo_json(out)
+    images_cmd.echo_inspected(out, fmt)
 
 
 _TRANSPORTS = frozenset({"docker", "oci", "oci-archive", "docker-archive", "dir", "lamina"})

@@ -3,100 +3,204 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from lamina.cli.context import FORMAT_OPTION, store_from
-from lamina.cli.output import ago, echo_json, human_size, table
+from lamina.cli.output import (
+    ago,
+    echo_json,
+    go_time,
+    human_size,
+    is_json,
+    render_template,
+    template_format_option,
+)
+from lamina.gotemplate import Record
+
+if TYPE_CHECKING:
+    from lamina.ops.images import ImageRow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.command(epilog="Example: lamina images --format json")
-@click.option("-a", "--all", "all_", is_flag=True, help="Also list index children.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only image IDs.")
-@click.option("--no-trunc", is_flag=True, help="Show full image IDs.")
-@FORMAT_OPTION
-@click.pass_context
-def images(ctx: click.Context, all_: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
-    """List images in local storage (REPOSITORY TAG IMAGE ID CREATED SIZE)."""
-    from lamina.ops.images import image_json, image_rows
+IMAGE_HEADERS = {"ID": "IMAGE ID", "Created": "CREATED", "ReadOnly": "R/O"}
 
-    rows = image_rows(store_from(ctx), all=all_)
-    if fmt == "json":
+
+@click.command(
+    epilog="Example: lamina images --format '{{.Repository}}:{{.Tag}}'\n\n"
+    "Example: lamina images --filter dangling=true -q"
+)
+@click.argument("reference", required=False)
+@click.option(
+    "-a", "--all", "all_", is_flag=True, help="Also list intermediate images and index children."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only image IDs.")
+@click.option("--no-trunc", is_flag=True, help="Show full image IDs (sha256:…).")
+@click.option("--digests", is_flag=True, help="Show the manifest digests.")
+@click.option("-n", "--noheading", is_flag=True, help="Do not print the heading row.")
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="dangling=, reference=, label=KEY[=V], before=IMAGE, since=IMAGE, intermediate=.",
+)
+@click.option(
+    "--sort",
+    default="created",
+    show_default=True,
+    help="created, id, repository, size or tag.",
+)
+@template_format_option("REPOSITORY TAG IMAGE ID CREATED SIZE;")
+@click.pass_context
+def images(
+    ctx: click.Context,
+    reference: str | None,
+    all_: bool,
+    quiet: bool,
+    no_trunc: bool,
+    digests: bool,
+    noheading: bool,
+    filters: tuple[str, ...],
+    sort: str,
+    fmt: str,
+) -> None:
+    """List images in local storage, as podman does: named and dangling images (the
+    intermediate images of --layers builds, the build cache, with -a); REFERENCE filters
+    by name (`app`, `localhost/app:1`, `app:*`)."""
+    from lamina.ops import image_list
+    from lamina.ops.images import container_counts, image_json, image_rows
+
+    store = store_from(ctx)
+    items = image_list.select(
+        store, all=all_, filters=filters, references=(reference,) if reference else ()
+    )
+    rows = image_list.sort_rows(image_rows(items), sort, _row_field)
+    if is_json(fmt):
+        counts = container_counts(store)
         seen: dict[str, dict[str, object]] = {}
         for r in rows:
-            seen.setdefault(r.image.id, image_json(r.image))
+            seen.setdefault(r.image.id, image_json(r.item, counts.get(r.image.id, 0)))
         echo_json(list(seen.values()))
         return
     if quiet:
-        ids: list[str] = []
-        for r in rows:
-            i = r.image.id if no_trunc else r.image.short_id
-            if i not in ids:
-                ids.append(i)
-        for i in ids:
-            click.echo(i)
-        return
-    body = [
-        [
-            r.repository,
-            r.tag,
-            r.image.id if no_trunc else r.image.short_id,
-            ago(r.image.created),
-            human_size(r.image.size),
-        ]
-        for r in rows
-    ]
-    click.echo(table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], body))
+        fmt = "{{.ID}}"
+    elif fmt == "table":
+        digest = "{{.Digest}}\t" if digests else ""
+        fmt = "table {{.Repository}}\t{{.Tag}}\t" + digest + "{{.ID}}\t{{.Created}}\t{{.Size}}"
+    counts = container_counts(store)
+    records = [_image_record(r, no_trunc, counts.get(r.image.id, 0)) for r in rows]
+    text = render_template(fmt, records, headers=IMAGE_HEADERS, noheading=noheading)
+    if quiet:  # one line per image, not per name
+        text = "".join(dict.fromkeys(text.splitlines(keepends=True)))
+    click.echo(text, nl=False)
 
 
-@click.command(epilog="Example: lamina history --no-trunc localhost/busybox")
+def _row_field(row: ImageRow, key: str) -> object:
+    if key == "created":
+        return row.image.created.timestamp() if row.image.created else 0.0
+    if key == "id":
+        return row.image.id
+    if key == "size":
+        return row.image.size
+    return row.repository if key == "repository" else row.tag
+
+
+def _image_record(r: ImageRow, no_trunc: bool, containers: int) -> Record:
+    """The fields `images --format` templates see (podman's imageReporter)."""
+    from lamina.ops.images import image_json
+
+    created = r.image.created
+    summary = image_json(r.item, containers)
+    return Record(
+        Repository=r.repository,
+        Tag=r.tag,
+        ID=f"sha256:{r.image.id}" if no_trunc else r.image.short_id,
+        Id=r.image.id,
+        Digest=str(r.image.manifest_digest),
+        Created=ago(created),
+        CreatedSince=ago(created),
+        CreatedAt=go_time(created),
+        CreatedTime=go_time(created),
+        Size=human_size(r.image.size),
+        VirtualSize=r.image.size,
+        SharedSize=0,
+        ReadOnly=False,
+        Dangling=r.item.dangling,
+        Intermediate=r.item.intermediate,
+        Containers=containers,
+        Labels=summary["Labels"] or {},
+        Names=list(r.image.names),
+        RepoTags=summary["RepoTags"],
+        RepoDigests=summary["RepoDigests"],
+        History=", ".join(r.image.names),
+        ParentId=r.item.parent,
+    )
+
+
+HISTORY_HEADERS = {"ID": "ID", "Created": "CREATED", "CreatedBy": "CREATED BY"}
+
+
+@click.command(epilog="Example: lamina history --format '{{.CreatedBy}}' localhost/busybox")
 @click.argument("image")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the IDs.")
-@FORMAT_OPTION
+@click.option("-n", "--noheading", is_flag=True, help="Do not print the heading row.")
+@template_format_option("ID CREATED CREATED BY SIZE COMMENT;")
 @click.pass_context
-def history(ctx: click.Context, image: str, no_trunc: bool, quiet: bool, fmt: str) -> None:
+def history(
+    ctx: click.Context, image: str, no_trunc: bool, quiet: bool, noheading: bool, fmt: str
+) -> None:
     """Show the history of IMAGE, newest first."""
     from lamina.ops import images as ops
 
     stored, entries = ops.history(store_from(ctx), image)
-    ids = [stored.id if i == 0 else "<missing>" for i in range(len(entries))]
-    if fmt == "json":
-        echo_json(
-            [
-                {
-                    "id": ids[i],
-                    "created": e.created.isoformat() if e.created else None,
-                    "createdBy": e.created_by,
-                    "size": e.size,
-                    "comment": e.comment,
-                    "emptyLayer": e.empty_layer,
-                }
-                for i, e in enumerate(entries)
-            ]
-        )
+    if is_json(fmt):
+        echo_json(ops.history_json(stored, entries))
         return
     if quiet:
-        for shown_id in ids:
-            click.echo(shown_id if no_trunc or shown_id == "<missing>" else shown_id[:12])
-        return
-    rows = []
+        fmt = "{{.ID}}"
+    elif fmt == "table":
+        fmt = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    records = []
     for i, e in enumerate(entries):
+        shown = "<missing>" if i else (stored.id if no_trunc else stored.short_id)
         created_by = e.created_by
         if not no_trunc and len(created_by) > 45:
             created_by = created_by[:42] + "..."
-        shown = ids[i] if no_trunc or ids[i] == "<missing>" else ids[i][:12]
-        rows.append([shown, ago(e.created), created_by, human_size(e.size), e.comment])
-    click.echo(table(["ID", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows))
+        records.append(
+            Record(
+                ID=shown,
+                Created=ago(e.created),
+                CreatedSince=ago(e.created),
+                CreatedAt=go_time(e.created),
+                CreatedBy=created_by,
+                Size=human_size(e.size),
+                Comment=e.comment,
+                Tags=list(stored.names) if i == 0 else [],
+            )
+        )
+    text = render_template(fmt, records, headers=HISTORY_HEADERS, noheading=noheading)
+    click.echo(text, nl=False)
 
 
 def location_options(f: F) -> F:
     """The flags for inspecting a TRANSPORT:… location (shared with the container inspect)."""
     for option in reversed(
         [
+            click.option(
+                "-f",
+                "--format",
+                "fmt",
+                default="json",
+                show_default=True,
+                metavar="json|TEMPLATE",
+                help="JSON, or a Go template run on each result (`{{.Id}}`, `{{.Config.Env}}`,"
+                " `{{json .RootFS}}`), as podman and skopeo take it.",
+            ),
             click.option(
                 "--raw", is_flag=True, help="For TRANSPORT:… locations: the raw manifest."
             ),
@@ -136,17 +240,21 @@ def inspect(
     creds: str | None,
     authfile: str | None,
     tls_verify: bool | None,
+    fmt: str = "json",
 ) -> None:
-    """Show each IMAGE's manifest and config as JSON. An IMAGE written TRANSPORT:…
-    (docker://HOST/REPO:TAG, oci:DIR, …) is inspected where it is, as skopeo does."""
+    """Show each IMAGE as JSON in podman's `image inspect` shape. An IMAGE written
+    TRANSPORT:… (docker://HOST/REPO:TAG, oci:DIR, …) is inspected where it is, as skopeo
+    does."""
     from lamina.copy import alltransports
     from lamina.ops import images as ops
 
     known = {*alltransports.transports(), "docker", "lamina"}
     if not any(name.partition(":")[0] in known for name in images):
         store = store_from(ctx)
-        echo_json([ops.inspect(store, name) for name in images])
+        echo_inspected([ops.inspect(store, name) for name in images], fmt)
         return
+    if (raw or config) and not is_json(fmt):
+        raise click.UsageError("--format cannot be used with --raw or --config")
     from lamina.ops.locations import registry_options
     from lamina.ops.pulling_remote import inspect_location
 
@@ -159,7 +267,55 @@ def inspect(
         if isinstance(result, bytes):
             click.echo(result.decode("utf-8", "replace"), nl=not raw or config)
         else:
-            echo_json(result)
+            echo_inspected(result, fmt)
+
+
+# podman's struct fields (all `omitempty`), so that `{{.Config.User}}` is "" where the
+# JSON leaves it out, as in Go
+_CONFIG_FIELDS: dict[str, Any] = {
+    "User": "",
+    "ExposedPorts": {},
+    "Env": [],
+    "Entrypoint": [],
+    "Cmd": [],
+    "Volumes": {},
+    "WorkingDir": "",
+    "Labels": {},
+    "StopSignal": "",
+}
+_HISTORY_FIELDS: dict[str, Any] = {
+    "created": "",
+    "created_by": "",
+    "author": "",
+    "comment": "",
+    "empty_layer": False,
+}
+
+
+def _struct(value: Any, fields: dict[str, Any] | None = None) -> Any:
+    if not isinstance(value, dict):
+        return value
+    record = Record({**(fields or {}), **value})
+    record.omitempty = frozenset(fields or ())
+    return record
+
+
+def echo_inspected(value: Any, fmt: str) -> None:
+    """Print inspect results: JSON, or a template run on each (a list) or on the one."""
+    if is_json(fmt):
+        echo_json(value)
+        return
+    items = value if isinstance(value, list) else [value]
+    records = []
+    for item in items:
+        record = Record(item)
+        record["Config"] = _struct(item.get("Config"), _CONFIG_FIELDS)
+        for key in ("RootFS", "GraphDriver"):
+            record[key] = _struct(item.get(key))
+        if isinstance(item.get("History"), list):
+            record["History"] = [_struct(h, _HISTORY_FIELDS) for h in item["History"]]
+        records.append(record)
+    click.echo(render_template(fmt, records), nl=False)
 
 
 @click.command(epilog="Example: lamina tag localhost/busybox localhost/base:1.0")

@@ -10,7 +10,10 @@ from typing import Any
 
 
 class Record(dict[str, Any]):
-    """A Go struct: fields keep their order; looking up a field it lacks is an error."""
+    """A Go struct: fields keep their order; looking up a field it lacks is an error.
+    Fields named in `omitempty` are left out of `json` when empty (Go's `,omitempty`)."""
+
+    omitempty: frozenset[str] = frozenset()
 
 
 class _NoValue:
@@ -79,7 +82,7 @@ def truth(v: Any) -> bool:
 
 def _plain(v: Any) -> Any:
     if isinstance(v, Record):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: _plain(x) for k, x in v.items() if k not in v.omitempty or truth(x)}
     if isinstance(v, dict):
         return {str(k): _plain(v[k]) for k in sorted(v)}
     if isinstance(v, list | tuple):

@@ -4,12 +4,16 @@ and `inspect`, as plain values a script can use."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from lamina.digest import Digest
+from lamina.ops.image_list import Listed, listed
 from lamina.reference import Reference
 from lamina.store import HistoryEntry, Store, StoredImage
+from lamina.store.records import parse_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,18 +21,19 @@ class ImageRow:
     repository: str
     tag: str
     image: StoredImage
+    item: Listed
 
 
-def image_rows(store: Store, *, all: bool = False) -> list[ImageRow]:
-    """One row per name (or one `<none>` row per dangling image), newest first."""
+def image_rows(items: list[Listed]) -> list[ImageRow]:
+    """One row per name (or one `<none>` row per untagged image), in the items' order."""
     rows: list[ImageRow] = []
-    for img in store.list_images(all=all):
-        if not img.names:
-            rows.append(ImageRow("<none>", "<none>", img))
+    for item in items:
+        if not item.image.names:
+            rows.append(ImageRow("<none>", "<none>", item.image, item))
             continue
-        for name in img.names:
+        for name in item.image.names:
             repo, tag = split_name(name)
-            rows.append(ImageRow(repo, tag, img))
+            rows.append(ImageRow(repo, tag, item.image, item))
     return rows
 
 
@@ -41,18 +46,67 @@ def split_name(name: str) -> tuple[str, str]:
     return ref.name, ref.tag or "<none>"
 
 
-def image_json(img: StoredImage) -> dict[str, Any]:
-    return {
+def rfc3339(when: datetime | None, *, nano: bool = False) -> str:
+    """Go's time.RFC3339 (seconds) or RFC3339Nano (trailing zeros dropped), in UTC with Z."""
+    if when is None:
+        return "0001-01-01T00:00:00Z"
+    when = when.astimezone(UTC)
+    text = when.strftime("%Y-%m-%dT%H:%M:%S")
+    if nano and when.microsecond:
+        text += f".{when.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def _created_text(raw: str | None) -> str:
+    """A config's `created` as podman prints it: RFC3339Nano in UTC (nanoseconds kept)."""
+    if raw and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", raw):
+        head, _, frac = raw[:-1].partition(".")
+        frac = frac.rstrip("0")
+        return f"{head}.{frac}Z" if frac else f"{head}Z"
+    return rfc3339(parse_time(raw), nano=True)
+
+
+def repo_digests(img: StoredImage) -> list[str]:
+    """`REPO@DIGEST` for each repository the image is named in."""
+    return sorted({f"{split_name(n)[0]}@{img.manifest_digest}" for n in img.names})
+
+
+def container_counts(store: Store) -> dict[str, int]:
+    """Working containers per image ID (podman's `Containers`)."""
+    from lamina.ops.containers import listing
+
+    counts: dict[str, int] = {}
+    for row in listing(store):
+        if row["imageid"]:
+            counts[row["imageid"]] = counts.get(row["imageid"], 0) + 1
+    return counts
+
+
+def image_json(item: Listed, containers: int = 0) -> dict[str, Any]:
+    """One entry of `podman images --format json` (podman's ImageSummary). Unlike podman
+    4.x, which leaves it null, `RepoTags` lists the names."""
+    img = item.image
+    out: dict[str, Any] = {
         "Id": img.id,
+        "ParentId": item.parent,
+        "RepoTags": list(img.names),
+        "RepoDigests": repo_digests(img),
+        "Size": img.size,
+        "SharedSize": 0,
+        "VirtualSize": img.size,
+        "Labels": dict(item.labels) if item.labels else None,
+        "Containers": containers,
         "Names": list(img.names),
         "Digest": str(img.manifest_digest),
-        "MediaType": img.media_type,
+        "History": list(img.names),
         "Created": int(img.created.timestamp()) if img.created else 0,
-        "CreatedAt": img.created.isoformat() if img.created else None,
-        "Size": img.size,
-        "Dangling": img.dangling,
-        "IsIndex": img.is_index,
+        "CreatedAt": rfc3339(img.created),
     }
+    if item.dangling:
+        out["Dangling"] = True
+    if img.is_index:
+        out["IsManifestList"] = True
+    return out
 
 
 def chain_ids(diff_ids: list[Digest]) -> list[Digest]:
@@ -96,32 +150,61 @@ def history(store: Store, name_or_id: str) -> tuple[StoredImage, list[HistoryEnt
     return img, store.history(img.id)
 
 
+def history_json(img: StoredImage, entries: list[HistoryEntry]) -> list[dict[str, Any]]:
+    """`podman history --format json`: newest first; the top entry carries the image ID,
+    the others `<missing>`."""
+    out: list[dict[str, Any]] = []
+    for i, e in enumerate(entries):
+        row: dict[str, Any] = {
+            "id": img.id if i == 0 else "<missing>",
+            "created": rfc3339(e.created, nano=True),
+            "CreatedBy": e.created_by,
+            "size": e.size,
+        }
+        if e.comment:
+            row["comment"] = e.comment
+        row["Created"] = rfc3339(e.created)
+        out.append(row)
+    return out
+
+
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
-    """A podman-style description plus the raw manifest and config, parsed."""
+    """`podman image inspect`'s shape (podman's ImageData). An index is described by its
+    summary and its manifest."""
     stored = store.lookup(name_or_id)
     if stored.is_index:
         index = store.index(stored)
-        return {**image_json(stored), "Manifest": json.loads(index.raw_manifest())}
+        item = Listed(stored, "", False, None)
+        return {**image_json(item), "Manifest": json.loads(index.raw_manifest())}
     img = store.image(stored)
     cfg = img.config()
-    repo_digests = sorted(
-        {f"{Reference.parse(n).name}@{stored.manifest_digest}" for n in stored.names}
-    )
-    return {
+    parent = next((i.parent for i in listed(store, all=True) if i.image.id == stored.id), "")
+    out: dict[str, Any] = {
         "Id": stored.id,
         "Digest": str(stored.manifest_digest),
         "RepoTags": list(stored.names),
-        "RepoDigests": repo_digests,
-        "Created": cfg.created,
+        "RepoDigests": repo_digests(stored),
+        "Parent": parent,
+        "Comment": cfg.history[-1].comment or "" if cfg.history else "",
+        "Created": _created_text(cfg.created),
+        "Config": cfg.config.to_json(),
+        "Version": str(cfg.extra.get("docker_version", "")),
         "Author": cfg.author or "",
         "Architecture": cfg.architecture,
         "Os": cfg.os,
-        "Variant": cfg.variant or None,
-        "Size": stored.size,
-        "Config": cfg.config.to_json(),
-        "RootFS": cfg.rootfs.to_json(),
-        "History": [h.to_json() for h in cfg.history],
-        "ManifestType": stored.media_type,
-        "Manifest": json.loads(img.raw_manifest()),
-        "ImageConfig": json.loads(img.raw_config()),
     }
+    if cfg.variant:
+        out["Variant"] = cfg.variant
+    out |= {
+        "Size": stored.size,
+        "VirtualSize": stored.size,
+        "GraphDriver": {"Name": "lamina", "Data": None},
+        "RootFS": {"Type": cfg.rootfs.type, "Layers": [str(d) for d in cfg.rootfs.diff_ids]},
+        "Labels": dict(cfg.config.labels) if cfg.config.labels else None,
+        "Annotations": dict(img.manifest().annotations or {}),
+        "ManifestType": stored.media_type,
+        "User": cfg.config.user,
+        "History": [h.to_json() for h in cfg.history],
+        "NamesHistory": list(stored.names),
+    }
+    return out
