@@ -12,7 +12,8 @@ from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.oci import Descriptor, ImageIndex, ImageManifest, parse_any
-from lamina.oci.manifest import MAX_MANIFEST_SIZE, detect_media_type
+from lamina.oci.limits import MAX_MANIFEST_SIZE
+from lamina.oci.manifest import detect_media_type
 from lamina.platform import Platform
 
 A = "sha256:" + "a" * 64

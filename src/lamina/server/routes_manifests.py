@@ -10,7 +10,7 @@ from lamina import media_types as mt
 from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.oci import ImageIndex, ImageManifest, parse_any
-from lamina.oci.manifest import MAX_MANIFEST_SIZE
+from lamina.oci.limits import MAX_MANIFEST_SIZE
 from lamina.reference import validate_tag
 from lamina.server import body
 from lamina.server.context import RegistryContext
