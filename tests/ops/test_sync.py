@@ -54,8 +54,9 @@ def test_yaml_to_registry_then_nothing_moves(lamina_reg: Server, repo: str, tmp_
     opts = SyncOptions(src="yaml", dest="docker")
     first = sync(str(spec), f"{host}/mirror/{repo}", opts)
     assert first.count(COPIED) == 3 and not first.failed
+    # Within one registry the blobs are mounted, not read (see the test below).
     before = _blob_gets(lamina_reg, f"{repo}/app")
-    assert before == 6  # config + one layer, three images
+    assert before == 0
     manifests = _blob_gets(lamina_reg, f"{repo}/app", "manifests")
     again = sync(str(spec), f"{host}/mirror/{repo}", opts)
     assert again.count(SKIPPED) == 3
