@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from lamina.cli.context import FORMAT_OPTION, NETWORK_OPTIONS, store_from
+from lamina.cli.context import NETWORK_OPTIONS, store_from
 from lamina.cli.images_cmd import location_options
-from lamina.cli.output import echo_json, table
+from lamina.cli.output import echo_json, is_json, render_template, table, template_format_option
 
 
 @click.command(
@@ -50,17 +50,21 @@ def from_(
     click.echo(c.name)
 
 
-@click.command(epilog="Example: lamina containers --format json")
+@click.command(epilog="Example: lamina containers --format '{{.ContainerName}} {{.ImageName}}'")
 @click.option("-q", "--quiet", is_flag=True, help="Print only container IDs.")
 @click.option("--no-trunc", is_flag=True, help="Show full IDs.")
-@FORMAT_OPTION
+@click.option("-n", "--noheading", is_flag=True, help="Do not print the heading row.")
+@template_format_option("CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME;")
 @click.pass_context
-def containers(ctx: click.Context, quiet: bool, no_trunc: bool, fmt: str) -> None:
-    """List working containers (CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME)."""
+def containers(ctx: click.Context, quiet: bool, no_trunc: bool, noheading: bool, fmt: str) -> None:
+    """List working containers (CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME).
+    A --format template sees buildah's fields: .ContainerID .Builder .ImageID .ImageName
+    .ContainerName."""
+    from lamina.gotemplate import Record
     from lamina.ops.containers import listing
 
     rows = listing(store_from(ctx))
-    if fmt == "json":
+    if is_json(fmt):
         echo_json(rows)
         return
 
@@ -71,10 +75,25 @@ def containers(ctx: click.Context, quiet: bool, no_trunc: bool, fmt: str) -> Non
         for r in rows:
             click.echo(short(r["id"]))
         return
-    body = [
-        [short(r["id"]), "*", short(r["imageid"]), r["imagename"], r["containername"]] for r in rows
+    if fmt == "table":
+        body = [
+            [short(r["id"]), "*", short(r["imageid"]), r["imagename"], r["containername"]]
+            for r in rows
+        ]
+        heads = ["CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME", "CONTAINER NAME"]
+        click.echo(table(heads, body).partition("\n")[2] if noheading else table(heads, body))
+        return
+    records = [
+        Record(
+            ContainerID=short(r["id"]),
+            Builder=bool(r["builder"]),
+            ImageID=short(r["imageid"]),
+            ImageName=r["imagename"],
+            ContainerName=r["containername"],
+        )
+        for r in rows
     ]
-    click.echo(table(["CONTAINER ID", "BUILDER", "IMAGE ID", "IMAGE NAME", "CONTAINER NAME"], body))
+    click.echo(render_template(fmt, records, noheading=noheading), nl=False)
 
 
 @click.command(epilog="Example: lamina rm web  (or: lamina rm --all)")

@@ -417,15 +417,13 @@ def tree(ctx: click.Context, name: str, fmt: str) -> None:
 )
 @click.pass_context
 def prune(ctx: click.Context, all_: bool, force: bool, build_cache: bool) -> None:
-    """Remove dangling images (with --all, every image no container uses)."""
-    store = store_from(ctx)
-    if build_cache:
-        from lamina.ops.build import prune_build_cache
+    """Remove dangling images: untagged ones no other image builds on. The intermediate
+    images of --layers builds (the build cache) stay unless --build-cache or --all."""
+    from lamina.ops.image_list import prune as prune_images
 
-        for image_id in prune_build_cache(store):
-            click.echo(image_id)
-    for img in store.prune(all=all_):
-        click.echo(img.id)
+    store = store_from(ctx)
+    for image_id in prune_images(store, all=all_, build_cache=build_cache):
+        click.echo(image_id)
     # stderr: stdout stays the list of IDs. Counts the partial blobs of killed downloads
     # that opening the store removed, too; unpacked layers (snapshots) are not measured.
     freed = human_size(store.collected.bytes_freed, 4)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.context import FORMAT_OPTION, store_from
+from lamina.cli.context import store_from
 from lamina.cli.copy_cmd import (
     ProgressView,
     load_registries,
@@ -14,7 +14,7 @@ from lamina.cli.copy_cmd import (
     registries_conf_option,
     tls_option,
 )
-from lamina.cli.output import echo_json
+from lamina.cli.output import echo_json, is_json, render_template, template_format_option
 from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
 
@@ -183,7 +183,7 @@ def pull(
 @click.option("--cert-dir", default=None, help="certs.d-style directory for the registry.")
 @tls_option("tls-verify", "for the registry")
 @registries_conf_option
-@FORMAT_OPTION
+@template_format_option("One tag a line;")
 def list_tags(
     repository: str,
     creds: str | None,
@@ -206,7 +206,13 @@ def list_tags(
             click.echo(t)
         return
     name = repository.removeprefix("docker://")
-    echo_json({"Repository": name, "Tags": tags})
+    if is_json(fmt):
+        echo_json({"Repository": name, "Tags": tags})
+        return
+    from lamina.gotemplate import Record
+
+    # the template runs once, on skopeo's object: {{range .Tags}}{{.}}\n{{end}}
+    click.echo(render_template(fmt, [Record(Repository=name, Tags=tags)]), nl=False)
 
 
 @click.command(epilog="Example: lamina delete docker://127.0.0.1:5000/team/app:1")

@@ -34,11 +34,12 @@ from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 @click.option(
     "--report-format",
     "fmt",
-    type=click.Choice(["table", "json"]),
     default="table",
     show_default=True,
-    help="Per-image lines and a summary, or one JSON report for scripts "
-    "(--format is the manifest type, as in skopeo).",
+    metavar="table|json|TEMPLATE",
+    help="Per-image lines and a summary, one JSON report for scripts, or a Go template run "
+    "on each image ({{.Source}} {{.Destination}} {{.Status}} {{.Digest}} {{.Error}}), e.g. "
+    "with --dry-run (--format is the manifest type, as in skopeo).",
 )
 def sync(source: str, destination: str, **flags: Any) -> int:
     """Copy every image SOURCE names to DESTINATION; images already there (same digest)

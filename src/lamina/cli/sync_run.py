@@ -65,6 +65,14 @@ def run_sync(
         registries=load_registries(registries_conf),
         trust=trust(),
     )
+    from lamina.cli.output import is_json
+
+    if is_json(fmt):
+        fmt = "json"
+    elif fmt != "table":
+        from lamina.gotemplate import Template
+
+        Template(fmt)  # a bad template is refused before anything is copied
     text = fmt == "table" and not quiet
 
     def show(item: SyncItem) -> None:
@@ -97,6 +105,21 @@ def run_sync(
                 ],
             }
         )
+    elif fmt != "table":
+        from lamina.cli.output import render_template
+        from lamina.gotemplate import Record
+
+        records = [
+            Record(
+                Source=i.source,
+                Destination=i.destination,
+                Status=i.status,
+                Digest=i.digest or "",
+                Error=i.error or "",
+            )
+            for i in report.items
+        ]
+        click.echo(render_template(fmt, records), nl=False)
     else:
         click.echo(f"Synced {report.summary()}")
     return 1 if report.failed else 0

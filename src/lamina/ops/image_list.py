@@ -217,7 +217,9 @@ def prune(store: Store, *, all: bool = False, build_cache: bool = False) -> list
     if build_cache:
         from lamina.build.cache import prune_build_cache
 
-        removed += prune_build_cache(store)
+        for line in prune_build_cache(store):  # store.remove's `Deleted: ID` lines
+            if line.startswith("Deleted: "):
+                removed.append(line.removeprefix("Deleted: "))
     if all:
         return removed + [img.id for img in store.prune(all=True)]
     while True:
