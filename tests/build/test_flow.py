@@ -143,9 +143,14 @@ def unprivileged() -> Iterator[tuple[pwd.struct_passwd, Path]]:
     for d in ("py", "home"):
         (work / d).mkdir()
     os.chown(work / "home", pw.pw_uid, pw.pw_gid)
+    # RUN's private network (slirp4netns) opens /dev/net/tun: Debian makes it 0666; a
+    # container may ship it 0600.
+    tun_mode = os.stat("/dev/net/tun").st_mode & 0o777
+    os.chmod("/dev/net/tun", 0o666)
     try:
         yield pw, work
     finally:
+        os.chmod("/dev/net/tun", tun_mode)
         subprocess.run(["rm", "-rf", str(work / "home")], check=False)
         shutil.rmtree(work, ignore_errors=True)
 

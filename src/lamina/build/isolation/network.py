@@ -36,6 +36,7 @@ NETWORKS: tuple[Network, ...] = ("private", "host", "none")
 GATEWAY = "10.0.2.2"
 DNS = "10.0.2.3"
 ADDRESS = "10.0.2.100"
+TUN = "/dev/net/tun"
 _READY_TIMEOUT = 30.0
 
 
@@ -141,6 +142,12 @@ def slirp_binary() -> str:
             "--network private needs slirp4netns, which is not installed",
             hint="apt-get install slirp4netns, or use --network host or none",
         )
+    if not os.access(TUN, os.R_OK | os.W_OK):
+        raise BuildError(
+            f"--network private: {TUN}, which slirp4netns needs, cannot be opened by this user",
+            hint=f"make it usable (chmod 0666 {TUN}, Debian's default), "
+            "or use --network host or none",
+        )
     return path
 
 
@@ -193,7 +200,7 @@ class Slirp:
             self._proc.kill()
             _, err = self._proc.communicate()
         text = err.decode(errors="replace").strip().splitlines()
-        return text[-1] if text and self._proc.returncode != 0 else ""
+        return " | ".join(text[-4:]) if text and self._proc.returncode != 0 else ""
 
 
 class NetnsHook:
