@@ -102,6 +102,7 @@ def prepare_context(case: Case, into: Path) -> Path:
     shutil.copytree(case.dir, ctx, symlinks=True)
     (ctx / "case.json").unlink(missing_ok=True)
     for existing, new in case.hardlinks:
+        (ctx / new).parent.mkdir(parents=True, exist_ok=True)  # git keeps no empty dir
         os.link(ctx / existing, ctx / new)
     for name, members in case.archives.items():
         _write_archive(ctx / name, members)
