@@ -44,7 +44,11 @@ def test_workdir_is_made_and_owned_by_the_user(store: Store, tmp_path: Path) -> 
         for path, owner in (("w", 1000), ("w/deep", 1000), ("r", 0)):
             st = (root / path).stat()
             assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (owner, owner, 0o755), path
-    assert store.image(store.get(image)).config().config.working_dir == "/w"
+    cfg = store.image(store.get(image)).config()
+    assert cfg.config.working_dir == "/w"
+    # a layer for /w/deep and one for /r; `WORKDIR /w` (made already) adds none
+    base = store.image(store.lookup(BASE)).config()
+    assert len(cfg.rootfs.diff_ids) == len(base.rootfs.diff_ids) + 2
 
 
 def test_base_without_path_gets_the_default(store: Store, tmp_path: Path) -> None:

@@ -408,9 +408,16 @@ class StageRunner:
         path, user = cfg.config.working_dir, cfg.config.user
 
         def action(b: Builder, root: Path) -> None:
-            make_workdir(root, path, user)
+            if not make_workdir(root, path, user):
+                raise _Unchanged
 
-        return self._fs_step(created_by, [], ins, action)
+        try:
+            return self._fs_step(created_by, [], ins, action)
+        except _Unchanged:
+            if self.layers and self.builder is not None:  # nothing to commit
+                self.builder.remove()
+                self.builder = None
+            return self._config_step(cfg, created_by, ins)
 
     # -- COPY / ADD ---------------------------------------------------------------------------
     def _copy(self, ins: Copy | Add) -> bool:
@@ -429,6 +436,10 @@ class StageRunner:
             tree = lambda ref: stack.enter_context(r.open_tree(ref))  # noqa: E731
             plan = plan_copy(ins, scope, r.context, tree)
             return self._fs_step(plan.created_by, [plan.key], ins, plan.action)
+
+
+class _Unchanged(Exception):
+    """A WORKDIR step found its directory made already."""
 
 
 @contextlib.contextmanager
