@@ -45,18 +45,22 @@ def create(
     check_all(network or "private", dns, add_hosts)
     if image != "scratch":
         image_id = base_image(store, image, pull, from_puller(store))
-        image = image if _names(store, image, image_id) else image_id
+        image = _name_for(store, image, image_id)
     return Builder.from_image(
         store, image, name=name, network=network, dns=dns, add_hosts=add_hosts
     )
 
 
-def _names(store: Store, image: str, image_id: str) -> bool:
-    """Whether `image` now names the image `image_id` in `store`."""
+def _name_for(store: Store, image: str, image_id: str) -> str:
+    """`image` when it names the image `image_id` in `store`; else (a short name pulled under
+    its full one) that image's first name, or its ID."""
     try:
-        return store.lookup(image).id == image_id
+        if store.lookup(image).id == image_id:
+            return image
     except NotFound:
-        return False
+        pass
+    names = store.get(image_id).names
+    return names[0] if names else image_id
 
 
 def _image_name(store: Store, c: WorkingContainer) -> str:
