@@ -115,6 +115,8 @@ def check_answer(method: str, status: int, payload: bytes, head: str, what: str)
     if status >= 400 and method != "HEAD" and payload:
         if "chunked" in head.lower():
             return  # not produced by lamina's error path; status already checked
+        if status == 400 and head.startswith("HTTP/1.0 400") and "text/plain" in head:
+            return  # aiohttp's parser refused the request (e.g. a header over 8190 bytes)
         body = json.loads(payload)
         codes = [e["code"] for e in body["errors"]]
         assert codes and set(codes) <= SPEC_CODES, f"{what}: {codes}"
