@@ -143,6 +143,15 @@ class BuildError(LaminaError):
     default_code = ErrorCode.BUILD
 
 
+class RunFailed(BuildError):
+    """A RUN step's command exited non-zero; `exit_code` is its code (128+N if killed by
+    signal N), which `lamina build` exits with, as buildah does."""
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
 class TrustError(LaminaError):
     """A signature or policy check refused an image, or signing failed."""
 

@@ -141,8 +141,10 @@ def build(
     *,
     stream: TextIO | None = None,
     puller: Puller | None = None,
+    summary_stream: TextIO | None = None,
 ) -> BuildResult:
-    """Build per `options`; progress lines go to `stream` (None: silent)."""
+    """Build per `options`; progress lines go to `stream` (None: silent), the closing
+    summary to `summary_stream` (None: `stream`)."""
     sweep_stale()  # secret files a killed build left behind
     if options.format not in ("oci", "docker"):
         raise InvalidInput(f"--format {options.format!r}: use oci or docker")
@@ -158,7 +160,7 @@ def build(
     context = SourceTree.context(context_path, file_path)
     cache = BuildCache(store)
     context.memo = cache.load_memo()
-    progress = Progress(stream)
+    progress = Progress(stream, summary_stream)
     run = BuildRun(store, plan, context, options, progress, puller, parse_secrets(options.secrets))
     if plan.unused_args:
         progress.note(

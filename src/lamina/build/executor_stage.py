@@ -40,7 +40,7 @@ from lamina.build.mounts import key_parts, parse_spec, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
 from lamina.build.run_heredoc import PIPES, run_script
 from lamina.build.workdir import make_workdir
-from lamina.errors import BuildError, ContainerfileError, LaminaError
+from lamina.errors import ContainerfileError, LaminaError, RunFailed
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
 from lamina.media_types import DOCKER_MANIFEST, OCI_MANIFEST
@@ -346,8 +346,9 @@ class StageRunner:
                     m.mounts.append(f"type=bind,source={host},target={PIPES}/{pipe[0]},ro")
                 code = self._exec(b, argv, {**extra_env, **m.env}, m.mounts, ins)
             if code != 0:
-                raise BuildError(
+                raise RunFailed(
                     f"{ins.span}: RUN {text}: the command exited with code {code}",
+                    exit_code=code,
                     hint="its output is above",
                 )
 

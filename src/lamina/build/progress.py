@@ -20,17 +20,21 @@ from typing import TextIO
 @dataclass
 class Progress:
     stream: TextIO | None
+    summary_stream: TextIO | None = None  # where `summary` goes (None: `stream`)
     steps: int = 0
     cached: int = 0
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _write(self, text: str) -> None:
-        if self.stream is None:
+        self._write_to(self.stream, text)
+
+    def _write_to(self, stream: TextIO | None, text: str) -> None:
+        if stream is None:
             return
         with self._lock:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            stream.write(text + "\n")
+            stream.flush()
 
     def step(self, stage: int, stages: int, k: int, n: int, text: str) -> str:
         """Announce a step; returns its prefix for `done`/`output`."""
@@ -56,9 +60,10 @@ class Progress:
     def summary(self, image_id: str, size: int, names: list[str]) -> None:
         elapsed = time.monotonic() - self.started
         tags = f" as {', '.join(names)}" if names else ""
-        self._write(
+        self._write_to(
+            self.summary_stream or self.stream,
             f"Built {image_id[:12]}{tags}: {self.steps} steps, {self.cached} cached, "
-            f"{elapsed:.1f}s, {_human(size)}"
+            f"{elapsed:.1f}s, {_human(size)}",
         )
 
 

@@ -76,7 +76,7 @@ from lamina.cli.context import NETWORK_OPTIONS, store_from
 @click.option("--platform", help="OS/ARCH[/VARIANT] to build for (must run on this host).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Stages to build in parallel.")
 @click.option("--cache-ttl", type=float, help="Ignore cached steps unused for this many seconds.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID (no step output).")
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -106,7 +106,10 @@ def build(
     cache_ttl: float | None,
     quiet: bool,
 ) -> None:
-    """Build an image from a Containerfile in CONTEXT (default: the current directory)."""
+    """Build an image from a Containerfile in CONTEXT (default: the current directory).
+
+    Steps and their output go to stdout, whose last line is the full image ID; the summary
+    goes to stderr. A failing RUN makes lamina exit with that command's exit code."""
     from lamina.ops.build import BuildOptions, build_image
 
     options = BuildOptions(
@@ -134,6 +137,11 @@ def build(
         jobs=jobs,
         cache_ttl=cache_ttl,
     )
-    result = build_image(store_from(ctx), context, options, stream=None if quiet else sys.stdout)
-    if quiet:
-        click.echo(result.image.id)
+    result = build_image(
+        store_from(ctx),
+        context,
+        options,
+        stream=None if quiet else sys.stdout,
+        summary_stream=None if quiet else sys.stderr,
+    )
+    click.echo(result.image.id)  # the last line on stdout, as podman's: scripts read it

@@ -3,7 +3,8 @@
 Exit codes: 0 success; 1 an operation failed; 2 bad usage or invalid input (flags, arguments,
 a malformed reference, file or manifest); 3 a named thing
 was not found; 4 integrity or trust failure (bytes did not verify, policy refused);
-5 network, registry or authentication failure; 130 interrupted.
+5 network, registry or authentication failure; 130 interrupted. A failing RUN step makes
+`lamina build` exit with the command's own code, as buildah does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lamina.errors import (
     InvalidInput,
     LaminaError,
     NotFound,
+    RunFailed,
     TransportError,
     TrustError,
 )
@@ -33,6 +35,8 @@ EXIT_INTERRUPTED = 130
 
 
 def exit_code_for(err: LaminaError) -> int:
+    if isinstance(err, RunFailed) and 0 < err.exit_code < 256:
+        return err.exit_code
     if isinstance(err, NotFound):
         return EXIT_NOT_FOUND
     if isinstance(err, IntegrityError | TrustError):

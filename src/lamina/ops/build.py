@@ -28,7 +28,20 @@ def from_puller(store: Store) -> Puller:
 
 
 def build_image(
-    store: Store, context: str | Path, options: BuildOptions, *, stream: TextIO | None = None
+    store: Store,
+    context: str | Path,
+    options: BuildOptions,
+    *,
+    stream: TextIO | None = None,
+    summary_stream: TextIO | None = None,
 ) -> BuildResult:
-    """Build `context` per `options` into `store`; progress to `stream`."""
-    return build(store, context, options, stream=stream, puller=from_puller(store))
+    """Build `context` per `options` into `store`; progress to `stream`, the summary to
+    `summary_stream` (None: `stream`)."""
+    return build(
+        store,
+        context,
+        options,
+        stream=stream,
+        puller=from_puller(store),
+        summary_stream=summary_stream,
+    )
