@@ -175,7 +175,6 @@ class _TarWriter:
         """Write the entry `name` of directory `dir_fd`, at `path` in the layer."""
         self._check(path)
         mode = st.st_mode
-        full = proc_path(dir_fd, name)
         mtime = int(st.st_mtime)
         if self._epoch is not None and mtime > self._epoch:
             mtime = self._epoch
@@ -190,14 +189,18 @@ class _TarWriter:
                 first = self._links.get(key)
                 if first is not None:
                     entry.typeflag, entry.linkname = th.LNKTYPE, first
-                    entry.xattrs = self._xattrs(full)
+                    entry.xattrs = self._xattrs(proc_path(dir_fd, name))
                     self._emit(entry)
                     return
                 self._links[key] = path
             entry.size = st.st_size
-            entry.xattrs = self._xattrs(full)
-            self._emit(entry)
-            self._copy_file(dir_fd, name, path, st.st_size)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                entry.xattrs = self._xattrs(fd)
+                self._emit(entry)
+                self._copy_file(fd, path, st.st_size)
+            finally:
+                os.close(fd)
             return
         if stat.S_ISDIR(mode):
             entry.typeflag, entry.name = th.DIRTYPE, path + "/"
@@ -210,7 +213,7 @@ class _TarWriter:
             entry.devmajor, entry.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
         else:
             return  # sockets and anything else tar cannot represent
-        entry.xattrs = self._xattrs(full)
+        entry.xattrs = self._xattrs(proc_path(dir_fd, name))
         self._emit(entry)
 
     def _emit(self, entry: th.TarEntry) -> None:
@@ -218,9 +221,11 @@ class _TarWriter:
         if len(self._buf) >= _FLUSH_AT:
             self._flush()
 
-    def _xattrs(self, full: str) -> dict[str, bytes]:
+    def _xattrs(self, at: str | int) -> dict[str, bytes]:
+        """The xattrs a layer keeps of `at` (an open fd, or a path not to follow)."""
+        nofollow = not isinstance(at, int)
         try:
-            names = os.listxattr(full, follow_symlinks=False)
+            names = os.listxattr(at, follow_symlinks=not nofollow) if nofollow else os.listxattr(at)
         except OSError:
             return {}
         out: dict[str, bytes] = {}
@@ -230,42 +235,43 @@ class _TarWriter:
             if name.startswith("trusted.") and not self._want_trusted:
                 continue
             try:
-                out[name] = os.getxattr(full, name, follow_symlinks=False)
+                out[name] = (
+                    os.getxattr(at, name, follow_symlinks=False)
+                    if nofollow
+                    else os.getxattr(at, name)
+                )
             except OSError:
                 continue
         return out
 
-    def _copy_file(self, dir_fd: int, name: str, path: str, size: int) -> None:
+    def _copy_file(self, fd: int, path: str, size: int) -> None:
+        """Write `size` bytes of the open file `fd` (the caller closes it) and the padding."""
         full = os.path.join(self._root, path)  # for messages
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-        try:
-            if size < _FLUSH_AT:
-                data = os.read(fd, size) if size else b""
-                while len(data) < size:
-                    more = os.read(fd, size - len(data))
-                    if not more:
-                        break
-                    data += more
-                self._check_size(full, len(data), size)
-                self._buf += data
-                self._buf += th.padding(size)
-                if len(self._buf) >= _FLUSH_AT:
-                    self._flush()
-                return
-            self._flush()
-            view = memoryview(self._chunk)
-            left = size
-            with open(fd, "rb", buffering=0, closefd=False) as f:
-                while left:
-                    n = f.readinto(view[: min(left, _FLUSH_AT)])
-                    if not n:
-                        break
-                    self._sink.write(view[:n])
-                    left -= n
-            self._check_size(full, size - left, size)
+        if size < _FLUSH_AT:
+            data = os.read(fd, size) if size else b""
+            while len(data) < size:
+                more = os.read(fd, size - len(data))
+                if not more:
+                    break
+                data += more
+            self._check_size(full, len(data), size)
+            self._buf += data
             self._buf += th.padding(size)
-        finally:
-            os.close(fd)
+            if len(self._buf) >= _FLUSH_AT:
+                self._flush()
+            return
+        self._flush()
+        view = memoryview(self._chunk)
+        left = size
+        with open(fd, "rb", buffering=0, closefd=False) as f:
+            while left:
+                n = f.readinto(view[: min(left, _FLUSH_AT)])
+                if not n:
+                    break
+                self._sink.write(view[:n])
+                left -= n
+        self._check_size(full, size - left, size)
+        self._buf += th.padding(size)
 
     @staticmethod
     def _check_size(full: str, got: int, want: int) -> None:
