@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -178,3 +179,188 @@ def test_help_has_examples(lamina: Run) -> None:
         assert "Example:" in r.out, cmd
     r = lamina("--help")
     assert "images" in r.out and "import" in r.out
+
+
+def _build(lamina: Run, tmp_path: Path, tag: str, extra: str = "", epoch: int = 1710000000) -> str:
+    """A --layers build of three steps after FROM: LABEL, ENV and COPY (one layer), dated
+    `epoch` (after `base`'s 1700000000)."""
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)  # the fixture's monkeypatch restores it
+    ctx = tmp_path / f"ctx-{tag.replace('/', '_').replace(':', '_')}"
+    ctx.mkdir()
+    (ctx / "f").write_text(tag + extra)
+    (ctx / "Containerfile").write_text(
+        f"FROM localhost/busybox\nLABEL a=b\nENV X=1{extra}\nCOPY f /f\n"
+    )
+    r = lamina("build", "-q", "-t", tag, str(ctx))
+    assert r.code == 0, r.err
+    return r.out.strip().splitlines()[-1]
+
+
+def _ids(lamina: Run, *argv: str) -> list[str]:
+    r = lamina("images", "--format", "{{.Id}}", *argv)
+    assert r.code == 0, r.err
+    return list(dict.fromkeys(r.out.split()))
+
+
+def test_build_cache_is_hidden_listed_with_all_and_kept_by_prune(
+    lamina: Run, tmp_path: Path
+) -> None:
+    lamina("base")
+    _build(lamina, tmp_path, "localhost/app:1")
+    shown = lamina("images").out.splitlines()
+    assert [line.split()[:2] for line in shown[1:]] == [  # newest first
+        ["localhost/app", "1"],
+        ["localhost/busybox", "latest"],
+    ]
+    every = lamina("images", "-a", "--format", "json").json()
+    intermediate = [i["Id"] for i in every if not i["Names"]]
+    assert len(intermediate) == 2  # LABEL and ENV: each a parent of the next step
+    assert _ids(lamina, "--filter", "intermediate=true") == intermediate
+    assert _ids(lamina, "-a", "--filter", "dangling=true") == []
+    app = next(i for i in every if i["Names"] == ["localhost/app:1"])
+    assert app["ParentId"] in intermediate
+    # prune removes dangling images only: the build cache of a named image stays
+    r = lamina("image", "prune")
+    assert r.code == 0 and r.out == ""
+    assert len(_ids(lamina, "-a")) == 4
+    # the untagged final image is dangling, and then its parents are: all go
+    assert lamina("untag", "localhost/app:1").code == 0
+    assert len(_ids(lamina, "--filter", "dangling=true")) == 1
+    removed = lamina("image", "prune").out.split()
+    assert len(removed) == 3 and set(intermediate) <= set(removed)
+    assert len(_ids(lamina, "-a")) == 1
+
+
+def test_prune_build_cache_and_all(lamina: Run, tmp_path: Path) -> None:
+    lamina("base")
+    _build(lamina, tmp_path, "localhost/app:1")
+    assert len(_ids(lamina, "-a")) == 4
+    r = lamina("image", "prune", "--build-cache")
+    assert r.code == 0, r.err
+    assert len(r.out.split()) == 2  # the cached steps' images, not the named ones
+    assert len(_ids(lamina, "-a")) == 2
+    _build(lamina, tmp_path, "localhost/app:2", extra="2")
+    assert len(_ids(lamina, "-a")) == 5
+    assert lamina("image", "prune", "--all").code == 0
+    assert _ids(lamina, "-a") == []
+
+
+def test_reference_filters_sort_and_columns(lamina: Run, tmp_path: Path) -> None:
+    lamina("base")
+    first = _build(lamina, tmp_path, "localhost/app:1")
+    second = _build(lamina, tmp_path, "example.com/team/other:2", extra="2", epoch=1720000000)
+    assert second != first
+    busybox = lamina("images", "-q", "busybox").out.split()
+    assert len(busybox) == 1
+    by = {
+        "app": ["localhost/app:1"],
+        "app:*": ["localhost/app:1"],
+        "localhost/*": ["localhost/app:1", "localhost/busybox:latest"],
+        "*/other": ["example.com/team/other:2"],
+        "other:2": ["example.com/team/other:2"],
+        "nothing": [],
+    }
+    for pattern, want in by.items():
+        r = lamina(
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--sort",
+            "repository",
+            "--filter",
+            f"reference={pattern}",
+        )
+        assert r.code == 0, r.err
+        assert sorted(r.out.split()) == sorted(want), pattern
+        positional = lamina("images", "--format", "{{.Repository}}:{{.Tag}}", pattern).out
+        assert sorted(positional.split()) == sorted(want), pattern
+    assert lamina("images", "--format", "{{.Tag}}", "--sort", "tag").out.split() == [
+        "1",
+        "2",
+        "latest",
+    ]
+    assert lamina("images", "--format", "{{.Repository}}", "--sort", "repository").out.split() == [
+        "example.com/team/other",
+        "localhost/app",
+        "localhost/busybox",
+    ]
+    newest_first = lamina("images", "--format", "{{.Repository}}").out.split()
+    assert newest_first == ["example.com/team/other", "localhost/app", "localhost/busybox"]
+    assert lamina("images", "-q", "--filter", "label=a=b").out.split() == [
+        i[:12] for i in _ids(lamina, "--filter", "label=a")
+    ]
+    assert len(_ids(lamina, "--filter", "label=a")) == 2
+    assert _ids(lamina, "--filter", "label=a=zz") == []
+    assert len(_ids(lamina, "--filter", "since=busybox")) == 2
+    assert _ids(lamina, "--filter", "before=busybox") == []
+    assert _ids(lamina, "--filter", "since=localhost/app:1") == [second]
+    assert len(_ids(lamina, "--filter", "before=example.com/team/other:2")) == 2
+    # same key ORed, different keys ANDed
+    both = _ids(lamina, "--filter", "reference=app", "--filter", "reference=other")
+    assert len(both) == 2
+    assert _ids(lamina, "--filter", "reference=app", "--filter", "label=zz") == []
+    r = lamina("images", "--digests", "--noheading", "busybox")
+    cells = r.out.split()
+    assert cells[:2] == ["localhost/busybox", "latest"] and cells[2].startswith("sha256:")
+    head = lamina("images", "--digests").out.splitlines()[0].split()
+    assert head == ["REPOSITORY", "TAG", "DIGEST", "IMAGE", "ID", "CREATED", "SIZE"]
+    # the table layout is tabwriter's: columns at least 12 wide, 2 spaces of padding
+    out = lamina("images", "--format", "table {{.Tag}}\\t{{.Repository}}", "--sort", "tag").out
+    assert out.splitlines() == [
+        "TAG         REPOSITORY",
+        "1           localhost/app",
+        "2           example.com/team/other",
+        "latest      localhost/busybox",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("images", "--filter", "bogus=1"), "unsupported image filter 'bogus'"),
+        (("images", "--filter", "dangling=maybe"), "want true or false"),
+        (("images", "--filter", "since=localhost/nope"), "nope"),
+        (("images", "--sort", "colour"), "not a valid field for sorting"),
+        (("images", "--format", "{{.Nope}}"), "--format: template line 1, column 3"),
+        (("images", "--format", "{{if .Tag}}x"), "missing {{end}}"),
+        (("history", "--format", "{{.ID", "busybox"), "unclosed action"),
+        (("inspect", "--format", "{{.Config.Nope.X}}", "busybox"), "column 3"),
+        (("containers", "--format", "{{.Image}}"), "can't evaluate field Image"),
+    ],
+)
+def test_bad_filters_sorts_and_templates(lamina: Run, argv: tuple[str, ...], needle: str) -> None:
+    lamina("base")
+    lamina("from", "busybox")
+    r = lamina(*argv)
+    assert r.code == (3 if "nope" in needle else 2), (r.out, r.err)
+    assert r.err.startswith("error[") and needle in r.err.splitlines()[0], r.err
+    assert "Traceback" not in r.err
+
+
+def test_templates_on_each_command(lamina: Run) -> None:
+    lamina("base")
+    image_id = lamina("images", "-q", "--no-trunc").out.strip().removeprefix("sha256:")
+    r = lamina("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{len .Names}}")
+    assert r.out == f"localhost/busybox:latest {image_id[:12]} 1\n"
+    r = lamina("images", "--format", "{{json .}}")  # podman: the whole list as JSON
+    assert r.json()[0]["Id"] == image_id
+    r = lamina(
+        "inspect", "--format", "{{.Id}} {{.Os}} {{index .RepoTags 0}} {{.Config.Cmd}}", "busybox"
+    )
+    assert r.out == f"{image_id} linux localhost/busybox:latest [sh]\n"
+    r = lamina("image", "inspect", "-f", "{{json .RootFS.Type}}|{{.Config.User}}|", "busybox")
+    assert r.out == '"layers"||\n'
+    r = lamina("history", "--format", "{{.ID}}|{{.Size}}|{{.Comment}}", "busybox")
+    assert r.out.startswith(f"{image_id[:12]}|2.13 MB|lamina base")
+    r = lamina("history", "--format", "json", "busybox")
+    assert set(r.json()[0]) == {"id", "created", "CreatedBy", "size", "comment", "Created"}
+    name = lamina("from", "busybox").out.strip()
+    r = lamina("containers", "--format", "{{.ContainerName}} {{.ImageName}} {{.Builder}}")
+    assert r.out == f"{name} localhost/busybox:latest true\n"
+    r = lamina("containers", "--format", "table {{.ContainerName}}\\t{{.ImageID}}")
+    assert r.out.splitlines() == [
+        "CONTAINER NAME             IMAGE ID",
+        f"{name}  {image_id[:12]}",
+    ]
+    r = lamina("containers", "--noheading")
+    assert r.out.split()[1:] == ["*", image_id[:12], "localhost/busybox:latest", name]

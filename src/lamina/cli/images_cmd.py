@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,7 +18,7 @@ from lamina.cli.output import (
     render_template,
     template_format_option,
 )
-from lamina.gotemplate import Record
+from lamina.gotemplate import Record, Time
 
 if TYPE_CHECKING:
     from lamina.ops.images import ImageRow
@@ -180,7 +181,7 @@ def history(
                 CreatedBy=created_by,
                 Size=human_size(e.size),
                 Comment=e.comment,
-                Tags=list(stored.names) if i == 0 else [],
+                Tags=[],  # podman 4 leaves it empty
             )
         )
     text = render_template(fmt, records, headers=HISTORY_HEADERS, noheading=noheading)
@@ -283,13 +284,36 @@ _CONFIG_FIELDS: dict[str, Any] = {
     "Labels": {},
     "StopSignal": "",
 }
-_HISTORY_FIELDS: dict[str, Any] = {
-    "created": "",
-    "created_by": "",
-    "author": "",
-    "comment": "",
-    "empty_layer": False,
+# Go's v1.History: the template sees its field names, JSON its tags
+_HISTORY_NAMES = {
+    "Created": "created",
+    "CreatedBy": "created_by",
+    "Author": "author",
+    "Comment": "comment",
+    "EmptyLayer": "empty_layer",
 }
+
+
+def _history_entry(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    created = str(entry.get("created") or "")
+    record = Record(
+        Created=Time.of(created, _go_time_text(created)) if created else None,
+        CreatedBy=entry.get("created_by", ""),
+        Author=entry.get("author", ""),
+        Comment=entry.get("comment", ""),
+        EmptyLayer=bool(entry.get("empty_layer", False)),
+    )
+    record.json_names = _HISTORY_NAMES
+    record.omitempty = frozenset(_HISTORY_NAMES)
+    return record
+
+
+def _go_time_text(rfc3339: str) -> str:
+    """`2026-12-08T01:19:53.0782Z` → Go's `2026-12-08 01:19:53.0782 +0000 UTC`."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)Z", rfc3339)
+    return f"{m.group(1)} {m.group(2)} +0000 UTC" if m else rfc3339
 
 
 def _struct(value: Any, fields: dict[str, Any] | None = None) -> Any:
@@ -313,7 +337,7 @@ def echo_inspected(value: Any, fmt: str) -> None:
         for key in ("RootFS", "GraphDriver"):
             record[key] = _struct(item.get(key))
         if isinstance(item.get("History"), list):
-            record["History"] = [_struct(h, _HISTORY_FIELDS) for h in item["History"]]
+            record["History"] = [_history_entry(h) for h in item["History"]]
         records.append(record)
     click.echo(render_template(fmt, records), nl=False)
 

@@ -14,6 +14,20 @@ class Record(dict[str, Any]):
     Fields named in `omitempty` are left out of `json` when empty (Go's `,omitempty`)."""
 
     omitempty: frozenset[str] = frozenset()
+    json_names: dict[str, str] = {}  # noqa: RUF012  (read-only default; set per instance)
+
+
+class Time(str):
+    """A Go time.Time: JSON-encodes as its RFC 3339 text (the str value), prints as `shown`
+    (Go's `2006-01-02 15:04:05.999999999 -0700 MST`)."""
+
+    shown: str = ""
+
+    @classmethod
+    def of(cls, rfc3339: str, shown: str) -> Time:
+        t = cls(rfc3339)
+        t.shown = shown
+        return t
 
 
 class _NoValue:
@@ -28,6 +42,8 @@ def go_type(v: Any) -> str:
     """The Go type name fmt uses in `%!verb(type=value)`."""
     if v is None:
         return "<nil>"
+    if isinstance(v, Time):
+        return v.shown
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
@@ -51,6 +67,8 @@ def go_str(v: Any) -> str:
         return "<no value>"
     if v is None:
         return "<nil>"
+    if isinstance(v, Time):
+        return v.shown
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
@@ -82,11 +100,17 @@ def truth(v: Any) -> bool:
 
 def _plain(v: Any) -> Any:
     if isinstance(v, Record):
-        return {k: _plain(x) for k, x in v.items() if k not in v.omitempty or truth(x)}
+        return {
+            v.json_names.get(k, k): _plain(x)
+            for k, x in v.items()
+            if k not in v.omitempty or truth(x)
+        }
     if isinstance(v, dict):
         return {str(k): _plain(v[k]) for k in sorted(v)}
     if isinstance(v, list | tuple):
         return [_plain(x) for x in v]
+    if isinstance(v, Time):
+        return str(v)
     return None if v is NO_VALUE else v
 
 
