@@ -70,6 +70,9 @@ def test_a_1100_deep_import_mounts_and_removes(tmp_path: Path) -> None:
     ok(lamina(root, "from", "--name", "c2", "other:1"))
     _mount(root, "c2")
     ok(lamina(root, "rm", "c1"))
+    ok(lamina(root, "export", "-o", str(tmp_path / "flat.tar"), "deep:1"))
+    with tarfile.open(tmp_path / "flat.tar") as tar:
+        assert tar.getmember(deep_name(DEPTH)).size == len(b"deep\n")
     ok(lamina(root, "rmi", "deep:1"))  # sweeps the deep snapshot
     ok(lamina(root, "rm", "--all"))
     ok(lamina(root, "rmi", "other:1"))  # every other image still removes

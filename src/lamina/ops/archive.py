@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lamina.content import BlobStore
+from lamina.content.fstree import remove_tree
 from lamina.content.layers import LayerBlob, apply_layer, pack_dir, pack_tar_stream
 from lamina.errors import InvalidInput, NotFound
 from lamina.image import mutate
@@ -128,4 +128,5 @@ def export_image(store: Store, name_or_id: str, output: str | Path) -> int:
             os.chmod(out, 0o644)
         return blob.size
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(work)
