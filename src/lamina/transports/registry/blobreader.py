@@ -23,7 +23,7 @@ class ResumingBlobReader(io.RawIOBase):
     """Reads `path` (a blob URL) from `client`; up to `max_resumes` Range restarts.
 
     Closing releases the connection. `size`, when known, lets a clean-looking early EOF be
-    recognised as a dropped connection. `origin` names the image read, for messages.
+    recognised as a dropped connection.
     """
 
     def __init__(
@@ -35,14 +35,12 @@ class ResumingBlobReader(io.RawIOBase):
         what: str,
         size: int | None,
         max_resumes: int,
-        origin: str = "",
     ) -> None:
         super().__init__()
         self._client = client
         self._path = path
         self._scopes = scopes
         self._what = what
-        self.origin = origin or f"registry {client.registry}"
         self._size = size
         self._resumes_left = max_resumes
         self._offset = 0

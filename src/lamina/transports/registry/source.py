@@ -125,7 +125,6 @@ class RegistrySource:
             what=what,
             size=desc.size,
             max_resumes=max(self.client.options.retry_times, 1),
-            origin=self.describe(),
         )
         return cast(BinaryIO, reader)
 
