@@ -258,3 +258,20 @@ def test_bad_network_flags_are_refused_before_anything_runs(
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "STEP" not in proc.stdout
+
+
+def test_a_hook_left_waiting_is_released(tmp_path: Path) -> None:
+    """runc killed while its hook waits (an error, ^C): closing the hook ends the hook."""
+    from lamina.build.isolation.network import NetnsHook
+
+    hook = NetnsHook(tmp_path)
+    spec = hook.hooks()["createRuntime"][0]
+    proc = subprocess.Popen(spec["args"], executable=spec["path"], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(b'{"pid": 1}')
+    proc.stdin.close()
+    time.sleep(0.3)  # the hook has sent the state and waits for the go
+    assert proc.poll() is None
+    hook.close()
+    assert proc.wait(timeout=5) == 0
+    assert not (tmp_path / "net-go").exists() and not (tmp_path / "net-state").exists()

@@ -208,6 +208,7 @@ class NetnsHook:
     in `bundle` and waits, reading a second FIFO, until `attach` has set the network up."""
 
     def __init__(self, bundle: Path) -> None:
+        slirp_binary()  # its absence (or an unusable /dev/net/tun) said before runc starts
         self._state = bundle / "net-state"
         self._go = bundle / "net-go"
         for p in (self._state, self._go):
@@ -272,6 +273,13 @@ class NetnsHook:
             return
 
     def close(self) -> None:
+        """Release a hook still waiting (runc was killed under it), then remove the FIFOs."""
+        with contextlib.suppress(OSError):
+            fd = os.open(self._go, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"go\n")
+            finally:
+                os.close(fd)
         with contextlib.suppress(OSError):
             os.close(self._state_fd)
         for p in (self._state, self._go):
