@@ -193,6 +193,10 @@ def test_connection_limit_answers_503_with_retry_after(tmp_path: Path) -> None:
             except AssertionError:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+        metrics = Client(server.url).request("GET", "/metrics").data.decode()
+        refused = [x for x in metrics.splitlines() if x.startswith("lamina_registry_connections_")]
+        assert refused and int(refused[0].split()[-1]) >= 30, metrics
+        assert "\nlamina_registry_connections " in metrics
     finally:
         for sock in held:
             sock.close()

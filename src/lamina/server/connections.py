@@ -17,6 +17,7 @@ import logging
 import resource
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -96,8 +97,10 @@ class ConnectionLimit:
         ssl_context: ssl.SSLContext | None = None,
         handshake_timeout: float = 60.0,
         lingering: int = 64,
+        on_refuse: Callable[[], None] = lambda: None,
     ) -> None:
         self.server = server
+        self.on_refuse = on_refuse
         self.limit = limit
         self.ssl_context = ssl_context
         self.handshake_timeout = handshake_timeout
@@ -150,6 +153,7 @@ class ConnectionLimit:
             admission.hand_over(handler)
             return
         self.refused_total += 1
+        self.on_refuse()
         now = time.monotonic()
         if now - self._reported < REPORT_EVERY:
             self._unreported += 1

@@ -63,7 +63,12 @@ class Metrics:
         self.upload_sum = 0.0
         self.upload_count = 0
         self.started = time.time()
+        self.refused_connections = 0  # answered 503 at the connection limit
+        self.open_connections: Callable[[], int] = lambda: 0  # set by `serve`
         self._usage: tuple[float, int, int] = (0.0, 0, 0)
+
+    def count_refused(self) -> None:
+        self.refused_connections += 1
 
     def observe(self, request: web.BaseRequest, response: web.StreamResponse, secs: float) -> None:
         route = route_of(request.path)
@@ -132,6 +137,11 @@ class Metrics:
         out.append(f"lamina_registry_storage_blobs {files}")
         head("lamina_registry_storage_bytes", "gauge", "Bytes of blob files in storage.")
         out.append(f"lamina_registry_storage_bytes {size}")
+        head("lamina_registry_connections", "gauge", "Open connections (this worker).")
+        out.append(f"lamina_registry_connections {self.open_connections()}")
+        name = "lamina_registry_connections_refused_total"
+        head(name, "counter", "Connections answered 503 at http.maxconnections.")
+        out.append(f"{name} {self.refused_connections}")
         head("lamina_registry_start_time_seconds", "gauge", "When this worker started.")
         out.append(f"lamina_registry_start_time_seconds {self.started}")
         return "\n".join(out) + "\n"

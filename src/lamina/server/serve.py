@@ -28,7 +28,7 @@ from lamina.server.connections import (
     max_lingering,
     raise_file_limit,
 )
-from lamina.server.observe import DRAIN, http_logger, observer_for
+from lamina.server.observe import DRAIN, METRICS, http_logger, observer_for
 from lamina.server.tokens import load_or_create_key
 
 log = logging.getLogger("lamina.server")
@@ -105,13 +105,17 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     # Listening without an aiohttp site: the factory admits up to `limit` connections to
     # aiohttp's server and refuses the rest; it also does the TLS handshake (see
     # lamina.server.connections).
+    metrics = app[METRICS]
     gate = ConnectionLimit(
         runner.server,
         limit,
         ssl_context=_ssl_context(config),
         handshake_timeout=config.header_timeout,
         lingering=max_lingering(files),
+        on_refuse=metrics.count_refused,
     )
+    server = runner.server
+    metrics.open_connections = lambda: len(server.connections) + gate.handshaking
     listener = await loop.create_server(gate, sock=sock, backlog=accept_burst(files))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
