@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lamina.content.fstree import remove_tree
 from tests.content.deep import deep_name, deep_tar, lamina, ok, refused
 
 pytestmark = pytest.mark.root  # builds mount overlayfs
@@ -63,3 +64,29 @@ def test_add_of_a_too_deep_tar_fails_cleanly(tmp_path: Path) -> None:
     ok(lamina(root, "rm", "--all"))
     ok(lamina(root, "image", "prune", "--all"))
     assert _state(root) == ([], [], [])
+
+
+def test_copy_of_a_1100_deep_context_directory(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM scratch\nCOPY tree /tree\n")
+    fd = os.open(ctx, os.O_RDONLY)
+    for name in ["tree", *["d"] * DEPTH]:
+        os.mkdir(name, dir_fd=fd)
+        sub = os.open(name, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = sub
+    with os.fdopen(os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd), "wb") as f:
+        f.write(b"deep\n")
+    os.close(fd)
+    try:
+        ok(lamina(root, "build", "-t", "localhost/tree:1", str(ctx)))
+        ok(lamina(root, "from", "--name", "check", "localhost/tree:1"))
+        merged = Path(ok(lamina(root, "mount", "check")).strip())
+        assert (merged / "tree" / deep_name(DEPTH)).read_bytes() == b"deep\n"
+        ok(lamina(root, "rm", "--all"))
+        ok(lamina(root, "rmi", "localhost/tree:1"))
+        assert _state(root) == ([], [], [])
+    finally:
+        remove_tree(ctx)  # pytest's own clean-up of old temp dirs is shutil.rmtree

@@ -179,12 +179,14 @@ class SourceTree:
     def _below(
         self, host: str, ctx_rel: str, out_rel: str, extra: IgnoreMatcher | None = None
     ) -> Iterator[Entry]:
-        try:
-            with os.scandir(host) as it:
-                found = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            raise InvalidInput(f"reading {host}: {exc.strerror}") from None
-        for entry in found:
+        # A stack, not recursion: a context directory may be thousands of levels deep.
+        stack = [(host, ctx_rel, out_rel, _listing(host))]
+        while stack:
+            host, ctx_rel, out_rel, todo = stack[-1]
+            if not todo:
+                stack.pop()
+                continue
+            entry = todo.pop()
             name = entry.name
             path = f"{host}/{name}"
             crel = f"{ctx_rel}/{name}" if ctx_rel else name
@@ -192,16 +194,16 @@ class SourceTree:
             # Ignored entries are never stat'ed: the directory entry's type is enough.
             if self.excluded(crel):
                 if self.matcher.may_include_below(crel) and entry.is_dir(follow_symlinks=False):
-                    yield from self._below(path, crel, orel, extra)
+                    stack.append((path, crel, orel, _listing(path)))
                 continue
             if extra is not None and extra.excluded(orel):
                 if extra.may_include_below(orel) and entry.is_dir(follow_symlinks=False):
-                    yield from self._below(path, crel, orel, extra)
+                    stack.append((path, crel, orel, _listing(path)))
                 continue
             st = os.lstat(path)
             yield Entry(rel=orel, path=path, st=st)
             if stat.S_ISDIR(st.st_mode):
-                yield from self._below(path, crel, orel, extra)
+                stack.append((path, crel, orel, _listing(path)))
 
     def digest(self, rels: list[str], exclude: IgnoreMatcher | None = None) -> str:
         """sha256 over every entry of `rels`: path, type, mode, uid, gid, xattrs, size,
@@ -240,3 +242,12 @@ class SourceTree:
                 h.update(chunk)
         self.memo[key] = h.hexdigest()
         return self.memo[key]
+
+
+def _listing(host: str) -> list[os.DirEntry[str]]:
+    """The entries of directory `host`, sorted by name, last first (popped from the end)."""
+    try:
+        with os.scandir(host) as it:
+            return sorted(it, key=lambda e: e.name, reverse=True)
+    except OSError as exc:
+        raise InvalidInput(f"reading {host}: {exc.strerror}") from None

@@ -166,7 +166,10 @@ def remove_tree(path: Path | str) -> None:
     be removed (a mount point inside, a full-disk-unrelated I/O error)."""
     text = os.fspath(path)
     parent, name = os.path.split(text.rstrip("/") or "/")
-    pfd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        pfd = os.open(parent or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
     try:
         remove_tree_at(pfd, name, where=text)
     finally:
