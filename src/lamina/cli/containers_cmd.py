@@ -266,7 +266,7 @@ def inspect(
 ) -> None:
     """Show each working container (with its pending config) or image, as JSON. A NAME
     written TRANSPORT:… (docker://HOST/REPO:TAG, oci:DIR, …) is inspected where it is."""
-    from lamina.cli import images_cmd
+    from lamina.cli import images_cmd, inspect_output
     from lamina.ops import containers as cops
     from lamina.ops import images as iops
 
@@ -290,7 +290,7 @@ def inspect(
             out.append(cops.inspect(store, name))
         else:
             out.append(iops.inspect(store, name))
-    images_cmd.echo_inspected(out, fmt)
+    inspect_output.echo_inspected(out, fmt)
 
 
 _TRANSPORTS = frozenset({"docker", "oci", "oci-archive", "docker-archive", "dir", "lamina"})

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from lamina.cli import inspect_output
 from lamina.cli.context import FORMAT_OPTION, store_from
 from lamina.cli.output import (
     ago,
@@ -18,7 +18,7 @@ from lamina.cli.output import (
     render_template,
     template_format_option,
 )
-from lamina.gotemplate import Record, Time
+from lamina.gotemplate import Record
 
 if TYPE_CHECKING:
     from lamina.ops.images import ImageRow
@@ -252,7 +252,7 @@ def inspect(
     known = {*alltransports.transports(), "docker", "lamina"}
     if not any(name.partition(":")[0] in known for name in images):
         store = store_from(ctx)
-        echo_inspected([ops.inspect(store, name) for name in images], fmt)
+        inspect_output.echo_inspected([ops.inspect(store, name) for name in images], fmt)
         return
     if (raw or config) and not is_json(fmt):
         raise click.UsageError("--format cannot be used with --raw or --config")
@@ -268,78 +268,7 @@ def inspect(
         if isinstance(result, bytes):
             click.echo(result.decode("utf-8", "replace"), nl=not raw or config)
         else:
-            echo_inspected(result, fmt)
-
-
-# podman's struct fields (all `omitempty`), so that `{{.Config.User}}` is "" where the
-# JSON leaves it out, as in Go
-_CONFIG_FIELDS: dict[str, Any] = {
-    "User": "",
-    "ExposedPorts": {},
-    "Env": [],
-    "Entrypoint": [],
-    "Cmd": [],
-    "Volumes": {},
-    "WorkingDir": "",
-    "Labels": {},
-    "StopSignal": "",
-}
-# Go's v1.History: the template sees its field names, JSON its tags
-_HISTORY_NAMES = {
-    "Created": "created",
-    "CreatedBy": "created_by",
-    "Author": "author",
-    "Comment": "comment",
-    "EmptyLayer": "empty_layer",
-}
-
-
-def _history_entry(entry: Any) -> Any:
-    if not isinstance(entry, dict):
-        return entry
-    created = str(entry.get("created") or "")
-    record = Record(
-        Created=Time.of(created, _go_time_text(created)) if created else None,
-        CreatedBy=entry.get("created_by", ""),
-        Author=entry.get("author", ""),
-        Comment=entry.get("comment", ""),
-        EmptyLayer=bool(entry.get("empty_layer", False)),
-    )
-    record.json_names = _HISTORY_NAMES
-    record.omitempty = frozenset(_HISTORY_NAMES)
-    return record
-
-
-def _go_time_text(rfc3339: str) -> str:
-    """`2026-12-08T01:19:53.0782Z` → Go's `2026-12-08 01:19:53.0782 +0000 UTC`."""
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)Z", rfc3339)
-    return f"{m.group(1)} {m.group(2)} +0000 UTC" if m else rfc3339
-
-
-def _struct(value: Any, fields: dict[str, Any] | None = None) -> Any:
-    if not isinstance(value, dict):
-        return value
-    record = Record({**(fields or {}), **value})
-    record.omitempty = frozenset(fields or ())
-    return record
-
-
-def echo_inspected(value: Any, fmt: str) -> None:
-    """Print inspect results: JSON, or a template run on each (a list) or on the one."""
-    if is_json(fmt):
-        echo_json(value)
-        return
-    items = value if isinstance(value, list) else [value]
-    records = []
-    for item in items:
-        record = Record(item)
-        record["Config"] = _struct(item.get("Config"), _CONFIG_FIELDS)
-        for key in ("RootFS", "GraphDriver"):
-            record[key] = _struct(item.get(key))
-        if isinstance(item.get("History"), list):
-            record["History"] = [_history_entry(h) for h in item["History"]]
-        records.append(record)
-    click.echo(render_template(fmt, records), nl=False)
+            inspect_output.echo_inspected(result, fmt)
 
 
 @click.command(epilog="Example: lamina tag localhost/busybox localhost/base:1.0")
