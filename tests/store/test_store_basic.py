@@ -231,7 +231,9 @@ def test_old_schema_is_migrated_in_place(tmp_path: Path, src: BlobStore) -> None
     with Store.open(root) as s:
         stored = s.put_image(make_image(src, "old"), ["old"])
     conn = sqlite3.connect(root / "store.db")
-    conn.execute("DROP TABLE signatures")
+    conn.execute("DROP TABLE signatures")  # undo migrations 2 and 3: back to version 1
+    conn.execute("DROP TABLE repo_digests")
+    conn.execute("ALTER TABLE names DROP COLUMN manifest_digest")
     conn.execute("UPDATE schema_version SET version = 1")
     conn.commit()
     conn.close()

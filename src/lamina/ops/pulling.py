@@ -109,7 +109,8 @@ def _pull_one(
 ) -> Pulled:
     sources = conf.pull_sources(candidate)
     stored_name = str(candidate) if candidate.digest is None else candidate.name
-    dst = StoreReference(store, stored_name if candidate.tag else "")
+    # by digest (no tag): stored untagged, found as REPO@DIGEST (podman's digest name)
+    dst = StoreReference(store, stored_name if candidate.tag else str(candidate))
     request = CopyRequest(copy=copy_options or CopyOptions(), retry_times=retry_times, trust=trust)
     last: LaminaError | None = None
     for source in sources:

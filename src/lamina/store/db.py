@@ -87,6 +87,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (manifest_digest, position)
     );
     """,
+    """
+    ALTER TABLE names ADD COLUMN manifest_digest TEXT;  -- the manifest the name was given
+    CREATE TABLE repo_digests (           -- images pulled by REPO@DIGEST (no tag)
+        repo TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        PRIMARY KEY (repo, digest)
+    );
+    CREATE INDEX repo_digests_image ON repo_digests(image_id);
+    """,
 )
 
 

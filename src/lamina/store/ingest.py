@@ -227,11 +227,27 @@ def register_index(
     return index_id
 
 
-def set_names(conn: sqlite3.Connection, image_id: str, names: list[str]) -> None:
-    """Point each name at `image_id`, moving it off whatever it named before."""
+def set_names(
+    conn: sqlite3.Connection, image_id: str, names: list[str], manifest: Digest | None
+) -> None:
+    """Point each name at `image_id` and its manifest `manifest` (None: whichever manifest
+    is the entry's primary one), moving it off whatever it named before. A name keeps the
+    manifest it was given when the entry later gains others (as containers-storage)."""
     now = time.time()
+    kept = str(manifest) if manifest is not None else None
     conn.executemany(
-        "INSERT INTO names (name, image_id, added) VALUES (?, ?, ?)"
-        " ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added",
-        [(n, image_id, now) for n in names],
+        "INSERT INTO names (name, image_id, added, manifest_digest) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added,"
+        " manifest_digest = excluded.manifest_digest",
+        [(n, image_id, now, kept) for n in names],
+    )
+
+
+def set_repo_digests(conn: sqlite3.Connection, image_id: str, repos: list[str]) -> None:
+    """Record that `image_id`'s primary manifest was stored as `REPO@DIGEST` for each repo
+    (a pull by digest: the image has no tag, but `REPO@DIGEST` finds it)."""
+    row = conn.execute("SELECT manifest_digest FROM images WHERE id = ?", (image_id,)).fetchone()
+    conn.executemany(
+        "INSERT OR REPLACE INTO repo_digests (repo, digest, image_id) VALUES (?, ?, ?)",
+        [(repo, str(row[0]), image_id) for repo in repos],
     )

@@ -10,6 +10,7 @@ Names are stored as normalised references with a tag (`localhost/app:1`,
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lamina.digest import Digest
@@ -43,6 +44,23 @@ def normalize_new_name(text: str) -> str:
             hint="tag it as NAME:TAG instead",
         )
     return str(ref)
+
+
+def split_new_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(names to store, repositories) for names given to a stored image: `REPO@DIGEST`
+    (a pull by digest) gives its repository, recorded as a digest name (see
+    `lamina.store.ingest.set_repo_digests`); every other name is normalised by
+    `normalize_new_name`."""
+    tagged: list[str] = []
+    repos: list[str] = []
+    for text in names:
+        if "@" in text and has_domain(text):
+            ref = Reference.parse(text, default_tag=False)
+            if ref.digest is not None and ref.tag is None:
+                repos.append(ref.name)
+                continue
+        tagged.append(normalize_new_name(text))
+    return tagged, repos
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lamina.digest import Digest
+from lamina.reference import Reference
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +30,9 @@ class StoredImage:
     config_digest: Digest | None
     top_layer: Digest | None
     is_index: bool
+    # `REPO@DIGEST` for each repository named and each manifest stored (podman's
+    # RepoDigests), and for each pull by digest; sorted
+    repo_digests: tuple[str, ...] = ()
 
     @property
     def short_id(self) -> str:
@@ -103,7 +107,15 @@ def image_from_row(conn: sqlite3.Connection, row: tuple[Any, ...]) -> StoredImag
             "SELECT name FROM names WHERE image_id = ? ORDER BY added, name", (image_id,)
         )
     )
+    digests = [
+        str(r[0])
+        for r in conn.execute("SELECT digest FROM manifests WHERE image_id = ?", (image_id,))
+    ]
+    repos = {Reference.parse(n).name for n in names}
+    pulled = conn.execute("SELECT repo, digest FROM repo_digests WHERE image_id = ?", (image_id,))
+    repo_digests = {f"{r}@{d}" for r in repos for d in digests} | {f"{r}@{d}" for r, d in pulled}
     return StoredImage(
+        repo_digests=tuple(sorted(repo_digests)),
         id=image_id,
         manifest_digest=Digest.parse(str(row[1])),
         media_type=str(row[2]),

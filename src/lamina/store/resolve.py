@@ -80,13 +80,43 @@ def _by_digest(conn: sqlite3.Connection, q: Query) -> tuple[str, None] | None:
         r[0]
         for r in conn.execute("SELECT index_id FROM index_children WHERE child_id = ?", (entry,))
     ]
-    for owner in owners:
-        for (name,) in conn.execute("SELECT name FROM names WHERE image_id = ?", (owner,)):
-            ref = Reference.parse(name)
-            if q.repo is not None and ref.name == q.repo:
-                return entry, None
-            if q.short_path is not None and (
-                ref.path == q.short_path or ref.path.endswith("/" + q.short_path)
-            ):
-                return entry, None
+    repos = [
+        Reference.parse(name).name
+        for owner in owners
+        for (name,) in conn.execute("SELECT name FROM names WHERE image_id = ?", (owner,))
+    ]
+    repos += [
+        str(r[0])
+        for r in conn.execute("SELECT repo FROM repo_digests WHERE image_id = ?", (entry,))
+    ]
+    for repo in repos:
+        if q.repo is not None and repo == q.repo:
+            return entry, None
+        path = Reference.parse(repo, default_tag=False).path
+        if q.short_path is not None and (path == q.short_path or path.endswith("/" + q.short_path)):
+            return entry, None
     return None
+
+
+def manifest_of(
+    conn: sqlite3.Connection, text: str, image_id: str, by_name: str | None
+) -> tuple[str, str] | None:
+    """(manifest digest, media type) `text` denotes when it is not the entry's primary
+    manifest: the digest of `name@digest`, or the manifest the name `by_name` was given.
+    None means the entry's primary manifest."""
+    q = parse_query(text)
+    wanted: str | None = None
+    if q.digest is not None and q.id_prefix is None:
+        wanted = str(q.digest)
+    elif by_name is not None:
+        row = conn.execute(
+            "SELECT manifest_digest FROM names WHERE name = ?", (by_name,)
+        ).fetchone()
+        wanted = row[0] if row else None
+    if wanted is None:
+        return None
+    row = conn.execute(
+        "SELECT digest, media_type FROM manifests WHERE digest = ? AND image_id = ?",
+        (wanted, image_id),
+    ).fetchone()
+    return (str(row[0]), str(row[1])) if row else None

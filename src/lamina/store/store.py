@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,10 +26,10 @@ from lamina.digest import Digest
 from lamina.errors import ErrorCode, InvalidInput, NotFound
 from lamina.store import db
 from lamina.store.locks import GCLock
-from lamina.store.names import normalize_new_name
+from lamina.store.names import normalize_new_name, split_new_names
 from lamina.store.paths import StorePaths, default_root
 from lamina.store.records import IMAGE_COLUMNS, GCReport, HistoryEntry, StoredImage, image_from_row
-from lamina.store.resolve import resolve
+from lamina.store.resolve import manifest_of, resolve
 
 if TYPE_CHECKING:  # the image model is imported when an image is opened, not for listings
     from lamina.content.layers import LayerBlob
@@ -101,7 +102,7 @@ class Store:
         instead of decompressing the blobs again."""
         from lamina.store import ingest  # imported late: heavy
 
-        wanted = [normalize_new_name(n) for n in names]
+        wanted, repos = split_new_names(names)
         added: list[Digest] = []
         try:
             with self._gc_lock.shared():
@@ -115,7 +116,8 @@ class Store:
                 )
                 with db.transaction(conn):
                     ingest.register_image(conn, facts, size)
-                    ingest.set_names(conn, facts.id, wanted)
+                    ingest.set_names(conn, facts.id, wanted, facts.manifest_digest)
+                    ingest.set_repo_digests(conn, facts.id, repos)
         except BaseException:
             self.discard_unregistered(added)
             raise
@@ -125,18 +127,23 @@ class Store:
         """Store a multi-platform index: its image children as unnamed entries (nested
         indexes likewise), the index as an entry under `names`. Children of other media
         types (artifacts) are not stored."""
-        wanted = [normalize_new_name(n) for n in names]
+        wanted, repos = split_new_names(names)
         added: list[Digest] = []
         try:
             with self._gc_lock.shared():
-                index_id = self._put_index_tree(self._conn(), index, added, wanted)
+                index_id = self._put_index_tree(self._conn(), index, added, wanted, repos)
         except BaseException:
             self.discard_unregistered(added)
             raise
         return self.get(index_id)
 
     def _put_index_tree(
-        self, conn: sqlite3.Connection, index: ImageIndexView, added: list[Digest], names: list[str]
+        self,
+        conn: sqlite3.Connection,
+        index: ImageIndexView,
+        added: list[Digest],
+        names: list[str],
+        repos: Sequence[str] = (),
     ) -> str:
         from lamina.store import ingest  # imported late: heavy
 
@@ -166,7 +173,8 @@ class Store:
                 ).fetchone()
                 children.append((cid, int(row[0]), row[1]))
             index_id = ingest.register_index(conn, digest, parsed.media_type, len(raw), children)
-            ingest.set_names(conn, index_id, names)
+            ingest.set_names(conn, index_id, names, digest)
+            ingest.set_repo_digests(conn, index_id, list(repos))
         return index_id
 
     def discard_unregistered(self, added: Sequence[Digest]) -> None:
@@ -193,11 +201,18 @@ class Store:
 
     def lookup(self, name_or_id: str) -> StoredImage:
         """Find an entry by name (full or short), `name@digest`, ID or unique ID prefix.
+        Its `manifest_digest` is the manifest asked for: `name@digest`'s, the one a name
+        was given (an entry may hold several, e.g. differently compressed), else the
+        entry's primary one.
 
         Raises NotFound, Conflict (an ambiguous short name or ID prefix) or InvalidInput."""
         conn = self._conn()
-        image_id, _ = resolve(conn, name_or_id)
-        return self.get(image_id)
+        image_id, by_name = resolve(conn, name_or_id)
+        entry = self.get(image_id)
+        chosen = manifest_of(conn, name_or_id, image_id, by_name)
+        if chosen is None:
+            return entry
+        return replace(entry, manifest_digest=Digest.parse(chosen[0]), media_type=chosen[1])
 
     def list_images(self, *, all: bool = False) -> list[StoredImage]:
         """Entries, newest first; children of indexes only with `all` (as `podman images -a`)."""
@@ -307,8 +322,10 @@ class Store:
         name = normalize_new_name(new_name)
         conn = self._conn()
         with db.transaction(conn):
-            image_id, _ = resolve(conn, name_or_id)
-            ingest.set_names(conn, image_id, [name])
+            image_id, by_name = resolve(conn, name_or_id)
+            chosen = manifest_of(conn, name_or_id, image_id, by_name)
+            kept = chosen[0] if chosen is not None else str(self.get(image_id).manifest_digest)
+            ingest.set_names(conn, image_id, [name], Digest.parse(kept))
         return self.get(image_id)
 
     def untag(self, name: str) -> StoredImage:

@@ -20,7 +20,7 @@ from lamina.image.model import BlobSourceImage, BlobSourceIndex
 from lamina.oci import Descriptor
 from lamina.oci.manifest import detect_media_type
 from lamina.reference import Reference
-from lamina.store.names import normalize_new_name, parse_query
+from lamina.store.names import parse_query, split_new_names
 from lamina.store.records import StoredImage
 from lamina.store.store import Store
 from lamina.store.view import StoreBlobSource
@@ -30,7 +30,8 @@ PREFIX = "lamina"
 
 class StoreReference:
     """`lamina:NAME` in one store. An empty name is allowed for a destination only (the
-    image is stored dangling)."""
+    image is stored dangling); so is `HOST/REPO@DIGEST` (a pull by digest: the image is
+    stored without a tag, found by that name)."""
 
     def __init__(self, store: Store, name: str) -> None:
         self.store = store
@@ -66,7 +67,10 @@ class StoreReference:
         return StoreSource(self.store, self.store.lookup(self.name), self.describe())
 
     def new_destination(self) -> StoreDestination:
-        names = [normalize_new_name(self.name)] if self.name else []
+        names: list[str] = []
+        if self.name:  # a name (or `REPO@DIGEST`, a pull by digest) checked before any copy
+            tagged, _ = split_new_names([self.name])
+            names = tagged or [self.name]
         return StoreDestination(self.store, names, self.describe())
 
 

@@ -1,0 +1,90 @@
+"""Pulling by digest (`HOST/REPO@sha256:…`, no tag), as podman does: the pull succeeds, the
+image is stored without a tag and found again as `HOST/REPO@DIGEST` (its RepoDigests name
+it); `lamina from` and a build's FROM by digest pull and use it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lamina.ops.build import BuildOptions, build_image
+from lamina.ops.containers import create
+from lamina.ops.copying import copy
+from lamina.ops.pulling import pull
+from lamina.store import Store
+from lamina.transports.registries_conf import RegistriesConfig
+from tests.ops.images import image_layout
+
+NO_CONF = RegistriesConfig()
+
+
+def _pushed(tmp_path: Path, host: str, repo: str, seed: int) -> tuple[str, str]:
+    """Push a test image to `host/repo:v1`; (the by-digest name, the image ID)."""
+    layout, img = image_layout(tmp_path, f"src{seed}", seed=seed)
+    copy(f"oci:{layout}:v1", f"docker://{host}/{repo}:v1", None)
+    return f"{host}/{repo}@{img.digest()}", img.manifest().config.digest.hex
+
+
+def test_pull_by_digest_stores_and_finds_the_image(
+    any_host: str, repo: str, tmp_path: Path, no_user_config: Path
+) -> None:
+    name, image_id = _pushed(tmp_path, any_host, repo, seed=301)
+    store = Store.open(tmp_path / "store")
+    pulled = pull(store, name, registries=NO_CONF)
+    assert [p.image_id for p in pulled] == [image_id]
+    assert str(pulled[0].digest) == name.partition("@")[2]
+    found = store.lookup(name)
+    assert found.id == image_id
+    assert name in found.repo_digests
+    assert pull(store, name, registries=NO_CONF)[0].image_id == image_id  # again: the same
+
+
+def test_from_and_build_by_digest_pull_the_image(
+    any_host: str, repo: str, tmp_path: Path, no_user_config: Path
+) -> None:
+    name, image_id = _pushed(tmp_path, any_host, repo, seed=311)
+    store = Store.open(tmp_path / "store")
+    builder = create(store, name, pull="missing")
+    assert builder.record.image_id == image_id
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM {name}\nLABEL by=digest\n")
+    other = Store.open(tmp_path / "other")
+    built = build_image(other, ctx, BuildOptions(pull="missing"))
+    assert other.lookup(name).id == image_id
+    assert built
+
+
+@pytest.mark.interop
+def test_podman_pulls_the_same_image_by_digest(
+    distribution: object, tmp_path: Path, no_user_config: Path
+) -> None:
+    host = distribution.host  # type: ignore[attr-defined]
+    name, image_id = _pushed(tmp_path, host, "t/podman-digest", seed=321)
+    store = Store.open(tmp_path / "store")
+    assert pull(store, name, registries=NO_CONF)[0].image_id == image_id
+    runroot = Path(tempfile.mkdtemp(prefix="lrun", dir="/tmp"))  # podman wants <= 50 chars
+    try:
+        _podman_compares(tmp_path / "proot", runroot, name, image_id, store)
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+def _podman_compares(root: Path, runroot: Path, name: str, image_id: str, store: Store) -> None:
+    podman = ["podman", "--root", str(root), "--runroot", str(runroot), "--storage-driver", "vfs"]
+    subprocess.run(
+        [*podman, "pull", "--tls-verify=false", "-q", name],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    theirs = json.loads(
+        subprocess.run(
+            [*podman, "image", "inspect", name], check=True, capture_output=True, timeout=60
+        ).stdout
+    )[0]
+    assert theirs["Id"] == image_id == store.lookup(name).id
+    assert name in theirs["RepoDigests"] and name in store.lookup(name).repo_digests
