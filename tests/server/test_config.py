@@ -107,3 +107,45 @@ def test_default_connection_limit_stays_below_the_descriptor_limit() -> None:
         used = default_limit(files) * FDS_PER_CONNECTION + FDS_RESERVED
         assert used + 3 * accept_burst(files) + max_lingering(files) <= files
     assert default_limit(1024) >= 200
+
+
+def test_registry_serve_cli_takes_the_timeout_and_limit_flags(tmp_path: Path) -> None:
+    """`lamina registry serve --header-timeout 1s --max-connections 2`: a silent client is
+    closed after about a second, and the third open connection is answered 503."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.server.servers import Server, free_port, wait_ready
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    args = [sys.executable, "-m", "lamina", "registry", "serve", "--storage",
+            str(tmp_path / "storage"), "--addr", f"127.0.0.1:{port}",
+            "--header-timeout", "1s", "--body-timeout", "30", "--max-connections", "2"]  # fmt: skip
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    server = Server(kind="lamina", host=f"127.0.0.1:{port}", proc=proc, storage=tmp_path, log=log)
+    wait_ready(server)
+    try:
+        silent = socket.create_connection(("127.0.0.1", port), timeout=10)
+        started = time.monotonic()
+        while silent.recv(65536):  # closed (a timeout here: the flag was not applied)
+            pass
+        waited = time.monotonic() - started
+        silent.close()
+        assert waited < 5.0, waited
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        time.sleep(0.3)
+        over = socket.create_connection(("127.0.0.1", port), timeout=10)
+        over.sendall(f"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        answer = b""
+        while chunk := over.recv(65536):
+            answer += chunk
+        over.close()
+        for sock in held:
+            sock.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
+    finally:
+        server.stop()

@@ -23,7 +23,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     if value is None:
         return None
     try:
-        return parse_duration(value, "--grace")
+        return parse_duration(value, f"--{param.name or 'duration'}".replace("_", "-"))
     except InvalidInput:
         raise click.BadParameter(
             f"{value!r} is not a duration: use seconds or 30s, 15m, 1h, 2d"
@@ -54,6 +54,26 @@ def registry() -> None:
 @click.option("--auth-token-service", help="Service name (token audience).")
 @click.option("--auth-token-issuer", help="Token issuer name.")
 @click.option("--access-log", type=click.Path(path_type=Path), help="JSON-lines log; '-': stderr.")
+@click.option(
+    "--header-timeout",
+    metavar="DURATION",
+    callback=_duration,
+    help="A request head must arrive within this of connecting or going idle "
+    "[http.timeouts.header, 60s].",
+)
+@click.option(
+    "--body-timeout",
+    metavar="DURATION",
+    callback=_duration,
+    help="A request or response body that moves no byte for this long is given up "
+    "[http.timeouts.body, 120s].",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Open connections per worker; beyond it, 503 with Retry-After "
+    "[http.maxconnections, from the file descriptor limit].",
+)
 def serve(
     *,
     config_file: Path | None,
@@ -70,6 +90,9 @@ def serve(
     auth_token_service: str | None,
     auth_token_issuer: str | None,
     access_log: Path | None,
+    header_timeout: float | None,
+    body_timeout: float | None,
+    max_connections: int | None,
 ) -> None:
     """Serve the registry until interrupted (SIGTERM finishes in-flight requests)."""
     from lamina.server import load_config, run
@@ -89,6 +112,9 @@ def serve(
         token_realm=auth_token_realm,
         token_service=auth_token_service,
         token_issuer=auth_token_issuer,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        max_connections=max_connections,
         **access_log_overrides(access_log),
     )
     run(config)
