@@ -223,12 +223,46 @@ def test_build_cache_is_hidden_listed_with_all_and_kept_by_prune(
     r = lamina("image", "prune")
     assert r.code == 0 and r.out == ""
     assert len(_ids(lamina, "-a")) == 4
-    # the untagged final image is dangling, and then its parents are: all go
+    # an untagged image the build cache does not hold is dangling; prune removes it
+    assert lamina("tag", "localhost/app:1", "localhost/copy:1").code == 0
+    r = lamina("import", str(_context_dir(tmp_path)), "localhost/stray:1")
+    assert r.code == 0, r.err
+    assert lamina("untag", "localhost/stray:1").code == 0
+    stray = _ids(lamina, "--filter", "dangling=true")
+    assert len(stray) == 1 and stray[0] not in intermediate
+    assert lamina("image", "prune").out.split() == stray
+    # the untagged end of a build is cache too: only --build-cache removes it
     assert lamina("untag", "localhost/app:1").code == 0
-    assert len(_ids(lamina, "--filter", "dangling=true")) == 1
-    removed = lamina("image", "prune").out.split()
+    assert lamina("untag", "localhost/copy:1").code == 0
+    assert _ids(lamina, "--filter", "dangling=true") == []
+    assert lamina("image", "prune").out == ""
+    removed = lamina("image", "prune", "--build-cache").out.split()
     assert len(removed) == 3 and set(intermediate) <= set(removed)
     assert len(_ids(lamina, "-a")) == 1
+
+
+def _context_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "stray"
+    d.mkdir()
+    (d / "x").write_text("stray")
+    return d
+
+
+def test_multi_stage_build_lists_only_the_named_image(lamina: Run, tmp_path: Path) -> None:
+    lamina("base")
+    ctx = tmp_path / "ms"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        "FROM localhost/busybox AS one\nLABEL stage=one\n"
+        "FROM localhost/busybox\nCOPY --from=one /bin/busybox /b\n"
+    )
+    assert lamina("build", "-q", "-t", "localhost/ms:1", str(ctx)).code == 0
+    r = lamina("images", "--format", "{{.Repository}}:{{.Tag}}")
+    assert r.out.split() == ["localhost/ms:1", "localhost/busybox:latest"]
+    every = _ids(lamina, "-a")
+    assert len(every) == 3  # + stage one's end: no child, but the build cache holds it
+    assert lamina("image", "prune").out == ""
+    assert _ids(lamina, "-a") == every
 
 
 def test_prune_build_cache_and_all(lamina: Run, tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """What `lamina images` lists, as podman decides it: parents and children by history,
-intermediate images (untagged parents: the build cache of `--layers` builds), dangling
-images (untagged, no children), the `--filter` keys, `--sort`, and `image prune`."""
+intermediate images (untagged parents, and untagged images the build cache records: the
+cache of `--layers` builds), dangling images (the other untagged ones), the `--filter`
+keys, `--sort`, and `image prune`."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,14 +28,17 @@ class Listed:
     parent: str
     has_children: bool
     labels: dict[str, str] | None
+    cached: bool = False  # a step image the build cache records
 
     @property
     def intermediate(self) -> bool:
-        return not self.image.names and self.has_children
+        """Untagged, and another image builds on it or the build cache holds it (the end
+        of a non-final stage has no children but is cache all the same)."""
+        return not self.image.names and (self.has_children or self.cached)
 
     @property
     def dangling(self) -> bool:
-        return not self.image.names and not self.has_children
+        return not self.image.names and not self.intermediate
 
 
 def _shape(
@@ -52,6 +57,7 @@ def listed(store: Store, *, all: bool = False) -> list[Listed]:
     config-only build steps count too."""
     images = store.list_images(all=True)
     shapes = {s.id: _shape(store, s) for s in images}
+    cached = build_cache_images(store)
     out: list[Listed] = []
     shown = {s.id for s in store.list_images(all=all)}
     for s in images:
@@ -67,8 +73,22 @@ def listed(store: Store, *, all: bool = False) -> list[Listed]:
                 children = True
             if _is_parent(o_layers, o_history, layers, history) and len(o_history) > parent_len:
                 parent, parent_len = other.id, len(o_history)
-        out.append(Listed(s, parent, children, labels))
+        out.append(Listed(s, parent, children, labels, s.id in cached))
     return out
+
+
+def build_cache_images(store: Store) -> set[str]:
+    """The image IDs lamina build's step records name (`{"image": ID}` per record)."""
+    from lamina.build.cache import cache_dir
+
+    found: set[str] = set()
+    steps = cache_dir(store) / "steps"
+    for path in steps.glob("*.json") if steps.is_dir() else ():
+        try:
+            found.add(str(json.loads(path.read_text())["image"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _is_parent(
@@ -209,8 +229,8 @@ def select(
 
 
 def prune(store: Store, *, all: bool = False, build_cache: bool = False) -> list[str]:
-    """`podman image prune`: remove dangling images (untagged, no children) until none is
-    left, keeping intermediate images (the build cache); with `all` every image nothing
+    """`podman image prune`: remove dangling images (untagged, no children, not in the build
+    cache) until none is left, keeping intermediate images; with `all` every image nothing
     uses; with `build_cache` also lamina build's step records, mounts and their images.
     Images a working container holds are kept. Returns the removed IDs."""
     removed: list[str] = []
