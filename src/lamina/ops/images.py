@@ -67,8 +67,9 @@ def _created_text(raw: str | None) -> str:
 
 
 def repo_digests(img: StoredImage) -> list[str]:
-    """`REPO@DIGEST` for each repository the image is named in."""
-    return sorted({f"{split_name(n)[0]}@{img.manifest_digest}" for n in img.names})
+    """`REPO@DIGEST` for each repository the image is named in and each manifest the store
+    holds for it (and each pull by digest), as podman's RepoDigests."""
+    return list(img.repo_digests)
 
 
 def container_counts(store: Store) -> dict[str, int]:

@@ -21,7 +21,8 @@ FORMATS = ("oci-archive", "docker-archive", "oci-dir", "docker-dir")
 
 
 def save_images(store: Store, names: list[str], output: str | Path, fmt: str) -> list[str]:
-    """Write `names` (store lookups) to `output` in `fmt`; return one line per image.
+    """Write `names` (store lookups) to `output` in `fmt`; return one line per image. Each
+    is written with the manifest its name was given (see `Store.lookup`).
 
     Nothing appears at `output` unless every image was written (archives are renamed into
     place at the end)."""
@@ -37,7 +38,7 @@ def save_images(store: Store, names: list[str], output: str | Path, fmt: str) ->
         try:
             for name, entry in entries:
                 ref = _ref_name(name, entry.names)
-                copy_image(StoreReference(store, entry.id), oci_writer.reference(ref))
+                copy_image(StoreReference(store, name), oci_writer.reference(ref))
                 lines.append(f"{ref or entry.id} -> {fmt}:{out}")
             oci_writer.commit()
         finally:
@@ -49,7 +50,7 @@ def save_images(store: Store, names: list[str], output: str | Path, fmt: str) ->
                 ref = _ref_name(name, entry.names)
                 tags = [Reference.parse(ref)] if ref else []
                 copy_image(
-                    StoreReference(store, entry.id),
+                    StoreReference(store, name),
                     docker_writer.reference(tags),
                     all_platforms=False,
                 )
@@ -60,7 +61,7 @@ def save_images(store: Store, names: list[str], output: str | Path, fmt: str) ->
     elif fmt == "oci-dir":
         for name, entry in entries:
             ref = _ref_name(name, entry.names)
-            copy_image(StoreReference(store, entry.id), LayoutReference(out, ref))
+            copy_image(StoreReference(store, name), LayoutReference(out, ref))
             lines.append(f"{ref or entry.id} -> oci:{out}")
     else:
         if len(entries) != 1:
@@ -69,7 +70,7 @@ def save_images(store: Store, names: list[str], output: str | Path, fmt: str) ->
                 hint="use --format oci-archive or docker-archive for several",
             )
         name, entry = entries[0]
-        copy_image(StoreReference(store, entry.id), DirReference(out))
+        copy_image(StoreReference(store, name), DirReference(out))
         lines.append(f"{name} -> dir:{out}")
     return lines
 
