@@ -106,6 +106,7 @@ def load_images(store: Store, source: str | Path) -> list[str]:
             store.tag(first, extra)
         if stored_names:
             lines.extend(f"Loaded image: {n}" for n in stored_names)
-        else:
-            lines.append(f"Loaded image: {digest}")
+        else:  # no name: the image ID, as podman prints it (what `inspect` finds)
+            entry = store.get(store.manifest_entry(digest) or "")
+            lines.append(f"Loaded image: sha256:{entry.id}")
     return lines
