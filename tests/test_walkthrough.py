@@ -30,6 +30,9 @@ def test_walkthrough_runs(tmp_path: Path) -> None:
     out = proc.stdout
     assert "Loaded image: localhost/hello:1.0" in out
     assert "srv/index.html" in out
+    step9 = out[out.index("== 9. ") : out.index("== 10. ")]
+    assert "<none>" not in step9  # the build cache is not listed without -a
+    assert "\nlocalhost/hello:1.0\nlocalhost/hello:ms\n" in step9
     assert '{"repositories":["demo/hello"]}' in out
     assert '"tags":["1.0"]' in out
     for n in range(1, 11):
