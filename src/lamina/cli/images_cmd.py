@@ -92,7 +92,7 @@ def images(
     elif fmt == "table":
         digest = "{{.Digest}}\t" if digests else ""
         fmt = "table {{.Repository}}\t{{.Tag}}\t" + digest + "{{.ID}}\t{{.Created}}\t{{.Size}}"
-    counts = container_counts(store)
+    counts = container_counts(store) if "Containers" in fmt else {}
     records = [_image_record(r, no_trunc, counts.get(r.image.id, 0)) for r in rows]
     text = render_template(fmt, records, headers=IMAGE_HEADERS, noheading=noheading)
     if quiet:  # one line per image, not per name

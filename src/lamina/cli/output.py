@@ -143,8 +143,11 @@ def render_template(
         template = Template(_table_text(body))
         lines: list[str] = []
         if table_mode and not noheading:
-            names: list[str] = list(items[0].keys()) if items else list(headers or {})
-            names += [n for n in headers or {} if n not in names]
+            # the items' fields, and those the template names (a heading with no items)
+            names: list[str] = list(items[0].keys()) if items else []
+            for n in [*re.findall(r"\.([A-Za-z_]\w*)", body), *(headers or {})]:
+                if n not in names:
+                    names.append(n)
             heads = Record({n: (headers or {}).get(n) or camel_header(n) for n in names})
             try:
                 lines.append(template.execute(heads))

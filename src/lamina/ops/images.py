@@ -74,12 +74,12 @@ def repo_digests(img: StoredImage) -> list[str]:
 
 def container_counts(store: Store) -> dict[str, int]:
     """Working containers per image ID (podman's `Containers`)."""
-    from lamina.ops.containers import listing
+    from lamina.build.container import Containers  # not ops.containers: light to import
 
     counts: dict[str, int] = {}
-    for row in listing(store):
-        if row["imageid"]:
-            counts[row["imageid"]] = counts.get(row["imageid"], 0) + 1
+    for c in Containers(store.root).list():
+        if c.image_id:
+            counts[c.image_id] = counts.get(c.image_id, 0) + 1
     return counts
 
 
