@@ -1,7 +1,9 @@
 """Networks for RUN and `lamina run`: "private" reaches out through slirp4netns — tested
 only against an HTTP server this test starts on the host's 127.0.0.1, reached at the
-namespace's gateway 10.0.2.2 that slirp4netns maps to the host's loopback; "none" has no
-route; /etc/hosts and /etc/resolv.conf as podman writes them; nothing left running."""
+namespace's gateway 10.0.2.2 that slirp4netns maps to the host's loopback only when asked
+(`slirp4netns:allow_host_loopback=true`, as podman); by default the host's loopback is out
+of reach; "none" has no route; /etc/hosts and /etc/resolv.conf as podman writes them;
+nothing left running."""
 
 from __future__ import annotations
 
@@ -96,16 +98,20 @@ def run(
     network: Network,
     *,
     timeout: float = 60,
+    host_loopback: bool = False,
     **files: Any,
 ) -> tuple[int, str]:
     bundle = tmp_path / f"bundle-{time.monotonic_ns()}"
     bundle.mkdir()
-    hosts, resolv = write_run_files(bundle, "box", network=network, **files)
+    hosts, resolv = write_run_files(
+        bundle, "box", network=network, host_loopback=host_loopback, **files
+    )
     spec = RunSpec(
         argv=("sh", "-c", script),
         rootfs=root,
         env=("PATH=/bin",),
         network=network,
+        host_loopback=host_loopback,
         hosts=hosts,
         resolv=resolv,
     )
@@ -120,13 +126,27 @@ def _fetch(port: int) -> str:
     return f"wget -q -O- http://{GATEWAY}:{port}/"
 
 
-def test_private_reaches_the_host_loopback_through_the_gateway(
+def test_private_reaches_the_host_loopback_when_allowed(
     iso: Isolation, root: Path, tmp_path: Path, port: int
 ) -> None:
-    code, out = run(iso, root, f"ip route; {_fetch(port)}", tmp_path, "private")
+    script = f"ip route; {_fetch(port)}"
+    code, out = run(iso, root, script, tmp_path, "private", host_loopback=True)
     assert code == 0, out
     assert f"default via {GATEWAY} dev tap0" in out
     assert out.endswith(BODY.decode())
+
+
+def test_private_cannot_reach_the_host_loopback_by_default(
+    iso: Isolation, root: Path, tmp_path: Path, port: int
+) -> None:
+    """As podman starts slirp4netns (--disable-host-loopback): the route is there, the
+    host's 127.0.0.1 is not, and /etc/hosts names no host."""
+    script = f"ip route; cat /etc/hosts; {_fetch(port)}"
+    code, out = run(iso, root, script, tmp_path, "private")
+    assert f"default via {GATEWAY} dev tap0" in out
+    assert code != 0, out
+    assert BODY.decode() not in out
+    assert "host.containers.internal" not in out
 
 
 def test_none_has_no_route_and_the_fetch_fails(
@@ -151,7 +171,9 @@ def test_private_files_as_podman_writes_them(iso: Isolation, root: Path, tmp_pat
     resolv, hosts = out.split("--\n")
     assert resolv.splitlines()[0] == "nameserver 10.0.2.3"
     assert "10.0.2.100\tbox" in hosts.splitlines()
-    assert "10.0.2.2\thost.containers.internal host.docker.internal" in hosts.splitlines()
+    assert "host.containers.internal" not in hosts  # the host is not reachable
+    code, out = run(iso, root, "cat /etc/hosts", tmp_path, "private", host_loopback=True)
+    assert "10.0.2.2\thost.containers.internal host.docker.internal" in out.splitlines()
 
 
 def test_a_timed_out_private_run_leaves_nothing_running(
@@ -193,7 +215,10 @@ def _ctx(tmp_path: Path, text: str) -> Path:
     return ctx
 
 
-def test_build_run_fetches_by_default_and_writes_podman_files(
+ALLOW = "slirp4netns:allow_host_loopback=true"
+
+
+def test_build_run_fetches_when_allowed_and_writes_podman_files(
     store: Path, tmp_path: Path, port: int
 ) -> None:
     ctx = _ctx(
@@ -202,7 +227,16 @@ def test_build_run_fetches_by_default_and_writes_podman_files(
         f"RUN {_fetch(port)} > /fetched && cat /etc/resolv.conf /etc/hosts > /seen\n",
     )
     image = lamina(
-        store, "build", "-q", "--dns", "192.0.2.53", "--add-host", "db:192.0.2.7", str(ctx)
+        store,
+        "build",
+        "-q",
+        "--network",
+        ALLOW,
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "db:192.0.2.7",
+        str(ctx),
     ).stdout.split()[-1]
     c = lamina(store, "from", image).stdout.strip()
     try:
@@ -228,14 +262,36 @@ def test_build_network_none_and_run_flag_override(store: Path, tmp_path: Path, p
     (ctx / "Containerfile").write_text(
         f"FROM localhost/busybox\nRUN --network=default {_fetch(port)}\n"
     )
+    lamina(store, "build", "--no-cache", "--network", ALLOW, str(ctx))
+    (ctx / "Containerfile").write_text(
+        f"FROM localhost/busybox\nRUN --network={ALLOW} {_fetch(port)}\n"
+    )
     lamina(store, "build", "--no-cache", str(ctx))
+
+
+def test_build_default_network_cannot_reach_the_host_loopback(
+    store: Path, tmp_path: Path, port: int
+) -> None:
+    nets: list[list[str]] = [[], ["--network", "private"], ["--network", "slirp4netns"]]
+    for n, net in enumerate(nets):
+        (tmp_path / str(n)).mkdir()
+        ctx = _ctx(tmp_path / str(n), f"FROM localhost/busybox\nRUN {_fetch(port)}\n")
+        proc = lamina(store, "build", "--no-cache", *net, str(ctx), ok=False)
+        assert proc.returncode != 0, proc.stdout
+        assert BODY.decode() not in proc.stdout
 
 
 def test_from_network_is_the_default_of_run(store: Path, port: int) -> None:
     c = lamina(store, "from", "--network", "none", "localhost/busybox").stdout.strip()
     try:
         assert lamina(store, "run", c, "--", *_fetch(port).split(), ok=False).returncode != 0
-        out = lamina(store, "run", "--network", "private", c, "--", *_fetch(port).split())
+        assert (
+            lamina(
+                store, "run", "--network", "private", c, "--", *_fetch(port).split(), ok=False
+            ).returncode
+            != 0
+        )
+        out = lamina(store, "run", "--network", ALLOW, c, "--", *_fetch(port).split())
         assert out.stdout == BODY.decode()
     finally:
         lamina(store, "rm", c)
@@ -248,6 +304,19 @@ def test_from_network_is_the_default_of_run(store: Path, port: int) -> None:
         (["--add-host", "justaname"], "--add-host 'justaname': expected NAME:IP"),
         (["--add-host", "db:999.1.1.1"], "'999.1.1.1' is not an IP address"),
         (["--network", "none", "--dns", "192.0.2.1"], "--dns with --network none"),
+        (
+            ["--network", "bridge"],
+            "--network 'bridge': use none, host or private (slirp4netns[:allow",
+        ),
+        (
+            ["--network", "slirp4netns:mtu=1500"],
+            "--network 'slirp4netns:mtu=1500': unknown option 'mtu=1500'",
+        ),
+        (
+            ["--network", "slirp4netns:allow_host_loopback=yes"],
+            "unknown option 'allow_host_loopback=yes'",
+        ),
+        (["--add-host", "h:host-gateway"], "the host is not reachable"),
     ],
 )
 def test_bad_network_flags_are_refused_before_anything_runs(
@@ -258,6 +327,14 @@ def test_bad_network_flags_are_refused_before_anything_runs(
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert "STEP" not in proc.stdout
+
+
+def test_a_bad_run_network_flag_is_a_usage_error(store: Path, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, "FROM localhost/busybox\nRUN --network=slirp4netns:mtu=9 touch /x\n")
+    proc = lamina(store, "build", str(ctx), ok=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "RUN --network 'slirp4netns:mtu=9': unknown option 'mtu=9'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_a_hook_left_waiting_is_released(tmp_path: Path) -> None:

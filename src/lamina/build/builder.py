@@ -234,13 +234,13 @@ class Builder:
     ) -> int:
         """Run `argv` in the container (image env, user and workdir unless overridden);
         the exit code. BuildError if the executable does not exist or the run times out.
-        `network` (private, host, none; default: the container's, else private), `dns`
-        (default: the container's) and `add_hosts` (added to the container's) as podman's
-        `--network`, `--dns` and `--add-host`."""
+        `network` (private, slirp4netns[:allow_host_loopback=true], host, none; default:
+        the container's, else private), `dns` (default: the container's) and `add_hosts`
+        (added to the container's) as podman's `--network`, `--dns` and `--add-host`."""
         if not argv:
             raise InvalidInput("run: no command given")
         net = check_network(network or self.record.network or "private")
-        servers = check_dns(dns or self.record.dns, net)
+        servers = check_dns(dns or self.record.dns, net.kind)
         extra_hosts = check_add_hosts([*self.record.add_hosts, *add_hosts], net)
         cfg = self.record.image_config().config
         was_mounted = self.is_mounted()
@@ -266,7 +266,8 @@ class Builder:
                 hosts, resolv = write_run_files(
                     bundle,
                     self.record.id[:12],
-                    network=net,
+                    network=net.kind,
+                    host_loopback=net.host_loopback,
                     dns=servers,
                     add_hosts=extra_hosts,
                 )
@@ -279,7 +280,8 @@ class Builder:
                     gid=gid,
                     groups=groups,
                     hostname=self.record.id[:12],
-                    network=net,
+                    network=net.kind,
+                    host_loopback=net.host_loopback,
                     mounts=all_mounts,
                     hosts=hosts,
                     resolv=resolv,

@@ -53,7 +53,7 @@ class BuildOptions:
     annotations: list[str] = field(default_factory=list)
     pull: str = "missing"  # never | missing | always
     isolation: str | None = None  # oci | chroot (None: the builder's choice)
-    network: str = "private"  # RUN's unless it says --network=: private | host | none
+    network: str = "private"  # RUN's unless --network=: private | host | none | slirp4netns[:OPTS]
     dns: list[str] = field(default_factory=list)  # nameservers in RUN's /etc/resolv.conf
     add_hosts: list[str] = field(default_factory=list)  # NAME:IP lines for RUN's /etc/hosts
     platform: str | None = None

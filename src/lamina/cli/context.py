@@ -35,9 +35,10 @@ def NETWORK_OPTIONS(fn: _F) -> _F:  # noqa: N802 - used as a decorator
     )(fn)
     return click.option(
         "--network",
-        type=click.Choice(["private", "host", "none"]),
-        help="private (default): own namespace, outbound access through slirp4netns; "
-        "host: the host's network; none: only loopback.",
+        metavar="MODE",
+        help="private (default; also slirp4netns): own namespace, outbound access through "
+        "slirp4netns, the host's loopback out of reach unless "
+        "slirp4netns:allow_host_loopback=true; host: the host's network; none: only loopback.",
     )(fn)
 
 

@@ -68,7 +68,7 @@ def run_chroot(
         cfg = _to_json(spec)
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
         if spec.network == "private":
-            held = HeldNetns()
+            held = HeldNetns(host_loopback=spec.host_loopback)
             cfg["netns_fd"] = held.fd
         elif cfg["private_net"]:
             flags |= CLONE_NEWNET

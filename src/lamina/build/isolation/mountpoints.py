@@ -13,7 +13,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from lamina.build.isolation.network import hosts_text, resolv_text
+from lamina.build.isolation.network import NetworkMode, hosts_text, resolv_text
 from lamina.build.isolation.spec import Mount, Network, resolve_in_root
 
 
@@ -83,14 +83,15 @@ def write_run_files(
     hostname: str,
     *,
     network: Network = "none",
+    host_loopback: bool = False,
     dns: Sequence[str] = (),
     add_hosts: Sequence[tuple[str, str]] = (),
 ) -> tuple[Path, Path]:
     """/etc/hosts and /etc/resolv.conf for a run, written in `bundle` (outside the root),
-    as podman writes them for `network` (`lamina.build.isolation.network`). The host's
-    resolv.conf is the base (empty if the host has none)."""
+    as podman writes them for `network` (`lamina.build.isolation.network`; `host_loopback`
+    as RunSpec's). The host's resolv.conf is the base (empty if the host has none)."""
     hosts = bundle / "hosts"
-    hosts.write_text(hosts_text(hostname, network, add_hosts))
+    hosts.write_text(hosts_text(hostname, NetworkMode(network, host_loopback), add_hosts))
     try:
         host_resolv = Path("/etc/resolv.conf").read_text(encoding="utf-8", errors="replace")
     except OSError:

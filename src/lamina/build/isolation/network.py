@@ -1,10 +1,13 @@
 """Networks for a run, as podman names them: "private" (a network namespace of its own with
-outbound access through slirp4netns), "host" (the host's), "none" (a namespace with only
-`lo`), and the /etc/hosts and /etc/resolv.conf a run sees.
+outbound access through slirp4netns; podman's "slirp4netns[:OPTIONS]" too), "host" (the
+host's), "none" (a namespace with only `lo`), and the /etc/hosts and /etc/resolv.conf a run
+sees.
 
 slirp4netns gives the namespace `tap0` (10.0.2.100/24, MTU 65520), a default route through
-the gateway 10.0.2.2 — which also reaches the host's loopback, as slirp4netns does unless
-told otherwise — and a DNS forwarder at 10.0.2.3 that asks the host's resolvers. It runs as
+the gateway 10.0.2.2 and a DNS forwarder at 10.0.2.3 that asks the host's resolvers. As
+podman 4 starts it, the host's loopback is out of reach (`--disable-host-loopback`) unless
+the network is `slirp4netns:allow_host_loopback=true`: then 10.0.2.2 is the host's
+127.0.0.1, and /etc/hosts names it host.containers.internal. It runs as
 this process's child, attached to the command's namespace by PID, and exits when
 `Slirp.close()` closes its `--exit-fd`: no process outlives the run.
 
@@ -26,6 +29,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,36 +37,67 @@ from lamina.build.isolation.spec import Network
 from lamina.errors import BuildError, InvalidInput
 
 NETWORKS: tuple[Network, ...] = ("private", "host", "none")
+SLIRP = "slirp4netns"  # podman's name for "private", the one that takes options
 GATEWAY = "10.0.2.2"
 DNS = "10.0.2.3"
 ADDRESS = "10.0.2.100"
 TUN = "/dev/net/tun"
 _READY_TIMEOUT = 30.0
+_KINDS: dict[str, Network] = {
+    "private": "private",
+    "default": "private",
+    SLIRP: "private",
+    "host": "host",
+    "none": "none",
+}
+_USAGE = "use none, host or private (slirp4netns[:allow_host_loopback=true|false])"
 
 
-def check_network(value: str, what: str = "--network") -> Network:
-    """`value` as a Network ("default" and "slirp4netns" are "private"); InvalidInput
-    naming `what` otherwise."""
-    if value in ("default", "slirp4netns"):
-        return "private"
-    if value in NETWORKS:
-        return value
-    raise InvalidInput(f"{what} {value!r}: use none, host or private")
+@dataclass(frozen=True, slots=True)
+class NetworkMode:
+    """A parsed `--network`: its kind and, on a private network, whether the gateway
+    reaches the host's loopback (podman's `slirp4netns:allow_host_loopback=true`)."""
+
+    kind: Network
+    host_loopback: bool = False
 
 
-def check_all(network: str, dns: Sequence[str], add_hosts: Sequence[str]) -> Network:
+def check_network(value: str, what: str = "--network") -> NetworkMode:
+    """`value` as a NetworkMode: none, host, private ("default" and "slirp4netns" too), or
+    "slirp4netns:OPTS" with OPTS comma-separated `allow_host_loopback=true|false` (the last
+    wins, as podman); InvalidInput naming `what` and the value otherwise."""
+    name, colon, opts = value.partition(":")
+    if name in _KINDS and not colon:
+        return NetworkMode(_KINDS[name])
+    if name != SLIRP:
+        raise InvalidInput(f"{what} {value!r}: {_USAGE}")
+    loopback = False
+    for opt in opts.split(","):
+        if opt not in ("allow_host_loopback=true", "allow_host_loopback=false"):
+            raise InvalidInput(
+                f"{what} {value!r}: unknown option {opt!r} "
+                "(slirp4netns takes allow_host_loopback=true|false)"
+            )
+        loopback = opt.endswith("=true")
+    return NetworkMode("private", host_loopback=loopback)
+
+
+def check_all(network: str, dns: Sequence[str], add_hosts: Sequence[str]) -> NetworkMode:
     """`--network`, `--dns` and `--add-host` checked together (InvalidInput if bad)."""
     net = check_network(network)
-    check_dns(dns, net)
+    check_dns(dns, net.kind)
     check_add_hosts(add_hosts, net)
     return net
 
 
-def step_network(flag: str | None, default: str, where: object) -> Network:
-    """A RUN step's network: its `--network=` flag, else ("default" too) the build's."""
+def step_network(flag: str | None, default: str, where: object) -> str:
+    """A RUN step's network: its `--network=` flag, else ("default" too) the build's;
+    checked (InvalidInput naming `where`), returned as spelled."""
     if flag is None or flag == "default":
-        return check_network(default)
-    return check_network(flag, f"{where}: RUN --network")
+        check_network(default)
+        return default
+    check_network(flag, f"{where}: RUN --network")
+    return flag
 
 
 def check_dns(servers: Sequence[str], network: Network) -> tuple[str, ...]:
@@ -78,9 +113,10 @@ def check_dns(servers: Sequence[str], network: Network) -> tuple[str, ...]:
     return tuple(out)
 
 
-def check_add_hosts(entries: Sequence[str], network: Network) -> tuple[tuple[str, str], ...]:
+def check_add_hosts(entries: Sequence[str], network: NetworkMode) -> tuple[tuple[str, str], ...]:
     """`--add-host NAME:IP` (or NAME=IP) pairs; IP "host-gateway" is the host as the
-    container reaches it (10.0.2.2 on a private network, 127.0.0.1 on the host's)."""
+    container reaches it (10.0.2.2 on a private network that allows the host's loopback,
+    127.0.0.1 on the host's); InvalidInput where the host is not reachable."""
     out = []
     for e in entries:
         sep = "=" if "=" in e else ":"
@@ -89,9 +125,12 @@ def check_add_hosts(entries: Sequence[str], network: Network) -> tuple[tuple[str
         if not found or not name or not ip or any(c.isspace() for c in name):
             raise InvalidInput(f"--add-host {e!r}: expected NAME:IP")
         if ip == "host-gateway":
-            if network == "none":
-                raise InvalidInput(f"--add-host {e!r}: no host gateway with --network none")
-            ip = GATEWAY if network == "private" else "127.0.0.1"
+            ip = _host_address(network) or ""
+            if not ip:
+                raise InvalidInput(
+                    f"--add-host {e!r}: the host is not reachable on this network "
+                    "(use --network slirp4netns:allow_host_loopback=true or host)"
+                )
         try:
             ip = str(ipaddress.ip_address(ip))
         except ValueError:
@@ -100,16 +139,29 @@ def check_add_hosts(entries: Sequence[str], network: Network) -> tuple[tuple[str
     return tuple(out)
 
 
+def _host_address(network: NetworkMode) -> str | None:
+    """The address the host answers on from `network`, if it is reachable at all."""
+    if network.kind == "host":
+        return "127.0.0.1"
+    if network.kind == "private" and network.host_loopback:
+        return GATEWAY
+    return None
+
+
 def hosts_text(
-    hostname: str, network: Network = "none", add_hosts: Sequence[tuple[str, str]] = ()
+    hostname: str,
+    network: NetworkMode = NetworkMode("none"),
+    add_hosts: Sequence[tuple[str, str]] = (),
 ) -> str:
     """/etc/hosts as podman writes it: localhost, the added hosts, the container's own
-    name (its slirp4netns address on a private network) and, there, the host's."""
+    name (its slirp4netns address on a private network) and, there, the host's as
+    host.containers.internal when the host is reachable (allow_host_loopback)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     lines += [f"{ip}\t{name}" for name, ip in add_hosts]
-    if network == "private":
+    if network.kind == "private":
         lines.append(f"{ADDRESS}\t{hostname}")
-        lines.append(f"{GATEWAY}\thost.containers.internal host.docker.internal")
+        if network.host_loopback:
+            lines.append(f"{GATEWAY}\thost.containers.internal host.docker.internal")
     else:
         lines.append(f"127.0.1.1\t{hostname}")
     return "\n".join(lines) + "\n"
@@ -153,10 +205,14 @@ def slirp_binary() -> str:
 
 class Slirp:
     """slirp4netns serving the network namespace of `pid` (`--configure`d: tap0 up, the
-    default route and DNS set). Ready when the constructor returns; `close()` ends it."""
+    default route and DNS set; the host's loopback reachable at the gateway only if
+    `host_loopback`). Ready when the constructor returns; `close()` ends it."""
 
-    def __init__(self, pid: int, *, timeout: float = _READY_TIMEOUT) -> None:
+    def __init__(
+        self, pid: int, *, host_loopback: bool = False, timeout: float = _READY_TIMEOUT
+    ) -> None:
         binary = slirp_binary()
+        loopback = [] if host_loopback else ["--disable-host-loopback"]
         ready_r, ready_w = os.pipe()
         self._exit_r, self._exit_w = os.pipe()
         try:
@@ -165,6 +221,7 @@ class Slirp:
                     binary,
                     "--configure",
                     "--mtu=65520",
+                    *loopback,
                     f"--ready-fd={ready_w}",
                     f"--exit-fd={self._exit_r}",
                     str(pid),
@@ -205,12 +262,14 @@ class Slirp:
 
 class NetnsHook:
     """A runc `createRuntime` hook that writes the container's state (its PID) into a FIFO
-    in `bundle` and waits, reading a second FIFO, until `attach` has set the network up."""
+    in `bundle` and waits, reading a second FIFO, until `attach` has set the network up
+    (slirp4netns, with the host's loopback reachable only if `host_loopback`)."""
 
-    def __init__(self, bundle: Path) -> None:
+    def __init__(self, bundle: Path, *, host_loopback: bool = False) -> None:
         slirp_binary()  # its absence (or an unusable /dev/net/tun) said before runc starts
         self._state = bundle / "net-state"
         self._go = bundle / "net-go"
+        self._host_loopback = host_loopback
         for p in (self._state, self._go):
             os.mkfifo(p, 0o600)
         # Opened now, non-blocking: a reader that exists before runc starts sees the hook's
@@ -247,7 +306,7 @@ class NetnsHook:
             pid = int(json.loads(data)["pid"])
         except (ValueError, KeyError, TypeError):
             raise BuildError(f"runc's network hook sent no PID: {data[:200]!r}") from None
-        slirp = Slirp(pid)
+        slirp = Slirp(pid, host_loopback=self._host_loopback)
         try:
             self._release(proc, deadline)
         except BaseException:
@@ -289,9 +348,10 @@ class NetnsHook:
 
 class HeldNetns:
     """A new network namespace held by `unshare --net` (for the chroot isolation, which
-    joins it through `fd`), with slirp4netns serving it; `close()` ends both."""
+    joins it through `fd`), with slirp4netns serving it (the host's loopback reachable only
+    if `host_loopback`); `close()` ends both."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, host_loopback: bool = False) -> None:
         unshare = shutil.which("unshare")
         if unshare is None:
             raise BuildError("--network private with chroot isolation needs unshare(1)")
@@ -308,7 +368,7 @@ class HeldNetns:
             if self._holder.stdout.readline() != b"ready\n":
                 raise BuildError("unshare --net could not make a network namespace")
             self.fd = os.open(f"/proc/{self._holder.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-            self._slirp = Slirp(self._holder.pid)
+            self._slirp = Slirp(self._holder.pid, host_loopback=host_loopback)
         except BaseException:
             self.close()
             raise

@@ -215,7 +215,11 @@ def run_oci(
                 points.ensure(dest, is_dir=False)
         ensure_for(points, spec.mounts)
         config = runtime_spec(spec, rootless=rootless)
-        hook = NetnsHook(bundle) if spec.network == "private" else None
+        hook = (
+            NetnsHook(bundle, host_loopback=spec.host_loopback)
+            if spec.network == "private"
+            else None
+        )
         if hook is not None:
             config["hooks"] = hook.hooks()
         feed = _SpecFeed(bundle / "config.json", json.dumps(config))

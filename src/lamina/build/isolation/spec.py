@@ -30,8 +30,9 @@ class Mount:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSpec:
     """One command in a root filesystem. `network` "none": a new network namespace with
-    only `lo`; "private": one with outbound access too (`lamina.build.isolation.network`);
-    "host": the host's. `hosts`/`resolv` are host files
+    only `lo`; "private": one with outbound access too (`lamina.build.isolation.network`),
+    where the gateway reaches the host's loopback only if `host_loopback` (podman's
+    `slirp4netns:allow_host_loopback=true`); "host": the host's. `hosts`/`resolv` are host files
     bind-mounted over /etc/hosts and /etc/resolv.conf (never part of the rootfs)."""
 
     argv: tuple[str, ...]
@@ -43,6 +44,7 @@ class RunSpec:
     groups: tuple[int, ...] = ()
     hostname: str = "lamina"
     network: Network = "none"
+    host_loopback: bool = False
     mounts: tuple[Mount, ...] = ()
     hosts: Path | None = None
     resolv: Path | None = None
