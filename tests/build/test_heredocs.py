@@ -124,3 +124,24 @@ def test_copy_heredoc_expands_variables_and_keeps_quotes(store: Store, tmp_path:
         path = root / "app.json"
         assert path.read_text() == '{"name": "lamina", \'single\': lamina}\nit\'s lamina $NAME\n'
         assert path.stat().st_mode & 0o7777 == 0o644
+
+
+def test_chroot_isolation_mounts_under_dev(store: Store, tmp_path: Path) -> None:
+    """Mount targets under /dev (a `#!` heredoc's /dev/pipes/NAME, a secret's target) are
+    made in the run's own /dev, under chroot isolation as under runc."""
+    (tmp_path / "tok").write_text("s3cret\n")
+    text = (
+        f"FROM {BASE}\n"
+        "RUN <<EOF\n"
+        "#!/usr/bin/awk -f\n"
+        'BEGIN { print "from awk" > "/out" }\n'
+        "EOF\n"
+        "RUN --mount=type=secret,id=tok,target=/dev/x wc -c < /dev/x > /len\n"
+    )
+    image = _build(
+        store, tmp_path, text, isolation="chroot", secrets=[f"id=tok,src={tmp_path / 'tok'}"]
+    )
+    assert _files(store, image, "/out", "/len") == {"/out": "from awk\n", "/len": "7\n"}
+    with opened_image(store, image) as (root, _):
+        assert not (root / "dev" / "pipes").exists() or not os.listdir(root / "dev" / "pipes")
+        assert not (root / "dev" / "x").exists()

@@ -165,6 +165,26 @@ def test_user_env_cwd_and_mounts(iso: Isolation, root: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.root
+def test_mounts_under_dev(iso: Isolation, root: Path, tmp_path: Path) -> None:
+    """Targets under /dev are made in the run's own /dev (runc does; chroot too), and
+    nothing made for them stays in the root."""
+    (tmp_path / "file").write_text("a file\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "in").write_text("in a dir\n")
+    before = tree(root)
+    mounts = (
+        parse_mount(f"type=bind,source={tmp_path / 'file'},target=/dev/pipes/f,ro"),
+        parse_volume(f"{tmp_path / 'dir'}:/dev/sub/d"),
+        parse_mount("type=tmpfs,target=/dev/t"),
+    )
+    script = "cat /dev/pipes/f /dev/sub/d/in && touch /dev/t/x && ls /dev/null /dev/shm"
+    code, out = run(iso, root, script, tmp_path, mounts=mounts)
+    assert code == 0, out
+    assert out.startswith("a file\nin a dir\n")
+    assert tree(root) == before
+
+
+@pytest.mark.root
 def test_timeout_kills_the_tree(iso: Isolation, root: Path, tmp_path: Path) -> None:
     start = time.monotonic()
     with pytest.raises(BuildError, match="timed out"):

@@ -166,7 +166,13 @@ def _to_json(spec: RunSpec) -> dict[str, Any]:
         "hosts": str(spec.hosts) if spec.hosts else None,
         "resolv": str(spec.resolv) if spec.resolv else None,
         "mounts": [
-            {"type": m.type, "source": m.source, "dest": m.destination, "options": m.options}
+            {
+                "type": m.type,
+                "source": m.source,
+                "dest": m.destination,
+                "options": m.options,
+                "dir": m.type == "tmpfs" or os.path.isdir(m.source),  # else a file
+            }
             for m in spec.mounts
         ],
     }
@@ -187,6 +193,24 @@ def _lo_up() -> None:
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
         fcntl.ioctl(s, 0x8914, struct.pack("16sH14x", b"lo", flags | 1))  # SIOCSIFFLAGS, UP
+
+
+def _make_target(dev: str, path: str, is_dir: bool) -> None:
+    """Create mount target `path` (a directory or an empty file, with missing parents) in
+    the run's own /dev `dev`, which hides the one made in the root, as runc does; a
+    symlink or `..` on the way is refused (the target stays inside /dev)."""
+    parts = [p for p in path[len(dev) + 1 :].split("/") if p not in ("", ".")]
+    cur = dev
+    for i, part in enumerate(parts):
+        cur = f"{cur}/{part}"
+        if part == ".." or os.path.islink(cur):
+            raise OSError(f"mount target {path[len(dev) - 4 :]}: a symlink or '..' in /dev")
+        if os.path.lexists(cur):
+            continue
+        if is_dir or i < len(parts) - 1:
+            os.mkdir(cur, 0o755)
+        else:
+            os.close(os.open(cur, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
 
 
 def _bind(src: str, dst: str, *, ro: bool = False, rec: bool = True) -> None:
@@ -226,6 +250,8 @@ def _setup(cfg: dict[str, Any]) -> None:
             _bind(cfg[key], f"{root}/{dest}", rec=False)
     for m in cfg["mounts"]:
         dst = f"{root}/{m['dest'].lstrip('/')}"
+        if dst.startswith(f"{dev}/"):
+            _make_target(dev, dst, m["dir"])
         if m["type"] == "tmpfs":
             opts = [o for o in m["options"] if "=" in o]
             ro = MS_RDONLY if "ro" in m["options"] else 0
