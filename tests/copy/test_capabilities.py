@@ -105,7 +105,8 @@ def test_trust_wrappers_declare_what_they_wrap(tmp_path: Path) -> None:
     dst = layout.new_destination()
     try:
         assert isinstance(dst, VerifiesOnPut) and isinstance(dst, ConcurrentBlobs)
-        assert not isinstance(dst, ManifestTypeLimited) and not isinstance(dst, GzipLayersOnly)
+        assert isinstance(dst, ManifestTypeLimited) and not isinstance(dst, GzipLayersOnly)
+        assert dst.supported_manifest_types() == {mt.OCI_MANIFEST, mt.OCI_INDEX}
     finally:
         dst.close()
     archive = DockerArchiveReference.parse(f"{tmp_path}/d.tar:localhost/x:1")

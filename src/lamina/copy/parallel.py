@@ -191,6 +191,7 @@ class _Copier:
         dst = self.dst
         if isinstance(dst, ManifestTypeLimited) and (
             parsed.media_type not in dst.supported_manifest_types()
+            and (mode == "index-only" or not dst.supported_manifest_types() & mt.INDEX_TYPES)
         ):
             raise InvalidInput(
                 f"{self.dst.describe()}: cannot store an image index "
@@ -278,6 +279,7 @@ class _Copier:
         return self._image(raw, manifest, child=False).digest
 
     def _index(self, raw: bytes, index: ImageIndex, *, child: bool) -> Descriptor:
+        target = self._index_target(index)  # refused (if it is) before any blob moves
         children: list[Descriptor] = []
         for desc in index.manifests:
             body = self._child(desc)
@@ -304,8 +306,6 @@ class _Copier:
                     extra=desc.extra,
                 )
             )
-        fmt = self.options.manifest_format
-        target = INDEX_FOR[FORMATS[fmt]] if fmt else index.media_type
         if target == index.media_type and all(
             a.digest == b.digest for a, b in zip(children, index.manifests, strict=True)
         ):
@@ -325,19 +325,41 @@ class _Copier:
         self._put_manifest(out_raw, out_type, digest if child else None)
         return Descriptor(media_type=out_type, digest=digest, size=len(out_raw))
 
+    def _limited(self, target: str, kinds: frozenset[str]) -> str:
+        """`target`, or the type (of `kinds`) a ManifestTypeLimited destination converts
+        it to, as containers/image does (an OCI layout takes OCI types only). A format the
+        user forces (`--format`) is written as asked, as containers/image does."""
+        if not isinstance(self.dst, ManifestTypeLimited) or self.options.manifest_format:
+            return target
+        supported = self.dst.supported_manifest_types()
+        if target in supported:
+            return target
+        others = sorted(t for t in kinds if t in supported)
+        if not others:
+            raise InvalidInput(
+                f"{self.dst.describe()}: cannot store a {target} manifest",
+                code=ErrorCode.UNSUPPORTED,
+                hint=f"it takes {', '.join(sorted(supported))}" if supported else None,
+            )
+        if self.options.preserve_digests:
+            raise InvalidInput(
+                f"{self.dst.describe()}: stores {', '.join(others)} only, so the source's "
+                f"{target} manifest would be converted and change its digest; "
+                "--preserve-digests forbids that",
+                code=ErrorCode.UNSUPPORTED,
+                hint="drop --preserve-digests (the image is converted as skopeo does), or "
+                "copy to a destination that keeps the type (dir:, docker-archive:, a registry)",
+            )
+        return others[0]
+
+    def _index_target(self, index: ImageIndex) -> str:
+        fmt = self.options.manifest_format
+        target = INDEX_FOR[FORMATS[fmt]] if fmt else index.media_type
+        return self._limited(target, mt.INDEX_TYPES)
+
     def _target(self, manifest: ImageManifest) -> str:
         fmt = self.options.manifest_format
-        target = FORMATS[fmt] if fmt else manifest.media_type
-        if isinstance(self.dst, ManifestTypeLimited):
-            supported = self.dst.supported_manifest_types()
-            if target not in supported:
-                others = sorted(t for t in mt.MANIFEST_TYPES if t in supported)
-                if not others or fmt is not None:
-                    raise InvalidInput(
-                        f"{self.dst.describe()}: cannot store a {target} manifest",
-                        code=ErrorCode.UNSUPPORTED,
-                    )
-                target = others[0]
+        target = self._limited(FORMATS[fmt] if fmt else manifest.media_type, mt.MANIFEST_TYPES)
         zstd = any(mt.layer_compression(d.media_type) == "zstd" for d in manifest.layers)
         if isinstance(self.dst, GzipLayersOnly) and zstd and self.options.compression != "zstd":
             target = mt.DOCKER_MANIFEST  # `docker load` reads gzip or plain layers only

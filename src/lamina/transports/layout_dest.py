@@ -119,6 +119,9 @@ def store_verified(
         raise
 
 
+OCI_TYPES = frozenset({mt.OCI_MANIFEST, mt.OCI_INDEX})
+
+
 class LayoutDestination:
     """An ImageDestination writing into the layout at `path` (created if missing). It
     verifies on put and takes blobs from several threads at once (transports.base)."""
@@ -160,6 +163,11 @@ class LayoutDestination:
 
     def describe(self) -> str:
         return self._describe
+
+    def supported_manifest_types(self) -> frozenset[str]:
+        """OCI types only, as containers/image's layout destination: a Docker-format image
+        is converted on the way in (what skopeo, podman and umoci can then read)."""
+        return OCI_TYPES
 
     def _blob_path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.hex

@@ -186,6 +186,9 @@ class _ArchiveDestination:
     def describe(self) -> str:
         return self._describe
 
+    def supported_manifest_types(self) -> frozenset[str]:
+        return self._layout.supported_manifest_types()
+
     def has_blob(self, desc: Descriptor) -> bool:
         return self._layout.has_blob(desc)
 
