@@ -258,8 +258,7 @@ def _setup(cfg: dict[str, Any]) -> None:
             sys_mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV | ro, ",".join(opts) or None)
         else:
             _bind(m["source"], dst, ro="ro" in m["options"])
-    name = cfg["hostname"].encode()
-    _check(libc().sethostname(name, len(name)), "sethostname")
+    socket.sethostname(cfg["hostname"])
     os.chroot(root)
     os.chdir(cfg["cwd"])
     os.setgroups(cfg["groups"])
