@@ -70,9 +70,13 @@ def run_sync(
     if is_json(fmt):
         fmt = "json"
     elif fmt != "table":
+        from lamina.errors import InvalidInput
         from lamina.gotemplate import Template
 
-        Template(fmt)  # a bad template is refused before anything is copied
+        try:
+            Template(fmt)  # a bad template is refused before anything is copied
+        except InvalidInput as e:
+            raise InvalidInput(f"--report-format: {e.message}", hint=e.hint) from None
     text = fmt == "table" and not quiet
 
     def show(item: SyncItem) -> None:
