@@ -376,6 +376,8 @@ def test_templates_on_each_command(lamina: Run) -> None:
     image_id = lamina("images", "-q", "--no-trunc").out.strip().removeprefix("sha256:")
     r = lamina("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{len .Names}}")
     assert r.out == f"localhost/busybox:latest {image_id[:12]} 1\n"
+    r = lamina("images", "--format", "tableau {{.Tag}}")  # only "table " starts a table
+    assert r.out == "tableau latest\n"
     r = lamina("images", "--format", "{{json .}}")  # podman: the whole list as JSON
     assert r.json()[0]["Id"] == image_id
     r = lamina(

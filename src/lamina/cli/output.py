@@ -134,7 +134,7 @@ def render_template(
     from lamina.errors import InvalidInput
     from lamina.gotemplate import Record, Template
 
-    table_mode = fmt.startswith("table")
+    table_mode = re.match(r"table(\s|$)", fmt) is not None
     body = fmt[len("table") :].lstrip(" ") if table_mode else fmt
     if table_mode:
         pieces = re.split(r"(\{\{.*?\}\})", body, flags=re.DOTALL)
