@@ -105,7 +105,10 @@ def verify(
     ctx: click.Context, image: str, policy: str | None, key_file: str | None, as_json: bool
 ) -> None:
     """Check IMAGE's signatures under the policy (or only --key); says which signatures
-    verified and why the others did not. Exits 1 if the image is not accepted."""
+    verified and why the others did not. With --key cosign.pub and an image that has no
+    registry name (dir:, oci:), checks the key and the manifest digest, as cosign verify
+    --key does, and shows the identity the signature claims. Exits 0 if the image is
+    accepted, 4 if it is not."""
     from lamina.cli.context import store_from
     from lamina.errors import TrustError
     from lamina.ops.trust import TrustOptions
@@ -122,7 +125,13 @@ def verify(
                 "accepted": result.accepted,
                 "decision": result.decision,
                 "signatures": [
-                    {"index": v.index, "kind": v.kind, "verified": v.accepted, "detail": v.detail}
+                    {
+                        "index": v.index,
+                        "kind": v.kind,
+                        "verified": v.accepted,
+                        "detail": v.detail,
+                        **({"identity": v.identity} if v.identity is not None else {}),
+                    }
                     for v in result.signatures
                 ],
             }

@@ -24,6 +24,7 @@ from lamina.store import Store
 from lamina.store.transport import StoreReference
 from lamina.transports.registry import RegistryDestination, RegistryOptions, RegistryReference
 from lamina.trust import cosign_keys, gpg, simple
+from lamina.trust.cosign import verify_cosign_key
 from lamina.trust.evaluate import (
     PolicyContext,
     split_bundles,
@@ -110,6 +111,7 @@ class SignatureVerdict:
     kind: str
     accepted: bool
     detail: str
+    identity: str | None = None  # what a verified signature claims (`verify --key`, no name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,10 +123,13 @@ class Verification:
     signatures: tuple[SignatureVerdict, ...]
 
 
+def _is_cosign_key(key_file: str) -> bool:
+    return b"-----BEGIN PUBLIC KEY-----" in Path(key_file).read_bytes()
+
+
 def _key_policy(key_file: str) -> Policy:
-    data = Path(key_file).read_bytes()
     req: Requirement
-    if b"-----BEGIN PUBLIC KEY-----" in data:
+    if _is_cosign_key(key_file):
         req = SigstoreSigned(key_path=key_file, signed_identity=MatchRepoDigestOrExact())
     else:
         req = SignedBy(key_type="GPGKeys", key_path=key_file)
@@ -139,7 +144,10 @@ def verify(
     key_file: str | None = None,
     options: RegistryOptions | None = None,
 ) -> Verification:
-    """Judge `image` under the policy (or only `key_file`, if given)."""
+    """Judge `image` under the policy (or only `key_file`, if given). With a cosign public
+    key and an image that has no registry identity (`dir:`, `oci:`), as `cosign verify
+    --key`: a signature is accepted when the key verifies it and it signs this manifest;
+    the identity it claims is reported, not judged (there is nothing to judge it against)."""
     policy = _key_policy(key_file) if key_file else load_policy(trust.policy)
     ctx = PolicyContext(policy)
     ref = Locations(store, options).parse(_location(image))
@@ -150,6 +158,8 @@ def verify(
         blobs = src.signatures(digest)
     finally:
         src.close()
+    if key_file and identity_of(ref) is None and _is_cosign_key(key_file):
+        return _cosign_key_only(ref.describe(), digest, raw, blobs, key_file)
     transport, name = split_description(ref.describe())
     verdicts = []
     for i, blob in enumerate(blobs, start=1):
@@ -183,6 +193,53 @@ def verify(
         digest=digest,
         accepted=accepted,
         decision=why,
+        signatures=tuple(verdicts),
+    )
+
+
+def _cosign_key_only(
+    location: str, digest: Digest, raw: bytes, blobs: list[bytes], key_file: str
+) -> Verification:
+    """`verify --key cosign.pub` of an image without a registry identity (see `verify`)."""
+    keys = cosign_keys.load_public_keys(Path(key_file).read_bytes(), key_file)
+    verdicts = []
+    for i, blob in enumerate(blobs, start=1):
+        simple_sigs, cosign_sigs = split_signatures([blob])
+        kind = "simple" if simple_sigs else "sigstore" if cosign_sigs else "sigstore bundle"
+        if not cosign_sigs:
+            why = f"not a cosign signature; {key_file} verifies cosign signatures only"
+            verdicts.append(SignatureVerdict(index=i, kind=kind, accepted=False, detail=why))
+            continue
+        what = f"sigstore signature {i}"
+        try:
+            payload, _ = verify_cosign_key(cosign_sigs[0], keys, raw, lambda _: True, what)
+        except TrustError as exc:
+            verdicts.append(
+                SignatureVerdict(index=i, kind=kind, accepted=False, detail=exc.message)
+            )
+            continue
+        claimed = payload.docker_reference
+        detail = (
+            f"key {key_file}, manifest digest matches; claims identity {claimed!r} (not "
+            "checked: the image has no registry identity)"
+        )
+        verdicts.append(
+            SignatureVerdict(index=i, kind=kind, accepted=True, detail=detail, identity=claimed)
+        )
+    good = next((v for v in verdicts if v.accepted), None)
+    if good is not None:
+        decision = (
+            f"signature {good.index} verified with {key_file} (claims identity {good.identity!r})"
+        )
+    elif not blobs:
+        decision = "the image has no signatures"
+    else:
+        decision = f"no signature verified with {key_file}"
+    return Verification(
+        location=location,
+        digest=digest,
+        accepted=good is not None,
+        decision=decision,
         signatures=tuple(verdicts),
     )
 
