@@ -5,8 +5,10 @@ it); `lamina from` and a build's FROM by digest pull and use it."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from lamina.ops.pulling import pull
 from lamina.store import Store
 from lamina.transports.registries_conf import RegistriesConfig
 from tests.ops.images import image_layout
+from tests.server.servers import Server
 
 NO_CONF = RegistriesConfig()
 
@@ -88,3 +91,22 @@ def _podman_compares(root: Path, runroot: Path, name: str, image_id: str, store:
     )[0]
     assert theirs["Id"] == image_id == store.lookup(name).id
     assert name in theirs["RepoDigests"] and name in store.lookup(name).repo_digests
+
+
+def test_cli_pull_by_digest_exits_0_and_inspect_finds_it(
+    lamina_reg: Server, repo: str, tmp_path: Path, no_user_config: Path
+) -> None:
+    name, image_id = _pushed(tmp_path, lamina_reg.host, repo, seed=331)
+    env = {**os.environ, "LAMINA_ROOT": str(tmp_path / "cli-store")}
+    pulled = subprocess.run(
+        [sys.executable, "-m", "lamina", "pull", name],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.strip().splitlines()[-1] == image_id  # podman prints the ID
+    shown = subprocess.run(
+        [sys.executable, "-m", "lamina", "inspect", "--format", "{{.Id}}", name],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == image_id
