@@ -7,7 +7,9 @@ the image by name and umoci reads it."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -164,3 +166,24 @@ def test_sync_to_oci_converts(registry: Server, tmp_path: Path) -> None:
     assert len(report.items) == 1 and not report.failed
     _, oci = _written(f"oci:{out / 'app'}:v1")
     _check_converted(docker, oci)
+
+
+@pytest.mark.interop
+def test_podman_pulls_the_converted_layout_by_name(tmp_path: Path) -> None:
+    src, docker = _docker_dir(tmp_path)
+    out = tmp_path / "out"
+    copy(f"dir:{src}", f"oci:{out}:v1", None)
+    runroot = Path(tempfile.mkdtemp(prefix="lrun", dir="/tmp"))  # podman wants <= 50 chars
+    podman = ["podman", "--root", str(tmp_path / "proot"), "--runroot", str(runroot),
+              "--storage-driver", "vfs"]  # fmt: skip
+    try:
+        pulled = subprocess.run(
+            [*podman, "pull", "-q", f"oci:{out}:v1"],
+            check=False, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
+    assert pulled.returncode == 0, pulled.stderr
+    config = docker["config"]
+    assert isinstance(config, dict)
+    assert pulled.stdout.strip() == str(config["digest"]).removeprefix("sha256:")
