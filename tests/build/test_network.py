@@ -339,7 +339,7 @@ def test_a_bad_run_network_flag_is_a_usage_error(store: Path, tmp_path: Path) ->
 
 def test_a_hook_left_waiting_is_released(tmp_path: Path) -> None:
     """runc killed while its hook waits (an error, ^C): closing the hook ends the hook."""
-    from lamina.build.isolation.network import NetnsHook
+    from lamina.build.isolation.slirp import NetnsHook
 
     hook = NetnsHook(tmp_path)
     spec = hook.hooks()["createRuntime"][0]

@@ -1,6 +1,6 @@
 """Running a `RunSpec` without an OCI runtime: new mount, PID, IPC, UTS (and network)
 namespaces, the usual mounts made inside them, then chroot. A private network is a
-namespace made beforehand with slirp4netns serving it (`network.HeldNetns`), joined.
+namespace made beforehand with slirp4netns serving it (`slirp.HeldNetns`), joined.
 
 No helper program is started: this process forks a keeper, which unshares the namespaces
 and forks the command's process, PID 1 of the new PID namespace; that one makes the mounts
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from lamina.build.isolation.mountpoints import MountPoints, ensure_for
-from lamina.build.isolation.network import HeldNetns
 from lamina.build.isolation.oci import Stdio
+from lamina.build.isolation.slirp import HeldNetns
 from lamina.build.isolation.spec import RunSpec
 from lamina.build.rootfs.overlay import libc, sys_mount
 from lamina.errors import BuildError, InvalidInput

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lamina.build.isolation.mountpoints import MountPoints, ensure_for
-from lamina.build.isolation.network import NetnsHook, Slirp
+from lamina.build.isolation.slirp import NetnsHook, Slirp
 from lamina.build.isolation.spec import RunSpec
 from lamina.errors import BuildError
 
