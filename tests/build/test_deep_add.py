@@ -13,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from lamina.content.fstree import remove_tree
-from tests.content.deep import deep_name, deep_tar, lamina, ok, refused
+from tests.content.deep import (
+    clean_tmp,  # noqa: F401  (a fixture, by name)
+    deep_name,
+    deep_tar,
+    lamina,
+    ok,
+    refused,
+)
 
-pytestmark = pytest.mark.root  # builds mount overlayfs
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("clean_tmp")]  # builds mount overlayfs
 
 DEPTH = 1100
 
@@ -80,13 +86,10 @@ def test_copy_of_a_1100_deep_context_directory(tmp_path: Path) -> None:
     with os.fdopen(os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd), "wb") as f:
         f.write(b"deep\n")
     os.close(fd)
-    try:
-        ok(lamina(root, "build", "-t", "localhost/tree:1", str(ctx)))
-        ok(lamina(root, "from", "--name", "check", "localhost/tree:1"))
-        merged = Path(ok(lamina(root, "mount", "check")).strip())
-        assert (merged / "tree" / deep_name(DEPTH)).read_bytes() == b"deep\n"
-        ok(lamina(root, "rm", "--all"))
-        ok(lamina(root, "rmi", "localhost/tree:1"))
-        assert _state(root) == ([], [], [])
-    finally:
-        remove_tree(ctx)  # pytest's own clean-up of old temp dirs is shutil.rmtree
+    ok(lamina(root, "build", "-t", "localhost/tree:1", str(ctx)))
+    ok(lamina(root, "from", "--name", "check", "localhost/tree:1"))
+    merged = Path(ok(lamina(root, "mount", "check")).strip())
+    assert (merged / "tree" / deep_name(DEPTH)).read_bytes() == b"deep\n"
+    ok(lamina(root, "rm", "--all"))
+    ok(lamina(root, "rmi", "localhost/tree:1"))
+    assert _state(root) == ([], [], [])

@@ -24,7 +24,14 @@ from lamina.content import BlobStore
 from lamina.content.fstree import remove_tree, walk
 from lamina.content.layers import apply_layer, pack_dir, pack_tar_stream
 from lamina.errors import InvalidInput, LaminaError
-from tests.content.deep import deep_name, deep_tar, long_name_tar
+from tests.content.deep import (
+    clean_tmp,  # noqa: F401  (a fixture, by name)
+    deep_name,
+    deep_tar,
+    long_name_tar,
+)
+
+pytestmark = pytest.mark.usefixtures("clean_tmp")
 
 DEPTH = 1100
 TOO_DEEP = 10_000

@@ -26,10 +26,18 @@ from lamina.digest import Digest
 from lamina.image import mutate
 from lamina.oci import Descriptor
 from lamina.platform import Platform
-from tests.content.deep import deep_name, deep_tar, lamina, long_name_tar, ok, refused
+from tests.content.deep import (
+    clean_tmp,  # noqa: F401  (a fixture, by name)
+    deep_name,
+    deep_tar,
+    lamina,
+    long_name_tar,
+    ok,
+    refused,
+)
 from tests.transports.registry.images import write_oci_layout
 
-pytestmark = pytest.mark.root  # mounts overlayfs
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("clean_tmp")]  # mounts overlayfs
 
 DEPTH = 1100
 TOO_DEEP = 10_000
@@ -149,8 +157,9 @@ def _no_space(result: subprocess.CompletedProcess[str], where: Path) -> None:
     """A one-line error naming the full device's path, and a hint saying what to free."""
     assert result.returncode not in (0, 2), result.stderr[-2000:]
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
-    lines = result.stderr.splitlines()
-    assert "no space left" in lines[0] and str(where) in lines[0], lines[0]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error[")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "no space left" in errors[0] and str(where) in errors[0], errors[0]
     assert "free space" in result.stderr and "lamina image prune" in result.stderr
 
 
@@ -162,6 +171,8 @@ def test_a_full_disk_names_the_path_and_what_to_free(tmp_path: Path) -> None:
         root = disk / "store"
         big = _random_tar(tmp_path / "big.tar", 1, 3_000_000)
         _no_space(lamina(root, "import", str(big), "big:1"), root)
+        layout = f"oci:{_layout(tmp_path, 'big', big)}:v1"
+        _no_space(lamina(root, "copy", "--insecure-policy", layout, "lamina:big:2"), root)
         # Fits as a compressed blob (gzip of text), not once extracted beside it.
         text = tmp_path / "text.tar"
         with tarfile.open(text, "w") as tar:

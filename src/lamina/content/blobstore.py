@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from lamina.content.fstree import is_space_error, space_error
 from lamina.content.verify import CHUNK, HashingWriter, VerifyingReader
 from lamina.digest import Digest, supported_algorithms
-from lamina.errors import ErrorCode, IntegrityError, NotFound
+from lamina.errors import ErrorCode, IntegrityError, LaminaError, NotFound
 
 
 class BlobWriter:
@@ -33,7 +34,14 @@ class BlobWriter:
         self.size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        return self._hashing.write(data)
+        """A full disk raises LaminaError naming the store and what to free."""
+        try:
+            return self._hashing.write(data)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> OSError | LaminaError:
+        return space_error(exc, self._store.root, "writing a blob") if is_space_error(exc) else exc
 
     def writable(self) -> bool:
         return True
@@ -43,9 +51,12 @@ class BlobWriter:
 
     def commit(self, expected: Digest | None = None, expected_size: int | None = None) -> Digest:
         """fsync, verify against `expected` (if given) and rename into place."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        except OSError as exc:
+            raise self._failed(exc) from None
         got = self._hashing.digest
         size = self._hashing.size
         if expected_size is not None and size != expected_size:

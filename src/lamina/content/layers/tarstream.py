@@ -15,7 +15,7 @@ from typing import BinaryIO, cast
 from lamina import media_types
 from lamina.content.blobstore import BlobStore, BlobWriter
 from lamina.content.compression import Compression, compress_writer, decompress_reader
-from lamina.content.fstree import is_space_error, path_problem, shown, space_error
+from lamina.content.fstree import path_problem, shown
 from lamina.content.layers.layer import LayerBlob
 from lamina.content.layers.tarread import ForwardReader, members, open_tar
 from lamina.content.verify import CHUNK
@@ -71,28 +71,19 @@ class LayerSink:
         self._ctx.__exit__(exc_type, exc, tb)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Take tar bytes; a full disk raises LaminaError naming the store (not OSError)."""
+        """Take tar bytes; a full disk raises LaminaError naming the store (the blob
+        writer's), never an OSError a tar reader would take for a bad stream."""
         assert self._comp is not None, "use LayerSink as a context manager"
         self._diff.update(data)
         self.uncompressed_size += len(data)
-        try:
-            self._comp.write(data)
-        except OSError as exc:
-            if is_space_error(exc):
-                raise space_error(exc, self._store.root, "writing a layer") from None
-            raise
+        self._comp.write(data)
         return len(data)
 
     def finish(self) -> LayerBlob:
         """Flush the compressor, commit the blob, and describe it."""
         assert self._comp is not None and self._blob is not None
-        try:
-            self._comp.close()
-            digest = self._blob.commit()
-        except OSError as exc:
-            if is_space_error(exc):
-                raise space_error(exc, self._store.root, "writing a layer") from None
-            raise
+        self._comp.close()
+        digest = self._blob.commit()
         return LayerBlob(
             digest=digest,
             diff_id=Digest("sha256", self._diff.hexdigest()),
