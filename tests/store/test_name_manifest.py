@@ -6,7 +6,10 @@ entry's RepoDigests list every manifest for every repository (as containers-stor
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,28 @@ def test_skopeo_reads_the_first_manifest_back(tmp_path: Path) -> None:
         check=True, capture_output=True, timeout=60,
     ).stdout  # fmt: skip
     assert f"sha256:{hashlib.sha256(raw).hexdigest()}" == first
+
+
+@pytest.mark.interop
+def test_repo_digests_match_podmans(tmp_path: Path) -> None:
+    store, first, _ = _two_manifests(tmp_path)
+    ours = store.lookup("busybox").repo_digests
+    runroot = Path(tempfile.mkdtemp(prefix="lrun", dir="/tmp"))  # podman wants <= 50 chars
+    podman = ["podman", "--root", str(tmp_path / "proot"), "--runroot", str(runroot),
+              "--storage-driver", "vfs"]  # fmt: skip
+    try:
+        for name, out in (("localhost/busybox:latest", "a.tar"), ("localhost/other:1", "b.tar")):
+            save_images(store, [name], tmp_path / out, "oci-archive")
+            subprocess.run(
+                [*podman, "load", "-q", "-i", str(tmp_path / out)],
+                check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+        shown = subprocess.run(
+            [*podman, "image", "inspect", "localhost/busybox:latest"],
+            check=True, capture_output=True, timeout=60,
+        ).stdout  # fmt: skip
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
+    theirs = json.loads(shown)[0]
+    assert sorted(theirs["RepoDigests"]) == sorted(ours)
+    assert theirs["Digest"] == first
