@@ -30,7 +30,7 @@ def base(ctx: click.Context, name: str, busybox: str, quiet: bool) -> None:
     """Make a busybox base image (one static /bin/busybox and its applet links).
 
     Needs no network: `apt-get install busybox-static` provides the binary. The image is
-    reproducible: timestamps are SOURCE_DATE_EPOCH, else the binary's mtime.
+    dated SOURCE_DATE_EPOCH, else now; with SOURCE_DATE_EPOCH it is reproducible.
     """
     from lamina.ops.base import make_busybox
 

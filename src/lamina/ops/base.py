@@ -1,8 +1,9 @@
 """The tiny offline base image: Debian's static busybox with its applet links.
 
-No network is needed: the binary comes from the host (`busybox-static`). The result is
-deterministic for a given busybox binary: every timestamp is SOURCE_DATE_EPOCH when set,
-else the binary's own mtime.
+No network is needed: the binary comes from the host (`busybox-static`). The image is
+dated SOURCE_DATE_EPOCH when set, else now (as podman dates what it builds); the layer's
+file times are SOURCE_DATE_EPOCH, else the binary's own mtime, so the layer is the same
+for a given busybox binary and with SOURCE_DATE_EPOCH the whole image is.
 """
 
 from __future__ import annotations
@@ -97,11 +98,17 @@ def make_busybox(
     busybox: Path = DEFAULT_BUSYBOX,
     source_date_epoch: int | None = None,
 ) -> StoredImage:
-    """Build the base image into `store` under `name` and return it."""
+    """Build the base image into `store` under `name` and return it. `source_date_epoch`
+    (else $SOURCE_DATE_EPOCH) dates the image and its layer's files; without either the
+    image is dated now and the files the binary's mtime."""
     if source_date_epoch is None:
         env = os.environ.get("SOURCE_DATE_EPOCH")
-        source_date_epoch = int(env) if env else int(busybox.stat().st_mtime)
-    created = datetime.fromtimestamp(source_date_epoch, UTC)
+        source_date_epoch = int(env) if env else None
+    if source_date_epoch is None:
+        created = datetime.now(UTC).replace(microsecond=0)
+        source_date_epoch = int(busybox.stat().st_mtime)
+    else:
+        created = datetime.fromtimestamp(source_date_epoch, UTC)
     stamp = mutate.format_time(created)
     with store.ingest() as blobs, tempfile.TemporaryDirectory(prefix="lamina-base-") as tmp:
         root = Path(tmp) / "rootfs"
