@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -32,3 +35,32 @@ def test_base_is_dated_now_without_source_date_epoch(
 def test_base_is_dated_source_date_epoch(lamina: Run) -> None:
     assert lamina("base").code == 0  # the fixture sets SOURCE_DATE_EPOCH=1700000000
     assert _created(lamina) == 1700000000
+
+
+def _names(table: str) -> list[str]:
+    return [line.split()[1] for line in table.splitlines()[1:]]
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman")
+def test_trust_show_names_the_default_scope_default(lamina: Run, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "insecureAcceptAnything"}],
+                "transports": {"docker": {"quay.io": [{"type": "reject"}]}},
+            }
+        )
+    )
+    r = lamina("trust", "show", "--policypath", str(policy))
+    assert r.code == 0, r.err
+    podman = subprocess.run(
+        ["podman", "image", "trust", "show", "--policypath", str(policy)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert _names(r.out) == _names(podman) == ["default", "quay.io"]
+    # --json keeps podman's "* (default)" name beside repo_name "default"
+    shown = lamina("trust", "show", "--policypath", str(policy), "--json").json()
+    assert (shown[0]["name"], shown[0]["repo_name"]) == ("* (default)", "default")

@@ -212,7 +212,7 @@ def trust_show(policypath: str | None, registrypath: str | None, as_json: bool, 
         )
         return
     table = [("TRANSPORT", "NAME", "TYPE", "ID", "STORE")]
-    table += [(r.transport, r.name, r.type, r.gpg_id, r.sigstore) for r in rows]
+    table += [(r.transport, r.repo_name, r.type, r.gpg_id, r.sigstore) for r in rows]  # as podman
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
