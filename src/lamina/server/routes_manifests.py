@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from lamina import media_types as mt
 from lamina.digest import Digest
@@ -117,24 +118,61 @@ def _referrer(m: ImageManifest | ImageIndex, digest: Digest) -> ReferrerRecord:
     )
 
 
+def _push_tags(request: web.Request, name: str, target: Digest | str) -> list[str]:
+    """The tags a push creates: the reference if it is a tag, then each `?tag=` (in order,
+    once each). A malformed one is 400 MANIFEST_INVALID naming it, before anything is stored."""
+    tags = [target] if isinstance(target, str) else []
+    for value in request.query.getall("tag", []):
+        try:
+            tag = validate_tag(value)
+        except InvalidInput as exc:
+            raise RegistryHTTPError(
+                400, ErrorCode.MANIFEST_INVALID, f"{name}: tag parameter: {exc}"
+            ) from None
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def _pushed_digest(request: web.Request, name: str, target: Digest | str, raw: bytes) -> Digest:
+    """The digest the manifest is stored under: the reference if it is a digest, else
+    `?digest=` (any supported algorithm), else sha256. The content must hash to it."""
+    claimed = target if isinstance(target, Digest) else None
+    text = request.query.get("digest")
+    if text is not None:
+        param = Digest.parse(text)
+        if claimed is not None and param != claimed:
+            raise RegistryHTTPError(
+                400,
+                ErrorCode.DIGEST_INVALID,
+                f"{name}: digest parameter {param} differs from the reference {claimed}",
+            )
+        claimed = param
+    if claimed is None:
+        return Digest.of_bytes(raw)
+    digest = Digest.of_bytes(raw, claimed.algorithm)
+    if digest != claimed:
+        raise RegistryHTTPError(
+            400,
+            ErrorCode.DIGEST_INVALID,
+            f"{name}: manifest content has digest {digest}, but was pushed as {claimed}",
+        )
+    return digest
+
+
 async def put_manifest(
     ctx: RegistryContext, request: web.Request, name: str, ref: str
 ) -> web.Response:
+    """Store a manifest pushed by tag or digest. `?tag=` (repeatable) adds tags, answered
+    as one `OCI-Tag` header each; `?digest=` on a push by tag names the digest (and so
+    the algorithm) it is stored and addressed under."""
     target = parse_reference(ref, for_write=True)
+    tags = _push_tags(request, name, target)
     raw = await body.read_small(request, MAX_MANIFEST_SIZE, "manifest", ErrorCode.MANIFEST_INVALID)
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
     claimed = content_type if content_type in mt.ALL_MANIFEST_TYPES else None
     m = parse_any(raw, claimed, f"{name}:{ref}")
-    if isinstance(target, Digest):
-        digest = Digest.of_bytes(raw, target.algorithm)
-        if digest != target:
-            raise RegistryHTTPError(
-                400,
-                ErrorCode.DIGEST_INVALID,
-                f"{name}: manifest content has digest {digest}, but was pushed as {target}",
-            )
-    else:
-        digest = Digest.of_bytes(raw)
+    digest = _pushed_digest(request, name, target, raw)
     blobs, children = check_references(ctx, name, m)
     if not (ctx.blobs.has(digest) and vouch(ctx.blobs, digest)):
         ctx.blobs.put_bytes(raw, digest)
@@ -142,7 +180,7 @@ async def put_manifest(
     subject = m.subject.digest if m.subject is not None else None
     missing = ctx.meta.put_manifest(
         record,
-        target if isinstance(target, str) else None,
+        tags,
         subject,
         _referrer(m, digest) if subject is not None else None,
         blobs=blobs,
@@ -150,12 +188,14 @@ async def put_manifest(
     )
     if missing is not None:  # garbage-collected since the check above
         raise _missing(name, "manifest" if missing in children else "blob", missing)
-    headers = {
-        "Location": f"/v2/{name}/manifests/{digest}",
-        "Docker-Content-Digest": str(digest),
-    }
+    headers: CIMultiDict[str] = CIMultiDict(
+        {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
+    )
     if subject is not None:
         headers["OCI-Subject"] = str(subject)
+    if "tag" in request.query:
+        for tag in tags:
+            headers.add("OCI-Tag", tag)
     return web.Response(status=201, headers=headers)
 
 

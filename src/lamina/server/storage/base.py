@@ -61,7 +61,7 @@ class MetadataStore(Protocol):
     def put_manifest(
         self,
         record: ManifestRecord,
-        tag: str | None,
+        tags: Sequence[str],
         subject: Digest | None,
         referrer: ReferrerRecord | None,
         *,

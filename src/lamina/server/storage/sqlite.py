@@ -131,7 +131,7 @@ class SQLiteMetadata:
     def put_manifest(
         self,
         record: ManifestRecord,
-        tag: str | None,
+        tags: Sequence[str],
         subject: Digest | None,
         referrer: ReferrerRecord | None,
         *,
@@ -153,7 +153,7 @@ class SQLiteMetadata:
                 "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?)",
                 (repo, digest, record.media_type, record.raw),
             )
-            if tag is not None:
+            for tag in tags:
                 db.execute("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", (repo, tag, digest))
             if subject is not None and referrer is not None:
                 db.execute(
