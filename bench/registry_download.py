@@ -3,8 +3,10 @@ lamina (`--workers 2`) against Distribution (a Go process using both cores: like
 Rounds alternate the two servers; medians are shown with the load average, and the server's
 own CPU seconds per round (curl's receive copy bounds the throughput on loopback, so the CPU
 figure is the one that shows the server's cost).
-`--client splice` uses a client that splices the body to /dev/null (no copy to user space).
-`python -m bench.registry_download [--size-mb N] [--rounds N] [--workers N] [--client C]`."""
+`--client splice` uses a client that splices the body to /dev/null (no copy to user space);
+`--tls`: both servers serve HTTPS with the same certificate (curl only).
+`python -m bench.registry_download [--tls] [--size-mb N] [--rounds N] [--workers N]
+[--client C]`."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from bench.registry_harness import (
     report,
     servers,
     start_upload,
+    transport,
     with_query,
 )
 
@@ -103,14 +106,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--client", choices=("curl", "splice"), default="curl")
+    parser.add_argument("--tls", action="store_true", help="both servers serve HTTPS")
     args = parser.parse_args()
+    if args.tls and args.client == "splice":
+        parser.error("--client splice reads plain HTTP only")
     with tempfile.TemporaryDirectory(prefix="lamina-bench-", dir="/dev/shm") as tmp:
         blob, digest = random_file(Path(tmp), args.size_mb * MB)
         speed: dict[int, dict[str, list[float]]] = {1: {}, 4: {}}
         cpu: dict[int, dict[str, list[float]]] = {1: {}, 4: {}}
         rss: dict[str, float] = {}
-        print(f"load average before: {load()}; client: {args.client}")
-        with servers(args.workers) as (lamina, dist):
+        print(f"load average before: {load()}; client: {args.client}; {transport(args.tls)}")
+        with servers(args.workers, args.tls) as (lamina, dist):
             for server in (lamina, dist):
                 url = start_upload(server, "bench/dl")
                 curl(

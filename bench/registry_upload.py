@@ -4,14 +4,16 @@
 connection, reconnecting when a server answers `Connection: close`, so the servers' own
 cost shows) — then server peak RSS during a 1 GB upload. Rounds alternate lamina and
 Distribution; medians are shown, with the load average before and after (other work on the
-machine skews single runs).
-`python -m bench.registry_upload [--size-mb N] [--rounds N]`."""
+machine skews single runs). `--tls`: both servers serve HTTPS with the same certificate (the
+thin client then sends through an `ssl` socket).
+`python -m bench.registry_upload [--tls] [--size-mb N] [--rounds N]`."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import socket
+import ssl
 import statistics
 import tempfile
 from functools import partial
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from tests.server.servers import Server
 
+from bench import registry_harness
 from bench.registry_harness import (
     MB,
     curl,
@@ -28,6 +31,7 @@ from bench.registry_harness import (
     servers,
     start_upload,
     timed,
+    transport,
     with_query,
 )
 
@@ -77,6 +81,7 @@ class ThinClient:
 
     def __init__(self, server: Server) -> None:
         self.host = server.host
+        self.tls = server.scheme == "https"
         self.sock: socket.socket | None = None
         self.buf = b""
 
@@ -85,6 +90,10 @@ class ThinClient:
         sock = socket.create_connection((host, int(port)))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
+        if self.tls:  # (sendfile on an ssl socket sends what it reads)
+            ca = registry_harness.CA
+            ctx = ssl.create_default_context(cafile=None if ca is None else str(ca))
+            return ctx.wrap_socket(sock, server_hostname=host)
         return sock
 
     def request(
@@ -173,6 +182,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=300)
     parser.add_argument("--rss-size-mb", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tls", action="store_true", help="both servers serve HTTPS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lamina-bench-", dir="/dev/shm") as tmp:
         work = Path(tmp)
@@ -180,8 +190,8 @@ def main() -> None:
         parts = split(blob, work)
         runs: dict[str, dict[str, list[float]]] = {"mono": {}, "post": {}, "chunk": {}, "thin": {}}
         rss: dict[str, float] = {}
-        print(f"load average before: {load()}")
-        with servers() as (lamina, dist):
+        print(f"load average before: {load()}; {transport(args.tls)}")
+        with servers(tls=args.tls) as (lamina, dist):
             for r in range(args.rounds):
                 for server in (lamina, dist) if r % 2 == 0 else (dist, lamina):
                     repo = f"bench/r{r}"

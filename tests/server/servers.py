@@ -121,15 +121,20 @@ def restart(server: Server) -> Server:
     return again
 
 
-def start_distribution(storage: Path) -> Server:
+def start_distribution(
+    storage: Path, *, tls: tuple[Path, Path] | None = None, ca: Path | None = None
+) -> Server:
+    """Distribution's registry; with `tls` (certificate, key) it serves HTTPS, trusted
+    through `ca` while waiting for it."""
     port = free_port()
     storage.mkdir(parents=True, exist_ok=True)
     config = storage.parent / f"{storage.name}.yml"
+    tls_lines = "" if tls is None else f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: error\n  accesslog:\n    disabled: true\n"
         f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n" + tls_lines
     )
     log = storage.parent / f"{storage.name}.log"
     with log.open("ab") as out:
@@ -137,7 +142,12 @@ def start_distribution(storage: Path) -> Server:
             ["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
         )
     server = Server(
-        kind=DISTRIBUTION, host=f"127.0.0.1:{port}", proc=proc, storage=storage, log=log
+        kind=DISTRIBUTION,
+        host=f"127.0.0.1:{port}",
+        proc=proc,
+        storage=storage,
+        log=log,
+        scheme="http" if tls is None else "https",
     )
-    wait_ready(server)
+    wait_ready(server, ca=ca)
     return server
