@@ -97,10 +97,12 @@ class SourceTree:
     walks: dict[tuple[str, tuple[tuple[str, bool], ...]], list[Entry]] = field(default_factory=dict)
 
     @classmethod
-    def context(cls, root: Path, containerfile: Path | None) -> SourceTree:
+    def context(
+        cls, root: Path, containerfile: Path | None, ignorefile: Path | None = None
+    ) -> SourceTree:
         if not root.is_dir():
             raise NotFound(f"the build context {root} is not a directory")
-        matcher, _ = load_matcher(root, containerfile)
+        matcher, _ = load_matcher(root, containerfile, ignorefile)
         return cls(root=root.resolve(), matcher=matcher)
 
     def excluded(self, rel: str) -> bool:

@@ -51,6 +51,11 @@ class BuildOptions:
     timestamp: int | None = None
     labels: list[str] = field(default_factory=list)
     annotations: list[str] = field(default_factory=list)
+    env: list[str] = field(
+        default_factory=list
+    )  # KEY=VALUE (or KEY: from `environ`) set in the image
+    unsetenv: list[str] = field(default_factory=list)  # names removed from the image's Env
+    ignorefile: str | None = None  # replaces .containerignore/.dockerignore
     pull: str = "missing"  # never | missing | always
     isolation: str | None = None  # oci | chroot (None: the builder's choice)
     network: str = "private"  # RUN's unless --network=: private | host | none | slirp4netns[:OPTS]
@@ -150,6 +155,7 @@ def build(
         raise InvalidInput(f"--format {options.format!r}: use oci or docker")
     check_policy(options.pull)
     check_all(options.network, options.dns, options.add_hosts)
+    final_env([], options)  # a bad --env fails before any step runs
     names = [normalize_new_name(t) for t in options.tags]
     platform = _platform(options.platform)
     context_path = Path(context_dir)
@@ -157,7 +163,9 @@ def build(
     file = parse(text, display)
     args = parse_build_args(options.build_args, options.build_arg_files, options.environ)
     plan = make_plan(file, build_args=args, target=options.target, platform=platform)
-    context = SourceTree.context(context_path, file_path)
+    context = SourceTree.context(
+        context_path, file_path, Path(options.ignorefile) if options.ignorefile else None
+    )
     cache = BuildCache(store)
     context.memo = cache.load_memo()
     progress = Progress(stream, summary_stream)
@@ -174,13 +182,14 @@ def build(
     if options.squash_all:
         stored = _squash_all(run, final_id)
         img = store.image(stored)
-    if options.labels or options.annotations:
+    if options.labels or options.annotations or options.env or options.unsetenv:
         labels = dict(kv.partition("=")[::2] for kv in options.labels)
         cfg = img.config()
         cc = cfg.config
         from dataclasses import replace
 
-        cfg = cfg.evolve(config=replace(cc, labels={**(cc.labels or {}), **labels}))
+        env = tuple(final_env(list(cc.env), options))
+        cfg = cfg.evolve(config=replace(cc, labels={**(cc.labels or {}), **labels}, env=env))
         img = with_config(img, cfg)
         if options.annotations and options.format == "oci":
             ann = dict(kv.partition("=")[::2] for kv in options.annotations)
@@ -196,6 +205,29 @@ def build(
         cached=progress.cached,
         unused_args=tuple(plan.unused_args),
     )
+
+
+def final_env(env: list[str], options: BuildOptions) -> list[str]:
+    """The image's Env after --env (KEY=VALUE; a bare KEY takes the caller's environment
+    value, InvalidInput when unset there) and --unsetenv (names dropped), order kept."""
+    environ = options.environ if options.environ is not None else os.environ
+    values = dict(kv.partition("=")[::2] for kv in env)
+    for item in options.env:
+        key, eq, value = item.partition("=")
+        if not key:
+            raise InvalidInput(f"--env {item!r}: expected KEY=VALUE", hint="e.g. --env PATH=/bin")
+        if not eq:
+            if key not in environ:
+                raise InvalidInput(
+                    f"--env {key}: {key} is not set in the environment",
+                    hint=f"give a value: --env {key}=VALUE",
+                )
+            value = environ[key]
+        values.pop(key, None)
+        values[key] = value
+    for key in options.unsetenv:
+        values.pop(key, None)
+    return [f"{k}={v}" for k, v in values.items()]
 
 
 def _platform(text: str | None) -> Platform | None:

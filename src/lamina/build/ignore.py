@@ -292,12 +292,21 @@ def find_ignore_file(context: Path, containerfile: Path | None) -> Path | None:
     return None
 
 
-def load_matcher(context: Path, containerfile: Path | None) -> tuple[IgnoreMatcher, Path | None]:
-    """The matcher for a build context (empty when there is no ignore file) and its file."""
-    found = find_ignore_file(context, containerfile)
+def load_matcher(
+    context: Path, containerfile: Path | None, ignorefile: Path | None = None
+) -> tuple[IgnoreMatcher, Path | None]:
+    """The matcher for a build context (empty when there is no ignore file) and its file;
+    `ignorefile` (--ignorefile) replaces the search and must exist."""
+    found = ignorefile if ignorefile is not None else find_ignore_file(context, containerfile)
     if found is None:
         return IgnoreMatcher([]), None
-    text = found.read_bytes().decode("utf-8", errors="surrogateescape")
+    try:
+        data = found.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(
+            f"--ignorefile {found}: {exc.strerror}", hint="name a readable ignore file"
+        ) from None
+    text = data.decode("utf-8", errors="surrogateescape")
     lines = pattern_lines(text)
     for number, pattern in lines:
         try:

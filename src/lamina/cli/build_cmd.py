@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from lamina.cli.context import NETWORK_OPTIONS, store_from
+from lamina.cli.context import NETWORK_OPTIONS, REGISTRY_OPTIONS, registry_from, store_from
 
 
 @click.command(
@@ -65,6 +65,29 @@ from lamina.cli.context import NETWORK_OPTIONS, store_from
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label on the image.")
 @click.option("--annotation", "annotations", multiple=True, help="KEY=VALUE manifest annotation.")
 @click.option(
+    "--env",
+    "env",
+    multiple=True,
+    help="KEY=VALUE (or KEY, from the environment) in the image's Env (repeatable).",
+)
+@click.option("--unsetenv", multiple=True, metavar="KEY", help="Drop KEY from the image's Env.")
+@click.option(
+    "--ignorefile",
+    type=click.Path(dir_okay=False),
+    help="Ignore file to use instead of .containerignore/.dockerignore.",
+)
+@click.option(
+    "--rm/--no-rm",
+    "rm_",
+    default=True,
+    help="Accepted for podman compatibility: lamina keeps no intermediate containers.",
+)
+@click.option(
+    "--force-rm",
+    is_flag=True,
+    help="Accepted for podman compatibility: a failed step's container is always removed.",
+)
+@click.option(
     "--pull",
     type=click.Choice(["never", "missing", "always"]),
     default="missing",
@@ -72,6 +95,7 @@ from lamina.cli.context import NETWORK_OPTIONS, store_from
     help="When to pull FROM images.",
 )
 @click.option("--isolation", type=click.Choice(["oci", "chroot"]), help="How RUN is isolated.")
+@REGISTRY_OPTIONS
 @NETWORK_OPTIONS
 @click.option("--platform", help="OS/ARCH[/VARIANT] to build for (must run on this host).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Stages to build in parallel.")
@@ -96,8 +120,17 @@ def build(
     timestamp: int | None,
     labels: tuple[str, ...],
     annotations: tuple[str, ...],
+    env: tuple[str, ...],
+    unsetenv: tuple[str, ...],
+    ignorefile: str | None,
+    rm_: bool,
+    force_rm: bool,
     pull: str,
     isolation: str | None,
+    creds: str | None,
+    authfile: str | None,
+    cert_dir: str | None,
+    tls_verify: bool | None,
     network: str | None,
     dns: tuple[str, ...],
     add_hosts: tuple[str, ...],
@@ -128,6 +161,9 @@ def build(
         timestamp=timestamp,
         labels=list(labels),
         annotations=list(annotations),
+        env=list(env),
+        unsetenv=list(unsetenv),
+        ignorefile=ignorefile,
         pull=pull,
         isolation=isolation,
         network=network or "private",
@@ -143,5 +179,6 @@ def build(
         options,
         stream=None if quiet else sys.stdout,
         summary_stream=None if quiet else sys.stderr,
+        registry=registry_from(creds, authfile, cert_dir, tls_verify),
     )
     click.echo(result.image.id)  # the last line on stdout, as podman's: scripts read it

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from lamina.cli.context import NETWORK_OPTIONS, store_from
+from lamina.cli.context import NETWORK_OPTIONS, REGISTRY_OPTIONS, registry_from, store_from
 from lamina.cli.images_cmd import location_options
 from lamina.cli.output import echo_json, is_json, render_template, table, template_format_option
 
@@ -28,6 +28,7 @@ from lamina.cli.output import echo_json, is_json, render_template, table, templa
     help="Pull the image: never, if missing from the store, or always.",
 )
 @NETWORK_OPTIONS
+@REGISTRY_OPTIONS
 @click.option("-q", "--quiet", is_flag=True, help="Accepted for buildah compatibility.")
 @click.pass_context
 def from_(
@@ -38,6 +39,10 @@ def from_(
     network: str | None,
     dns: tuple[str, ...],
     add_hosts: tuple[str, ...],
+    creds: str | None,
+    authfile: str | None,
+    cert_dir: str | None,
+    tls_verify: bool | None,
     quiet: bool,
 ) -> None:
     """Create a working container from IMAGE (or "scratch"); print its name. --network,
@@ -45,7 +50,14 @@ def from_(
     from lamina.ops.containers import create
 
     c = create(
-        store_from(ctx), image, name=name, pull=pull, network=network, dns=dns, add_hosts=add_hosts
+        store_from(ctx),
+        image,
+        name=name,
+        pull=pull,
+        network=network,
+        dns=dns,
+        add_hosts=add_hosts,
+        registry=registry_from(creds, authfile, cert_dir, tls_verify),
     )
     click.echo(c.name)
 

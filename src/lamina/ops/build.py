@@ -9,19 +9,21 @@ from lamina.build.base_image import Puller
 from lamina.build.cache import prune_build_cache
 from lamina.build.executor import BuildOptions, BuildResult, build
 from lamina.store import Store
+from lamina.transports.registry.options import RegistryOptions
 
 __all__ = ["BuildOptions", "BuildResult", "build_image", "from_puller", "prune_build_cache"]
 
 
-def from_puller(store: Store) -> Puller:
+def from_puller(store: Store, registry: RegistryOptions | None = None) -> Puller:
     """The pull behind every FROM image (a build's FROM lines, `lamina from`): a registry
-    pull into `store` under the default trust policy. The registry client is imported only
-    when an image is actually pulled, so local builds start fast."""
+    pull into `store` under the default trust policy, with `registry`'s credentials, auth
+    file, certificates and TLS choice (None: the defaults). The registry client is imported
+    only when an image is actually pulled, so local builds start fast."""
 
     def do(name: str) -> str:
         from lamina.ops.pulling import pull
 
-        pulled = pull(store, name)
+        pulled = pull(store, name, options=registry)
         return str(pulled[0].image_id)
 
     return do
@@ -34,14 +36,15 @@ def build_image(
     *,
     stream: TextIO | None = None,
     summary_stream: TextIO | None = None,
+    registry: RegistryOptions | None = None,
 ) -> BuildResult:
     """Build `context` per `options` into `store`; progress to `stream`, the summary to
-    `summary_stream` (None: `stream`)."""
+    `summary_stream` (None: `stream`); FROM images are pulled with `registry`'s options."""
     return build(
         store,
         context,
         options,
         stream=stream,
-        puller=from_puller(store),
+        puller=from_puller(store, registry),
         summary_stream=summary_stream,
     )

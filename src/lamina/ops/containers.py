@@ -23,6 +23,7 @@ from lamina.build.isolation.network import check_all
 from lamina.errors import BuildError, InvalidInput, LaminaError, NotFound
 from lamina.ops.build import from_puller
 from lamina.store import Store, StoredImage
+from lamina.transports.registry.options import RegistryOptions
 
 
 def create(
@@ -34,9 +35,11 @@ def create(
     network: str | None = None,
     dns: Sequence[str] = (),
     add_hosts: Sequence[str] = (),
+    registry: RegistryOptions | None = None,
 ) -> Builder:
     """`buildah from`: a new working container from `image` (name, ID or "scratch");
-    `network`, `dns` and `add_hosts` are its `run`'s defaults.
+    `network`, `dns` and `add_hosts` are its `run`'s defaults; a pull uses `registry`'s
+    credentials, auth file, certificates and TLS choice.
 
     `pull`: "never" (NotFound if absent), "missing" (pull if absent), "always" (a failing
     pull is raised, not answered with the local image): `lamina.build.base_image`, as a
@@ -44,7 +47,7 @@ def create(
     check_policy(pull)
     check_all(network or "private", dns, add_hosts)
     if image != "scratch":
-        image_id = base_image(store, image, pull, from_puller(store))
+        image_id = base_image(store, image, pull, from_puller(store, registry))
         image = _name_for(store, image, image_id)
     return Builder.from_image(
         store, image, name=name, network=network, dns=dns, add_hosts=add_hosts

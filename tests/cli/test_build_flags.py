@@ -1,0 +1,138 @@
+"""podman's and buildah's flags people type on `build` and `from`, used for real: FROM an
+image on a registry that demands a password (--creds, --authfile, --tls-verify), --env,
+--unsetenv, --ignorefile, --rm/--force-rm."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Run
+from tests.ops.conftest import PASSWORD, USER, htpasswd_file
+from tests.server.servers import Server, start_lamina
+
+
+@pytest.fixture(scope="module")
+def auth_reg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """lamina's registry on a free 127.0.0.1 port, demanding USER/PASSWORD."""
+    root = tmp_path_factory.mktemp("flags-auth-reg")
+    server = start_lamina(root / "storage", "--htpasswd", str(htpasswd_file(root)))
+    yield server
+    server.stop()
+
+
+def _context(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(text)
+    for name, body in (files or {}).items():
+        (ctx / name).write_text(body)
+    return ctx
+
+
+def _config(lamina: Run, name: str) -> dict[str, object]:
+    r = lamina("inspect", "--type", "image", name)
+    assert r.code == 0, r.err
+    cfg = r.json()[0]["Config"]
+    assert isinstance(cfg, dict)
+    return cfg
+
+
+@pytest.fixture
+def remote_base(
+    lamina: Run, auth_reg: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """`lamina base` pushed to a registry that demands USER/PASSWORD; its docker:// name."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(home / "run"))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    assert lamina("base").code == 0
+    where = f"{auth_reg.host}/flags/base:1"
+    r = lamina("push", "--creds", f"{USER}:{PASSWORD}", "localhost/busybox:latest", where)
+    assert r.code == 0, r.err
+    assert lamina("rmi", "localhost/busybox:latest").code == 0
+    return where
+
+
+def test_build_from_a_password_registry_with_creds(
+    lamina: Run, remote_base: str, tmp_path: Path
+) -> None:
+    ctx = _context(tmp_path, f"FROM {remote_base}\nLABEL built=yes\n")
+    denied = lamina("build", "-q", "-t", "localhost/c:1", str(ctx))
+    assert denied.code == 5, denied.err  # no credentials: the registry says no
+    r = lamina(
+        "build", "-q", "--creds", f"{USER}:{PASSWORD}", "--tls-verify=false", "-t",
+        "localhost/c:1", str(ctx),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert _config(lamina, "localhost/c:1")["Labels"] == {"built": "yes"}
+
+
+def test_build_and_from_read_an_authfile(lamina: Run, remote_base: str, tmp_path: Path) -> None:
+    authfile = tmp_path / "auth.json"
+    host = remote_base.partition("/")[0]
+    r = lamina("login", "--authfile", str(authfile), "-u", USER, "-p", PASSWORD, host)
+    assert r.code == 0, r.err
+    ctx = _context(tmp_path, f"FROM {remote_base}\n")
+    r = lamina("build", "-q", "--authfile", str(authfile), "-t", "localhost/a:1", str(ctx))
+    assert r.code == 0, r.err
+    assert lamina("rmi", "-a", "-f").code == 0
+    assert lamina("from", "--name", "w", remote_base).code == 5
+    r = lamina("from", "--authfile", str(authfile), "--name", "w", remote_base)
+    assert r.code == 0, r.err
+    assert r.out.strip() == "w"
+
+
+def test_env_and_unsetenv_change_the_image_env(
+    lamina: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert lamina("base").code == 0
+    ctx = _context(tmp_path, "FROM localhost/busybox\nENV KEEP=1 DROP=2\n")
+    monkeypatch.setenv("FROM_HOST", "host-value")
+    r = lamina(
+        "build", "-q", "--env", "ADDED=a=b", "--env", "FROM_HOST", "--env", "KEEP=changed",
+        "--unsetenv", "DROP", "-t", "localhost/e:1", str(ctx),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    env = _config(lamina, "localhost/e:1")["Env"]
+    assert isinstance(env, list)
+    assert "ADDED=a=b" in env and "FROM_HOST=host-value" in env and "KEEP=changed" in env
+    assert not any(e.startswith(("DROP=", "KEEP=1")) for e in env)
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+    bad = lamina("build", "-q", "--env", "NOT_SET_ANYWHERE", str(ctx))
+    assert bad.code == 2 and "NOT_SET_ANYWHERE" in bad.err and "Traceback" not in bad.err
+
+
+def test_ignorefile_replaces_containerignore(lamina: Run, tmp_path: Path) -> None:
+    assert lamina("base").code == 0
+    ctx = _context(
+        tmp_path,
+        "FROM localhost/busybox\nCOPY . /ctx/\n",
+        {"a.txt": "a", "b.txt": "b", ".containerignore": "a.txt\n"},
+    )
+    mine = tmp_path / "my.ignore"
+    mine.write_text("b.txt\n")
+    r = lamina("build", "-q", "--ignorefile", str(mine), "-t", "localhost/i:1", str(ctx))
+    assert r.code == 0, r.err
+    tar = tmp_path / "rootfs.tar"
+    assert lamina("export", "localhost/i:1", "-o", str(tar)).code == 0
+    with tarfile.open(tar) as t:
+        names = {n.removeprefix("./") for n in t.getnames()}
+    assert "ctx/a.txt" in names and "ctx/b.txt" not in names
+    missing = lamina("build", "-q", "--ignorefile", str(tmp_path / "nope"), str(ctx))
+    assert missing.code == 2 and str(tmp_path / "nope") in missing.err
+
+
+def test_rm_and_force_rm_are_accepted(lamina: Run, tmp_path: Path) -> None:
+    assert lamina("base").code == 0
+    ctx = _context(tmp_path, "FROM localhost/busybox\nLABEL x=1\n")
+    r = lamina("build", "-q", "--rm", "--force-rm", "-t", "localhost/r:1", str(ctx))
+    assert r.code == 0, r.err
+    assert json.loads(lamina("containers", "--format", "json").out) == []
