@@ -93,3 +93,22 @@ def test_copy_of_a_1100_deep_context_directory(tmp_path: Path) -> None:
     ok(lamina(root, "rm", "--all"))
     ok(lamina(root, "rmi", "localhost/tree:1"))
     assert _state(root) == ([], [], [])
+
+
+def test_a_deep_cache_mount_is_pruned(tmp_path: Path) -> None:
+    """A RUN cache mount may hold any tree a step leaves there; pruning the build cache
+    removes it whatever its depth (a recursive remove raised RecursionError)."""
+    root = tmp_path / "store"
+    ok(lamina(root, "base"))
+    ctx = _ctx(
+        tmp_path,
+        "FROM localhost/busybox\n"
+        "COPY deep.tar /deep.tar\n"
+        "RUN --mount=type=cache,target=/c tar -xf /deep.tar -C /c && rm /deep.tar\n",
+        DEPTH,
+    )
+    ok(lamina(root, "build", "-t", "localhost/cached:1", str(ctx)))
+    mounts = root / "build-cache" / "mounts"
+    assert mounts.is_dir() and any(mounts.iterdir())
+    ok(lamina(root, "image", "prune", "--all", "--build-cache"))
+    assert not mounts.exists() or not any(mounts.iterdir())

@@ -15,12 +15,12 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lamina.content.fstree import remove_tree
 from lamina.errors import LaminaError, NotFound
 from lamina.store import Store, StoredImage
 
@@ -108,7 +108,8 @@ def prune_build_cache(store: Store, *, older_than: float | None = None) -> list[
         with contextlib.suppress(OSError):
             path.unlink()
     if older_than is None:
-        shutil.rmtree(cache_dir(store) / "mounts", ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(cache_dir(store) / "mounts")
         with contextlib.suppress(OSError):
             (cache_dir(store) / "hashes.json").unlink()
     removed: list[str] = []

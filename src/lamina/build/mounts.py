@@ -27,6 +27,7 @@ from pathlib import Path
 
 from lamina.build.context import SourceTree
 from lamina.build.secrets import Secret, secret_file
+from lamina.content.fstree import remove_tree
 from lamina.errors import InvalidInput, NotFound
 
 # opens a stage's or image's root for reading: (root, image id)
@@ -129,7 +130,7 @@ def prepare(
                     host = context.host_path(rel)
                     if context.matcher and host.is_dir():
                         view = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-"))
-                        stack.callback(shutil.rmtree, view, True)
+                        stack.callback(_discard, view)
                         host = _context_view(context, rel, view / "t", link=not rw)
                         viewed = True
                 if not host.exists():
@@ -138,7 +139,7 @@ def prepare(
                     out.mounts.append(f"type=bind,source={host},target={target}")
                 elif rw:
                     copy = Path(tempfile.mkdtemp(dir=scratch, prefix="bind-"))
-                    stack.callback(shutil.rmtree, copy, True)
+                    stack.callback(_discard, copy)
                     if host.is_dir():
                         shutil.copytree(host, copy / "t", symlinks=True)
                     else:
@@ -232,8 +233,15 @@ def _cache_dir(kv: dict[str, str], cache_root: Path, scratch: Path) -> Iterator[
             try:
                 yield private
             finally:
-                shutil.rmtree(private, ignore_errors=True)
+                _discard(private)
             return
         yield base
     finally:
         os.close(fd)
+
+
+def _discard(path: Path) -> None:
+    """Remove a scratch tree of any depth (a deep cache or bind mount must not make the
+    clean-up raise), leaving what cannot be removed."""
+    with contextlib.suppress(OSError):
+        remove_tree(path)
