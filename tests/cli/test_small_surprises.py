@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.ops.conftest)
 """Issue 15 item 9: small differences from podman/skopeo that surprised users."""
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from lamina.ops.copying import copy
 from tests.cli.conftest import Run
+from tests.ops.conftest import lamina_reg, no_user_config  # noqa: F401  (fixtures)
+from tests.ops.images import image_layout
+from tests.server.servers import Server
 
 needs_busybox = pytest.mark.skipif(not Path("/bin/busybox").exists(), reason="busybox-static")
 
@@ -64,3 +69,24 @@ def test_trust_show_names_the_default_scope_default(lamina: Run, tmp_path: Path)
     # --json keeps podman's "* (default)" name beside repo_name "default"
     shown = lamina("trust", "show", "--policypath", str(policy), "--json").json()
     assert (shown[0]["name"], shown[0]["repo_name"]) == ("* (default)", "default")
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo")
+def test_list_tags_prints_skopeos_json_by_default(
+    lamina: Run, lamina_reg: Server, tmp_path: Path, no_user_config: Path
+) -> None:
+    layout, _ = image_layout(tmp_path, "src", seed=915)
+    for tag in ("1", "2"):
+        copy(f"oci:{layout}:v1", f"docker://{lamina_reg.host}/small/app:{tag}", None)
+    repo = f"docker://{lamina_reg.host}/small/app"
+    r = lamina("list-tags", repo)
+    assert r.code == 0, r.err
+    skopeo = subprocess.run(
+        ["skopeo", "list-tags", "--tls-verify=false", repo],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert r.out == skopeo
+    assert json.loads(r.out) == {"Repository": f"{lamina_reg.host}/small/app", "Tags": ["1", "2"]}
+    assert lamina("list-tags", "--format", "table", repo).out == "1\n2\n"

@@ -14,7 +14,7 @@ from lamina.cli.copy_cmd import (
     registries_conf_option,
     tls_option,
 )
-from lamina.cli.output import echo_json, is_json, render_template, template_format_option
+from lamina.cli.output import echo_json, is_json, render_template
 from lamina.cli.trust_cmd import policy_flags, sign_flags, trust_from
 
 
@@ -183,7 +183,15 @@ def pull(
 @click.option("--cert-dir", default=None, help="certs.d-style directory for the registry.")
 @tls_option("tls-verify", "for the registry")
 @registries_conf_option
-@template_format_option("One tag a line;")
+@click.option(
+    "--format",
+    "fmt",
+    default="json",
+    show_default=True,
+    metavar="json|table|TEMPLATE",
+    help="json: skopeo's {Repository, Tags} object; table: one tag a line; a Go template "
+    "runs once on that object (`{{range .Tags}}{{.}}\\n{{end}}`).",
+)
 def list_tags(
     repository: str,
     creds: str | None,
@@ -193,7 +201,7 @@ def list_tags(
     registries_conf: str | None,
     fmt: str,
 ) -> None:
-    """List the tags of REPOSITORY (docker://HOST/REPO); JSON as skopeo prints it."""
+    """List the tags of REPOSITORY (docker://HOST/REPO): skopeo's JSON unless --format."""
     from lamina.ops.pulling import list_tags as list_op
 
     tags = list_op(
