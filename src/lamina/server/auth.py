@@ -19,6 +19,7 @@ import bcrypt
 from aiohttp import web
 
 from lamina.errors import ErrorCode, InvalidInput
+from lamina.reference import validate_repository
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.throttle import LoginThrottle
 
@@ -31,6 +32,23 @@ class Access:
     type: str
     name: str
     actions: tuple[str, ...]
+
+
+def mount_source(request: web.Request) -> Access | None:
+    """For a cross-repository mount (`POST /v2/<name>/blobs/uploads/?mount=…&from=<source>`)
+    the pull on `<source>` it needs as well (challenges name it beside the target's
+    pull,push, as Distribution's do); None for any other request, or a `from` that is not
+    a valid repository name (never echoed into a header)."""
+    if request.method != "POST" or "mount" not in request.query:
+        return None
+    if not request.path.rstrip("/").endswith("/blobs/uploads"):
+        return None
+    source = request.query.get("from", "")
+    try:
+        validate_repository(source)
+    except InvalidInput:
+        return None
+    return Access("repository", source, ("pull",))
 
 
 class AccessController(Protocol):

@@ -53,7 +53,7 @@ async def start_upload(
     if mount is not None:
         digest = Digest.parse(mount)
         source = request.query.get("from")
-        if source is not None and _may_mount(ctx, request, source, digest):
+        if source is not None and _may_mount(ctx, request, name, source, digest):
             ctx.meta.link_blob(name, digest)
             return _created(name, digest)
     elif "digest" in request.query:
@@ -64,15 +64,21 @@ async def start_upload(
     return web.Response(status=202, headers=upload_headers(name, upload_id, 0))
 
 
-def _may_mount(ctx: RegistryContext, request: web.Request, source: str, digest: Digest) -> bool:
+def _may_mount(
+    ctx: RegistryContext, request: web.Request, name: str, source: str, digest: Digest
+) -> bool:
+    """Whether `digest` can be mounted from `source`. A caller whose credentials could be
+    widened to pull `source` (401: a token without that scope) is asked to, as
+    Distribution does; one refused it (403) gets a plain upload, like a missing blob."""
     validate_repository(source)
-    if not ctx.meta.is_linked(source, digest):
-        return False
+    needed = [Access("repository", name, ("pull", "push")), Access("repository", source, ("pull",))]
     try:
-        ctx.access.authorize(request, [Access("repository", source, ("pull",))])
-    except RegistryHTTPError:
+        ctx.access.authorize(request, needed)
+    except RegistryHTTPError as exc:
+        if exc.status == 401:
+            raise
         return False
-    return vouch(ctx.blobs, digest)
+    return ctx.meta.is_linked(source, digest) and vouch(ctx.blobs, digest)
 
 
 async def _monolithic(

@@ -24,7 +24,7 @@ from aiohttp import web
 from lamina.errors import ErrorCode, InvalidInput
 from lamina.reference import validate_repository
 from lamina.server.access_policy import AccessPolicy
-from lamina.server.auth import Access, client_address, parse_basic
+from lamina.server.auth import Access, client_address, mount_source, parse_basic
 from lamina.server.body import give_up
 from lamina.server.config import ServerConfig
 from lamina.server.errors import RegistryHTTPError, error_response
@@ -74,6 +74,13 @@ class TokenAccess:
     def _challenge(
         self, request: web.Request, access: Sequence[Access], message: str, error: str = ""
     ) -> RegistryHTTPError:
+        """401 naming the scopes a new token needs: `access`, plus the source's pull on a
+        cross-repository mount (so a client asking for the challenge's scopes can mount)."""
+        source = mount_source(request)
+        if source is not None and not any(
+            a.type == source.type and a.name == source.name for a in access
+        ):
+            access = [*access, source]
         parts = [f'realm="{self.realm_for(request)}"', f'service="{self.signer.service}"']
         if access:
             parts.append(f'scope="{scope_text(access)}"')
