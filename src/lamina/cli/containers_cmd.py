@@ -66,9 +66,18 @@ def from_(
 @click.option("-q", "--quiet", is_flag=True, help="Print only container IDs.")
 @click.option("--no-trunc", is_flag=True, help="Show full IDs.")
 @click.option("-n", "--noheading", is_flag=True, help="Do not print the heading row.")
+@click.option(
+    "-a",
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Every working container (buildah's -a; lamina's store holds only its own).",
+)
 @template_format_option("CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME;")
 @click.pass_context
-def containers(ctx: click.Context, quiet: bool, no_trunc: bool, noheading: bool, fmt: str) -> None:
+def containers(
+    ctx: click.Context, quiet: bool, no_trunc: bool, noheading: bool, all_: bool, fmt: str
+) -> None:
     """List working containers (CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME).
     A --format template sees buildah's fields: .ContainerID .Builder .ImageID .ImageName
     .ContainerName."""
@@ -142,16 +151,21 @@ def mount(ctx: click.Context, name: str | None) -> None:
             click.echo(f"{row['containername']} {info['MountPoint']}")
 
 
-@click.command(epilog="Example: lamina umount web")
-@click.argument("names", nargs=-1, required=True)
+@click.command(epilog="Example: lamina umount web  (or: lamina unmount --all)")
+@click.argument("names", nargs=-1)
+@click.option("-a", "--all", "all_", is_flag=True, help="Unmount every working container.")
 @click.pass_context
-def umount(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Unmount the root filesystems of working containers."""
-    from lamina.ops.containers import umount as do_umount
+def umount(ctx: click.Context, names: tuple[str, ...], all_: bool) -> None:
+    """Unmount the root filesystems of working containers (`unmount` is the same command)."""
+    from lamina.ops import containers as ops
 
+    if not names and not all_:
+        raise click.UsageError("name at least one container, or pass --all")
+    if names and all_:
+        raise click.UsageError("name containers or pass --all, not both")
     store = store_from(ctx)
-    for name in names:
-        do_umount(store, name)
+    for name in names or [row["id"] for row in ops.listing(store)]:
+        ops.umount(store, name)
 
 
 @click.command(

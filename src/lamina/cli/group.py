@@ -69,6 +69,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "key": ("lamina.cli.trust_cmd:key", "Generate cosign signing keys."),
 }
 
+# buildah's other spellings of a command: resolved, not listed by `lamina --help`.
+ALIASES: dict[str, str] = {"unmount": "umount"}
+
 # `lamina copy` has two forms (copy_form): an image copy goes straight to this command, so
 # that it does not load the container commands, which serve the other form.
 IMAGE_COPY = "lamina.cli.copy_cmd:copy"
@@ -96,6 +99,7 @@ class LazyGroup(click.Group):
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd_name = ALIASES.get(cmd_name, cmd_name)
         if cmd_name in self.lazy:
             return load(self.lazy[cmd_name][0])
         return super().get_command(ctx, cmd_name)
