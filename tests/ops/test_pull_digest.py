@@ -14,16 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from lamina.copy.parallel import CopyOptions
 from lamina.ops.build import BuildOptions, build_image
 from lamina.ops.containers import create
-from lamina.ops.copying import copy
+from lamina.ops.copying import CopyRequest, copy
 from lamina.ops.pulling import pull
 from lamina.store import Store
 from lamina.transports.registries_conf import RegistriesConfig
-from tests.ops.images import image_layout
+from tests.ops.images import image_layout, index_layout
 from tests.server.servers import Server
 
 NO_CONF = RegistriesConfig()
+EVERY = CopyRequest(copy=CopyOptions(multi_arch="all"))
 
 
 def _pushed(tmp_path: Path, host: str, repo: str, seed: int) -> tuple[str, str]:
@@ -71,9 +73,14 @@ def test_podman_pulls_the_same_image_by_digest(
     name, image_id = _pushed(tmp_path, host, "t/podman-digest", seed=321)
     store = Store.open(tmp_path / "store")
     assert pull(store, name, registries=NO_CONF)[0].image_id == image_id
+    layout, index, _ = index_layout(tmp_path, "idx", seed=322)
+    copy(f"oci:{layout}:v1", f"docker://{host}/t/podman-index:v1", None, EVERY)
+    by_index = f"{host}/t/podman-index@{index.digest}"
+    index_id = pull(store, by_index, registries=NO_CONF)[0].image_id
     runroot = Path(tempfile.mkdtemp(prefix="lrun", dir="/tmp"))  # podman wants <= 50 chars
     try:
         _podman_compares(tmp_path / "proot", runroot, name, image_id, store)
+        _podman_compares(tmp_path / "proot", runroot, by_index, index_id, store)
     finally:
         shutil.rmtree(runroot, ignore_errors=True)
 
@@ -90,7 +97,7 @@ def _podman_compares(root: Path, runroot: Path, name: str, image_id: str, store:
         ).stdout
     )[0]
     assert theirs["Id"] == image_id == store.lookup(name).id
-    assert name in theirs["RepoDigests"] and name in store.lookup(name).repo_digests
+    assert sorted(theirs["RepoDigests"]) == list(store.lookup(name).repo_digests)
 
 
 def test_cli_pull_by_digest_exits_0_and_inspect_finds_it(
@@ -110,3 +117,18 @@ def test_cli_pull_by_digest_exits_0_and_inspect_finds_it(
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == image_id
+
+
+def test_pull_by_index_digest_finds_the_image_by_that_digest(
+    any_host: str, repo: str, tmp_path: Path, no_user_config: Path
+) -> None:
+    layout, index, imgs = index_layout(tmp_path, "idx", seed=341)
+    copy(f"oci:{layout}:v1", f"docker://{any_host}/{repo}:v1", None, EVERY)
+    name = f"{any_host}/{repo}@{index.digest}"
+    store = Store.open(tmp_path / "store")
+    pulled = pull(store, name, registries=NO_CONF)
+    child = next(i for i in imgs if i.manifest().config.digest.hex == pulled[0].image_id)
+    found = store.lookup(name)  # by the digest asked for, as podman finds it
+    assert found.id == pulled[0].image_id
+    assert {name, f"{any_host}/{repo}@{child.digest()}"} <= set(found.repo_digests)
+    assert store.lookup(f"{any_host}/{repo}@{child.digest()}").id == found.id

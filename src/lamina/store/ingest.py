@@ -243,11 +243,15 @@ def set_names(
     )
 
 
-def set_repo_digests(conn: sqlite3.Connection, image_id: str, repos: list[str]) -> None:
-    """Record that `image_id`'s primary manifest was stored as `REPO@DIGEST` for each repo
-    (a pull by digest: the image has no tag, but `REPO@DIGEST` finds it)."""
+def set_repo_digests(conn: sqlite3.Connection, image_id: str, names: list[str]) -> None:
+    """Record each `REPO@DIGEST` an image was stored as (a pull by digest: the image has no
+    tag, but that name finds it), and `REPO@` its primary manifest's digest (which differs
+    when DIGEST is a multi-platform index's and one platform's image was stored)."""
     row = conn.execute("SELECT manifest_digest FROM images WHERE id = ?", (image_id,)).fetchone()
+    rows = []
+    for name in names:
+        repo, _, digest = name.partition("@")
+        rows += [(repo, digest, image_id), (repo, str(row[0]), image_id)]
     conn.executemany(
-        "INSERT OR REPLACE INTO repo_digests (repo, digest, image_id) VALUES (?, ?, ?)",
-        [(repo, str(row[0]), image_id) for repo in repos],
+        "INSERT OR REPLACE INTO repo_digests (repo, digest, image_id) VALUES (?, ?, ?)", rows
     )

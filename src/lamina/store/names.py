@@ -47,20 +47,20 @@ def normalize_new_name(text: str) -> str:
 
 
 def split_new_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(names to store, repositories) for names given to a stored image: `REPO@DIGEST`
-    (a pull by digest) gives its repository, recorded as a digest name (see
+    """(names to store, digest names) for names given to a stored image: `REPO@DIGEST`
+    (a pull by digest) is kept as a digest name (normalised; see
     `lamina.store.ingest.set_repo_digests`); every other name is normalised by
     `normalize_new_name`."""
     tagged: list[str] = []
-    repos: list[str] = []
+    by_digest: list[str] = []
     for text in names:
         if "@" in text and has_domain(text):
             ref = Reference.parse(text, default_tag=False)
             if ref.digest is not None and ref.tag is None:
-                repos.append(ref.name)
+                by_digest.append(f"{ref.name}@{ref.digest}")
                 continue
         tagged.append(normalize_new_name(text))
-    return tagged, repos
+    return tagged, by_digest
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,14 @@ def _by_digest(conn: sqlite3.Connection, q: Query) -> tuple[str, None] | None:
     row = conn.execute(
         "SELECT image_id FROM manifests WHERE digest = ?", (str(q.digest),)
     ).fetchone()
-    if row is None:
+    if row is None:  # an index's digest, of which one platform was pulled
+        pulled = conn.execute(
+            "SELECT repo, image_id FROM repo_digests WHERE digest = ? ORDER BY repo",
+            (str(q.digest),),
+        )
+        for repo, image_id in pulled:
+            if _repo_matches(q, str(repo)):
+                return str(image_id), None
         return None
     entry = str(row[0])
     owners = [entry] + [
@@ -89,13 +96,17 @@ def _by_digest(conn: sqlite3.Connection, q: Query) -> tuple[str, None] | None:
         str(r[0])
         for r in conn.execute("SELECT repo FROM repo_digests WHERE image_id = ?", (entry,))
     ]
-    for repo in repos:
-        if q.repo is not None and repo == q.repo:
-            return entry, None
-        path = Reference.parse(repo, default_tag=False).path
-        if q.short_path is not None and (path == q.short_path or path.endswith("/" + q.short_path)):
-            return entry, None
+    if any(_repo_matches(q, repo) for repo in repos):
+        return entry, None
     return None
+
+
+def _repo_matches(q: Query, repo: str) -> bool:
+    """True if the query's name (full or short) denotes repository `repo`."""
+    if q.repo is not None:
+        return repo == q.repo
+    path = Reference.parse(repo, default_tag=False).path
+    return q.short_path is not None and (path == q.short_path or path.endswith("/" + q.short_path))
 
 
 def manifest_of(
