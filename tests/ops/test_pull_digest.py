@@ -132,3 +132,17 @@ def test_pull_by_index_digest_finds_the_image_by_that_digest(
     assert found.id == pulled[0].image_id
     assert {name, f"{any_host}/{repo}@{child.digest()}"} <= set(found.repo_digests)
     assert store.lookup(f"{any_host}/{repo}@{child.digest()}").id == found.id
+
+
+def test_an_image_pulled_by_digest_is_not_dangling(
+    any_host: str, repo: str, tmp_path: Path, no_user_config: Path
+) -> None:
+    """podman keeps an image pulled as REPO@DIGEST through `image prune`: it has a name."""
+    from lamina.ops.image_list import listed, prune
+
+    name, image_id = _pushed(tmp_path, any_host, repo, seed=351)
+    store = Store.open(tmp_path / "store")
+    pull(store, name, registries=NO_CONF)
+    assert [i.dangling for i in listed(store) if i.image.id == image_id] == [False]
+    assert image_id not in prune(store)
+    assert store.lookup(name).id == image_id

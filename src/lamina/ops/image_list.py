@@ -38,7 +38,9 @@ class Listed:
 
     @property
     def dangling(self) -> bool:
-        return not self.image.names and not self.intermediate
+        """No name at all: no tag, and not pulled as REPO@DIGEST (containers-storage keeps
+        that as a name, so podman does not prune such an image)."""
+        return not self.image.names and not self.image.repo_digests and not self.intermediate
 
 
 def _shape(
