@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lamina import yamlfile
 from lamina.errors import InvalidInput
+from lamina.server.config_compat import check_keys, overlay_environment
 
 DEFAULT_ADDR = "127.0.0.1:5000"
 DEFAULT_UPLOAD_EXPIRY = 24 * 3600.0
@@ -29,6 +31,7 @@ class ServerConfig:
     realm: str = "lamina"
     workers: int = 1
     read_only: bool = False
+    delete_enabled: bool = True  # storage.delete.enabled (Distribution's default is false)
     upload_expiry: float = DEFAULT_UPLOAD_EXPIRY
     upload_purge_interval: float = 600.0
     access_log: bool = False
@@ -153,62 +156,115 @@ def _limits(http: dict[str, Any], values: dict[str, Any], where: str) -> None:
             ) from None
 
 
-def load_config(path: str | Path | None = None, **overrides: Any) -> ServerConfig:
-    """Read the YAML file (if any), then apply non-None `overrides` (flag values)."""
+def _read_file(path: str | Path) -> dict[str, Any]:
+    where = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"{where}: cannot read config: {exc.strerror}") from None
+    doc = yamlfile.load(data, where) or {}
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{where}: the config must be a mapping")
+    return doc
+
+
+def _storage(storage: dict[str, Any], values: dict[str, Any], where: str) -> None:
+    """lamina's `rootdirectory`/`readonly` and Distribution's `filesystem.rootdirectory`,
+    `delete.enabled`, `maintenance.readonly.enabled` and `maintenance.uploadpurging`."""
+    fs = _section(storage, "filesystem", where)
+    root = fs.get("rootdirectory", storage.get("rootdirectory"))
+    if root is not None:
+        values["storage"] = Path(str(root))
+    if "readonly" in storage:
+        values["read_only"] = bool(storage["readonly"])
+    maintenance = _section(storage, "maintenance", where)
+    readonly = _section(maintenance, "readonly", where)
+    if "enabled" in readonly:
+        values["read_only"] = bool(readonly["enabled"])
+    delete = _section(storage, "delete", where)
+    if "enabled" in delete:
+        values["delete_enabled"] = bool(delete["enabled"])
+    purging = _section(maintenance, "uploadpurging", where)
+    for key, field in (("age", "upload_expiry"), ("interval", "upload_purge_interval")):
+        if key in purging:
+            values[field] = parse_duration(
+                purging[key], f"{where}: storage.maintenance.uploadpurging.{key}"
+            )
+
+
+def _apply(doc: dict[str, Any], values: dict[str, Any], where: str) -> None:
+    http, storage = _section(doc, "http", where), _section(doc, "storage", where)
+    auth, uploads = _section(doc, "auth", where), _section(doc, "uploads", where)
+    tls = _section(http, "tls", where)
+    if "addr" in http:
+        values["addr"] = str(http["addr"])
+    _storage(storage, values, where)
+    if "certificate" in tls:
+        values["tls_cert"] = Path(str(tls["certificate"]))
+    if "key" in tls:
+        values["tls_key"] = Path(str(tls["key"]))
+    if "workers" in http:
+        values["workers"] = int(http["workers"])
+    _access_log(_section(doc, "log", where).get("accesslog"), values, where)
+    _access_log(http.get("accesslog"), values, where)
+    if "metrics" in http:
+        values["metrics"] = bool(http["metrics"])
+    if "shutdowntimeout" in http:
+        values["shutdown_timeout"] = parse_duration(
+            http["shutdowntimeout"], f"{where}: http.shutdowntimeout"
+        )
+    _limits(http, values, where)
+    _token(_section(auth, "token", where), values, where)
+    throttle = _section(auth, "throttle", where)
+    if "attempts" in throttle:
+        values["throttle_attempts"] = int(throttle["attempts"])
+    if "window" in throttle:
+        values["throttle_window"] = parse_duration(throttle["window"], f"{where}: window")
+    gc = _section(doc, "gc", where)
+    if "grace" in gc:
+        values["gc_grace"] = parse_duration(gc["grace"], f"{where}: gc.grace")
+    htp = _section(auth, "htpasswd", where)
+    if "path" in htp:
+        values["htpasswd"] = Path(str(htp["path"]))
+    if "realm" in htp:
+        values["realm"] = str(htp["realm"])
+    if "expiry" in uploads:
+        values["upload_expiry"] = parse_duration(uploads["expiry"], f"{where}: uploads.expiry")
+    if "purgeinterval" in uploads:
+        values["upload_purge_interval"] = parse_duration(
+            uploads["purgeinterval"], f"{where}: uploads.purgeinterval"
+        )
+
+
+def _chosen_auth(auth: dict[str, Any], values: dict[str, Any], where: str) -> None:
+    """An auth section that is chosen (`REGISTRY_AUTH=htpasswd`) but cannot work is refused:
+    serving without the authentication asked for is never the fallback."""
+    if "htpasswd" in auth and values.get("htpasswd") is None:
+        raise InvalidInput(f"{where}: auth.htpasswd needs path (the htpasswd file of bcrypt users)")
+    if "token" in auth and values.get("token_access") is None:
+        raise InvalidInput(
+            f"{where}: auth.token needs access (lamina's access file; lamina issues the tokens, "
+            "see docs/registry.md)"
+        )
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> ServerConfig:
+    """Read the YAML file (if any), apply the `REGISTRY_*` variables of `environ`
+    (`os.environ` when None) over it as Distribution does, then the non-None `overrides`
+    (flag values). Keys lamina does not support are warned about (see config_compat)."""
+    doc = _read_file(path) if path is not None else {}
+    doc, origin = overlay_environment(doc, os.environ if environ is None else environ)
+    where = str(path) if path is not None else "the REGISTRY_* environment"
+    check_keys(doc, where, origin)
     values: dict[str, Any] = {}
-    if path is not None:
-        where = str(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise InvalidInput(f"{where}: cannot read config: {exc.strerror}") from None
-        doc = yamlfile.load(data, where) or {}
-        if not isinstance(doc, dict):
-            raise InvalidInput(f"{where}: the config must be a mapping")
-        http, storage = _section(doc, "http", where), _section(doc, "storage", where)
-        auth, uploads = _section(doc, "auth", where), _section(doc, "uploads", where)
-        tls = _section(http, "tls", where)
-        if "addr" in http:
-            values["addr"] = str(http["addr"])
-        if "rootdirectory" in storage:
-            values["storage"] = Path(storage["rootdirectory"])
-        if "readonly" in storage:
-            values["read_only"] = bool(storage["readonly"])
-        if "certificate" in tls:
-            values["tls_cert"] = Path(tls["certificate"])
-        if "key" in tls:
-            values["tls_key"] = Path(tls["key"])
-        if "workers" in http:
-            values["workers"] = int(http["workers"])
-        _access_log(http.get("accesslog"), values, where)
-        if "metrics" in http:
-            values["metrics"] = bool(http["metrics"])
-        if "shutdowntimeout" in http:
-            values["shutdown_timeout"] = parse_duration(
-                http["shutdowntimeout"], f"{where}: http.shutdowntimeout"
-            )
-        _limits(http, values, where)
-        _token(_section(auth, "token", where), values, where)
-        throttle = _section(auth, "throttle", where)
-        if "attempts" in throttle:
-            values["throttle_attempts"] = int(throttle["attempts"])
-        if "window" in throttle:
-            values["throttle_window"] = parse_duration(throttle["window"], f"{where}: window")
-        gc = _section(doc, "gc", where)
-        if "grace" in gc:
-            values["gc_grace"] = parse_duration(gc["grace"], f"{where}: gc.grace")
-        htp = _section(auth, "htpasswd", where)
-        if "path" in htp:
-            values["htpasswd"] = Path(htp["path"])
-        if "realm" in htp:
-            values["realm"] = str(htp["realm"])
-        if "expiry" in uploads:
-            values["upload_expiry"] = parse_duration(uploads["expiry"], f"{where}: uploads.expiry")
-        if "purgeinterval" in uploads:
-            values["upload_purge_interval"] = parse_duration(
-                uploads["purgeinterval"], f"{where}: uploads.purgeinterval"
-            )
+    _apply(doc, values, where)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    _chosen_auth(_section(doc, "auth", where), values, where)
     cfg = ServerConfig(storage=Path(values.pop("storage", None) or default_storage()))
     cfg = replace(cfg, **values)
     return validate(cfg)
