@@ -16,6 +16,7 @@ import pytest
 
 from lamina.errors import InvalidInput
 from lamina.server.config import load_config
+from tests.server.client import Client, error_codes, make_image, sha256
 from tests.server.servers import DISTRIBUTION, LAMINA, Server, free_port, wait_ready
 
 # registry:2's own /etc/docker/registry/config.yml
@@ -234,3 +235,35 @@ def test_seed_environment_serves_tls_and_htpasswd(
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert plain.stdout.strip() in ("000", "400"), plain
+
+
+@pytest.mark.parametrize("kind", [LAMINA, pytest.param(DISTRIBUTION, marks=pytest.mark.interop)])
+def test_delete_disabled_is_refused(kind: str, tmp_path: Path) -> None:
+    """REGISTRY_STORAGE_DELETE_ENABLED=false: DELETE is 405 UNSUPPORTED, as Distribution's."""
+    if kind == DISTRIBUTION and shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry (Debian package) is not installed")
+    port = free_port()
+    env = {
+        "REGISTRY_HTTP_ADDR": f"127.0.0.1:{port}",
+        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": str(tmp_path / "storage"),
+        "REGISTRY_STORAGE_DELETE_ENABLED": "false",
+    }
+    server = _start(kind, env, tmp_path, port)
+    server.scheme = "http"
+    try:
+        wait_ready(server)
+        client = Client(server.url)
+        image = make_image("no-deletes")
+        client.push_image("nodel/app", image, "v1")
+        for path in (
+            f"/v2/nodel/app/manifests/{image.digest}",
+            f"/v2/nodel/app/blobs/{sha256(image.layers[0])}",
+        ):
+            r = client.request("DELETE", path)
+            assert r.status == 405, (path, r.data)
+            assert error_codes(r) == ["UNSUPPORTED"]
+        accept = {"Accept": image.media_type}
+        r = client.request("GET", f"/v2/nodel/app/manifests/{image.digest}", headers=accept)
+        assert r.status == 200
+    finally:
+        server.stop()

@@ -178,3 +178,22 @@ class HtpasswdAccess:
             raise self._challenge("invalid username or password")
         self.throttle.success(addr)
         return creds[0]
+
+
+class DeletesDisabled:
+    """Wraps a controller for `storage.delete.enabled: false`: a request that needs the
+    delete action is answered 405 UNSUPPORTED (Distribution's answer) once the inner
+    controller has accepted the caller; everything else is the inner controller's."""
+
+    def __init__(self, inner: AccessController) -> None:
+        self.inner = inner
+
+    def authorize(self, request: web.Request, access: Sequence[Access]) -> str | None:
+        user = self.inner.authorize(request, access)
+        if any("delete" in a.actions for a in access):
+            raise RegistryHTTPError(
+                405,
+                ErrorCode.UNSUPPORTED,
+                "deletes are disabled on this registry (storage.delete.enabled: false)",
+            )
+        return user

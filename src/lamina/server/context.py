@@ -15,7 +15,7 @@ from aiohttp import web
 
 from lamina.content import BlobStore
 from lamina.errors import ErrorCode
-from lamina.server.auth import AccessController
+from lamina.server.auth import AccessController, DeletesDisabled
 from lamina.server.config import ServerConfig
 from lamina.server.errors import RegistryHTTPError
 from lamina.server.storage import MetadataStore, UploadFiles, UploadSession
@@ -32,6 +32,11 @@ class RegistryContext:
     uploads: UploadFiles
     access: AccessController
     token_endpoint: TokenEndpoint | None = None
+
+    def __post_init__(self) -> None:
+        # storage.delete.enabled: false holds whatever controller the server was given
+        if not self.config.delete_enabled and not isinstance(self.access, DeletesDisabled):
+            self.access = DeletesDisabled(self.access)
 
     def session(self, name: str, upload_id: str) -> UploadSession:
         """The live upload `upload_id` of repository `name`, or BLOB_UPLOAD_UNKNOWN (404).
