@@ -149,3 +149,46 @@ def test_registry_serve_cli_takes_the_timeout_and_limit_flags(tmp_path: Path) ->
         assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
     finally:
         server.stop()
+
+
+def test_unknown_event_loop_is_a_clear_error(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LAMINA_SERVER_LOOP": "trio"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamina.server", "serve", "--storage", str(tmp_path / "s"),
+         "--addr", "127.0.0.1:0"],
+        check=False, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "LAMINA_SERVER_LOOP" in proc.stderr and "uvloop" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_tls_listener_keeps_accepting_new_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop: str
+) -> None:
+    """Thirty TLS connections one after another, each answered (the listener survives
+    the connections before it, on either event loop)."""
+    import ssl
+
+    import urllib3
+
+    from tests.server.servers import start_lamina
+    from tests.transports.registry.servers import make_tls
+
+    monkeypatch.setenv("LAMINA_SERVER_LOOP", loop)
+    tls = make_tls(tmp_path / "tls")
+    server = start_lamina(
+        tmp_path / "storage", "--tls-cert", str(tls.cert), "--tls-key", str(tls.key), ca=tls.ca
+    )
+    try:
+        ctx = ssl.create_default_context(cafile=str(tls.ca))
+        for _ in range(30):
+            pool = urllib3.PoolManager(retries=False, timeout=5.0, ssl_context=ctx)
+            assert pool.request("GET", f"{server.url}/v2/").status == 200
+            pool.clear()
+    finally:
+        server.stop()

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-import ssl
 import time
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -86,64 +86,44 @@ def _refusal(limit: int) -> bytes:
 
 class ConnectionLimit:
     """Protocol factory: aiohttp's handler for at most `limit` open connections, counting
-    those in their TLS handshake (done here, by `loop.start_tls`, so that a connection is
-    counted from its accept and a refusal is readable over TLS)."""
+    those in their TLS handshake. Given to `loop.create_server` with the server's
+    `ssl` context, the loop does the handshake; the factory is called at accept and the
+    protocol's `connection_made` after the handshake, so a connection is counted from its
+    accept and a refusal is readable over TLS."""
 
     def __init__(
         self,
         server: web.Server,
         limit: int,
         *,
-        ssl_context: ssl.SSLContext | None = None,
-        handshake_timeout: float = 60.0,
         lingering: int = 64,
         on_refuse: Callable[[], None] = lambda: None,
     ) -> None:
         self.server = server
         self.on_refuse = on_refuse
         self.limit = limit
-        self.ssl_context = ssl_context
-        self.handshake_timeout = handshake_timeout
         self.max_lingering = lingering
-        self.handshaking = 0
         self.lingering = 0
         self.refused_total = 0
         self._unreported = 0
         self._reported = -REPORT_EVERY
         self._refusal = _refusal(limit)
-        self._tasks: set[asyncio.Task[None]] = set()
+        # accepted, not yet made (in their TLS handshake); one that fails its handshake is
+        # dropped by the loop, and so from here
+        self._pending: weakref.WeakSet[_Admission] = weakref.WeakSet()
+
+    @property
+    def handshaking(self) -> int:
+        return len(self._pending)
 
     def __call__(self) -> asyncio.Protocol:
-        return _Admission(self)
+        admission = _Admission(self)
+        self._pending.add(admission)
+        return admission
 
     def arrived(self, transport: asyncio.BaseTransport, admission: _Admission) -> None:
-        if self.ssl_context is None:
-            self.admit(transport, admission)
-            return
-        self.handshaking += 1
-        task = asyncio.get_running_loop().create_task(self._handshake(transport, admission))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _handshake(self, transport: asyncio.BaseTransport, admission: _Admission) -> None:
-        assert self.ssl_context is not None and isinstance(transport, asyncio.Transport)
-        try:
-            tls = await asyncio.get_running_loop().start_tls(
-                transport,
-                admission,
-                self.ssl_context,
-                server_side=True,
-                ssl_handshake_timeout=self.handshake_timeout,
-            )
-        except Exception as exc:  # any failed handshake (reset, timeout, TLS alert) is the client's
-            log.debug("TLS handshake failed: %s", exc)
-            tls = None
-        finally:
-            self.handshaking -= 1
-        if tls is None:
-            transport.abort()
-            return
-        self.admit(tls, admission)
+        self._pending.discard(admission)
+        self.admit(transport, admission)
 
     def admit(self, transport: asyncio.BaseTransport, admission: _Admission) -> None:
         if len(self.server.connections) + self.handshaking < self.limit:
@@ -191,7 +171,7 @@ class _Admission(asyncio.Protocol):
             handler.data_received(data)
 
     def refuse(self, transport: asyncio.BaseTransport, answer: bytes) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # (uvloop's are not instances of it)
         self._refused, self._early = True, []
         transport.write(answer)
         if self._limit.lingering >= self._limit.max_lingering:

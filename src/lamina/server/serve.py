@@ -15,9 +15,12 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 
+import uvloop
 from aiohttp import web
 
+from lamina.errors import InvalidInput
 from lamina.server.app import create_app
 from lamina.server.config import ServerConfig
 from lamina.server.connections import (
@@ -103,20 +106,22 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
     files = raise_file_limit()
     limit = config.max_connections or default_limit(files)
     # Listening without an aiohttp site: the factory admits up to `limit` connections to
-    # aiohttp's server and refuses the rest; it also does the TLS handshake (see
+    # aiohttp's server and refuses the rest, counting those in their TLS handshake (see
     # lamina.server.connections).
     metrics = app[METRICS]
     gate = ConnectionLimit(
-        runner.server,
-        limit,
-        ssl_context=_ssl_context(config),
-        handshake_timeout=config.header_timeout,
-        lingering=max_lingering(files),
-        on_refuse=metrics.count_refused,
+        runner.server, limit, lingering=max_lingering(files), on_refuse=metrics.count_refused
     )
     server = runner.server
     metrics.open_connections = lambda: len(server.connections) + gate.handshaking
-    listener = await loop.create_server(gate, sock=sock, backlog=accept_burst(files))
+    tls = _ssl_context(config)
+    listener = await loop.create_server(
+        gate,
+        sock=sock,
+        backlog=accept_burst(files),
+        ssl=tls,
+        ssl_handshake_timeout=config.header_timeout if tls is not None else None,
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -132,15 +137,31 @@ async def _serve_one(config: ServerConfig, sock: socket.socket) -> None:
         await runner.cleanup()
 
 
-def _worker(config: ServerConfig) -> None:
+LOOP_ENV = "LAMINA_SERVER_LOOP"  # "asyncio" or "uvloop": overrides `loop_factory`'s choice
+
+
+def loop_factory(config: ServerConfig) -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop a worker runs on: uvloop, unless `$LAMINA_SERVER_LOOP` says
+    "asyncio" (the benchmarks compare the two)."""
+    choice = os.environ.get(LOOP_ENV, "uvloop")
+    if choice == "asyncio":
+        return asyncio.new_event_loop
+    if choice != "uvloop":
+        raise InvalidInput(f"${LOOP_ENV}: expected asyncio or uvloop, got {choice!r}")
+    return uvloop.new_event_loop
+
+
+def _worker(config: ServerConfig, new_loop: Callable[[], asyncio.AbstractEventLoop]) -> None:
     sock = make_socket(config)
-    asyncio.run(_serve_one(config, sock))
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(_serve_one(config, sock))
 
 
 def run(config: ServerConfig) -> None:
     """Serve until SIGTERM/SIGINT. Blocks."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     limit = config.max_connections or default_limit(raise_file_limit())  # (workers inherit it)
+    new_loop = loop_factory(config)
     for w in startup_warnings(config):
         log.warning("warning: %s", w)
     config.storage.mkdir(parents=True, exist_ok=True)
@@ -157,7 +178,7 @@ def run(config: ServerConfig) -> None:
         limit,
     )
     if config.workers == 1:
-        _worker(config)
+        _worker(config, new_loop)
         return
     children: list[int] = []
     for _ in range(config.workers):
@@ -165,7 +186,7 @@ def run(config: ServerConfig) -> None:
         if pid == 0:
             code = 0
             try:
-                _worker(config)
+                _worker(config, new_loop)
             except BaseException:
                 log.exception("worker failed")
                 code = 1
