@@ -1,4 +1,5 @@
-"""The registry's configuration: a YAML file (keys in docs/registry.md) plus flag overrides."""
+"""The registry's configuration: a YAML file (keys in docs/registry.md), then registry:2's
+`REGISTRY_*` environment overrides (config_compat), then flag overrides."""
 
 from __future__ import annotations
 
