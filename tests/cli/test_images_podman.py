@@ -38,6 +38,9 @@ def pair(lamina: Run, tmp_path: Path) -> Iterator[Any]:
     )
     r = lamina("build", "-q", "-t", NAME, str(ctx))
     assert r.code == 0, r.err
+    # the same one image in both stores (history shows a base's or cache step's ID, as podman)
+    assert lamina("image", "prune", "--build-cache").code == 0
+    assert lamina("rmi", "localhost/busybox").code == 0
     archive = tmp_path / "shapes.tar"
     assert lamina("save", "-o", str(archive), NAME).code == 0
     runroot = tempfile.mkdtemp(prefix="lpr")  # podman wants a runroot under 50 characters

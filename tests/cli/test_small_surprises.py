@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -90,3 +93,70 @@ def test_list_tags_prints_skopeos_json_by_default(
     assert r.out == skopeo
     assert json.loads(r.out) == {"Repository": f"{lamina_reg.host}/small/app", "Tags": ["1", "2"]}
     assert lamina("list-tags", "--format", "table", repo).out == "1\n2\n"
+
+
+class Podman:
+    """podman on its own storage in a temp dir, holding what lamina saved."""
+
+    def __init__(self, root: Path) -> None:
+        self.argv = ["podman", "--root", str(root / "r"), "--runroot", str(root / "rr")]
+        self.argv += ["--storage-driver", "vfs"]
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run([*self.argv, *args], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+
+@pytest.fixture
+def child(lamina: Run, tmp_path: Path) -> Iterator[Podman]:
+    """localhost/busybox:latest and localhost/child:1 (one RUN layer and an empty-layer
+    LABEL on top) in lamina's store, and the same two images loaded into podman."""
+    assert lamina("base").code == 0
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        "FROM localhost/busybox:latest\nRUN echo hi > /hi\nLABEL a=b\n"
+    )
+    r = lamina("build", "-q", "-t", "localhost/child:1", str(ctx))
+    assert r.code == 0, r.err
+    assert lamina("image", "prune", "--build-cache").code == 0  # only the two, as in podman
+    archive = str(tmp_path / "both.tar")
+    r = lamina("save", "-o", archive, "localhost/child:1", "localhost/busybox:latest")
+    assert r.code == 0, r.err
+    short = Path(tempfile.mkdtemp(prefix="lamina-podman-"))  # podman: runroot < 50 chars
+    try:
+        podman = Podman(short)
+        podman("load", "-i", archive)
+        yield podman
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+needs_podman = pytest.mark.skipif(
+    shutil.which("podman") is None or not Path("/bin/busybox").exists(), reason="podman, busybox"
+)
+
+
+@needs_podman
+def test_image_tree_sizes_as_podman_writes_them(lamina: Run, child: Podman) -> None:
+    for name in ("localhost/busybox:latest", "localhost/child:1"):
+        ours = lamina("image", "tree", name).out
+        theirs = child("image", "tree", name)
+        # layer IDs past the first differ (podman's are its own, not OCI chain IDs)
+        mask = re.compile(r"(├── |└── )ID: [0-9a-f]{12}")
+        assert mask.sub(r"\1ID: x", ours) == mask.sub(r"\1ID: x", theirs), (ours, theirs)
+    assert re.search(r"^Size:     \d\.\d+MB$", ours, re.M)
+
+
+@needs_podman
+def test_history_shows_the_base_images_id_where_podman_does(lamina: Run, child: Podman) -> None:
+    for name in ("localhost/busybox:latest", "localhost/child:1"):
+        theirs = child("history", "--no-trunc", "--format", "{{.ID}}", name).split()
+        ours = lamina("history", "--no-trunc", "--format", "{{.ID}}", name).out.split()
+        assert ours == theirs
+        assert lamina("history", "--format", "json", name).json()[0]["id"] == theirs[0]
+    base_id = lamina("images", "-q", "--no-trunc", "localhost/busybox:latest").out.strip()
+    assert base_id.removeprefix("sha256:") in theirs[1:]
+    js = [e["id"] for e in lamina("history", "--format", "json", "localhost/child:1").json()]
+    assert js == theirs

@@ -158,17 +158,19 @@ def history(
     """Show the history of IMAGE, newest first."""
     from lamina.ops import images as ops
 
-    stored, entries = ops.history(store_from(ctx), image)
+    store = store_from(ctx)
+    stored, entries = ops.history(store, image)
+    ids = ops.history_ids(store, stored, entries)
     if is_json(fmt):
-        echo_json(ops.history_json(stored, entries))
+        echo_json(ops.history_json(ids, entries))
         return
     if quiet:
         fmt = "{{.ID}}"
     elif fmt == "table":
         fmt = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
     records = []
-    for i, e in enumerate(entries):
-        shown = "<missing>" if i else (stored.id if no_trunc else stored.short_id)
+    for full, e in zip(ids, entries, strict=True):
+        shown = full if no_trunc or full == "<missing>" else full[:12]
         created_by = e.created_by
         if not no_trunc and len(created_by) > 45:
             created_by = created_by[:42] + "..."
@@ -343,14 +345,16 @@ def tree(ctx: click.Context, name: str, fmt: str) -> None:
         return
     click.echo(f"Image ID: {stored.short_id}")
     click.echo(f"Tags:     [{' '.join(stored.names)}]")
-    click.echo(f"Size:     {human_size(stored.size, 4)}")
+    # podman writes these sizes as go-units does: `2.132MB`, no space, layers' right-aligned
+    click.echo(f"Size:     {human_size(stored.size, 4).replace(' ', '')}")
     click.echo("Image Layers")
     for i, la in enumerate(layers):
         branch = "└──" if i == len(layers) - 1 else "├──"
-        line = f"{branch} ID: {la.id.short} Size: {human_size(la.size, 4):>9}"
+        line = f"{branch} ID: {la.id.short} Size: {human_size(la.size, 4).replace(' ', ''):>7}"
         if la.top_of:
             line += f" Top Layer of: [{' '.join(la.top_of)}]"
         click.echo(line)
+    click.echo()  # podman ends the tree with an empty line
 
 
 @image.command("prune", epilog="Example: lamina image prune --all")

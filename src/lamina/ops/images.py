@@ -151,13 +151,41 @@ def history(store: Store, name_or_id: str) -> tuple[StoredImage, list[HistoryEnt
     return img, store.history(img.id)
 
 
-def history_json(img: StoredImage, entries: list[HistoryEntry]) -> list[dict[str, Any]]:
-    """`podman history --format json`: newest first; the top entry carries the image ID,
-    the others `<missing>`."""
-    out: list[dict[str, Any]] = []
+def history_ids(store: Store, img: StoredImage, entries: list[HistoryEntry]) -> list[str]:
+    """The ID column of `podman history` for `entries` (newest first): the top entry shows
+    the image's own ID; then, walking down from the top layer (one layer down after each
+    entry that made one), an entry shows the ID of the first image (oldest added) whose top
+    is the layer reached, as podman does (so a base image's ID, or a build-cache step's,
+    shows where it ends), each ID once; every other entry is `<missing>`."""
+    diff_ids = store.layer_diff_ids(img)
+    depth = len(diff_ids)
+    used: set[str] = set()
+    ids: list[str] = []
     for i, e in enumerate(entries):
+        shown = "<missing>"
+        if i == 0:
+            shown = img.id
+            used.add(img.id)
+        elif depth:
+            prefix = diff_ids[:depth]
+            for other in store.layers_by_diff_id(prefix[-1]):
+                if store.layer_diff_ids(other) == prefix:
+                    if other.id not in used:
+                        shown = other.id
+                        used.add(other.id)
+                    break  # podman looks at the first image on the layer only
+        if not e.empty_layer and depth > 1:
+            depth -= 1
+        ids.append(shown)
+    return ids
+
+
+def history_json(ids: list[str], entries: list[HistoryEntry]) -> list[dict[str, Any]]:
+    """`podman history --format json`: newest first, IDs from `history_ids`."""
+    out: list[dict[str, Any]] = []
+    for shown, e in zip(ids, entries, strict=True):
         row: dict[str, Any] = {
-            "id": img.id if i == 0 else "<missing>",
+            "id": shown,
             "created": rfc3339(e.created, nano=True),
             "CreatedBy": e.created_by,
             "size": e.size,
