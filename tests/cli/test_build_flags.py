@@ -140,16 +140,19 @@ def test_rm_and_force_rm_are_accepted(lamina: Run, tmp_path: Path) -> None:
 
 def test_unmount_alias_umount_all_and_containers_all(lamina: Run) -> None:
     assert lamina("base").code == 0
-    for name in ("m1", "m2"):
-        assert lamina("from", "--name", name, "localhost/busybox").code == 0
-        assert lamina("mount", name).code == 0
-    listed = lamina("containers", "-a", "--format", "json")
-    assert listed.code == 0, listed.err
-    assert sorted(r["containername"] for r in listed.json()) == ["m1", "m2"]
-    assert lamina("umount").code == 2  # nothing named and no --all
-    r = lamina("unmount", "m1")
-    assert r.code == 0, r.err
-    assert lamina("inspect", "m1").json()[0]["MountPoint"] == ""
-    r = lamina("umount", "--all")
-    assert r.code == 0, r.err
-    assert lamina("inspect", "m2").json()[0]["MountPoint"] == ""
+    try:
+        for name in ("m1", "m2"):
+            assert lamina("from", "--name", name, "localhost/busybox").code == 0
+            assert lamina("mount", name).code == 0
+        listed = lamina("containers", "-a", "--format", "json")
+        assert listed.code == 0, listed.err
+        assert sorted(r["containername"] for r in listed.json()) == ["m1", "m2"]
+        assert lamina("umount").code == 2  # nothing named and no --all
+        r = lamina("unmount", "m1")
+        assert r.code == 0, r.err
+        assert lamina("inspect", "m1").json()[0]["MountPoint"] == ""
+        r = lamina("umount", "--all")
+        assert r.code == 0, r.err
+        assert lamina("inspect", "m2").json()[0]["MountPoint"] == ""
+    finally:
+        lamina("rm", "--all")  # unmounts whatever a failure left mounted

@@ -8,11 +8,12 @@ Digests are stored as their canonical text (`sha256:<hex>`); image IDs as bare h
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from lamina.errors import LaminaError
+from lamina.errors import ErrorCode, LaminaError
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -104,6 +105,26 @@ class StoreCorrupt(LaminaError):
     """The store's database is unreadable or from a newer lamina."""
 
 
+class StoreAccessDenied(LaminaError):
+    """This user may not write the store (a store made by root, opened by an ordinary
+    user): nothing is wrong with the store itself."""
+
+
+def access_denied(path: Path) -> StoreAccessDenied:
+    """The one-line error for a store path this user cannot create or write."""
+    return StoreAccessDenied(
+        f"cannot write the store at {path}: permission denied",
+        code=ErrorCode.DENIED,
+        hint="run as the user who owns it, or use a store you own (--root DIR or LAMINA_ROOT)",
+    )
+
+
+# SQLite's primary result codes (https://sqlite.org/rescode.html) that mean "this user may
+# not write here" and "the file is damaged" respectively.
+_SQLITE_DENIED = frozenset({3, 8, 14, 23})  # PERM, READONLY, CANTOPEN, AUTH
+_SQLITE_CORRUPT = frozenset({11, 26})  # CORRUPT, NOTADB
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating and migrating if needed) the metadata database."""
     conn: sqlite3.Connection | None = None
@@ -122,11 +143,30 @@ def connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         if conn is not None:
             conn.close()
-        raise StoreCorrupt(
-            f"store database {path} cannot be opened: {exc}",
-            hint="move it aside and re-import images, or point LAMINA_ROOT elsewhere",
-        ) from None
+        raise _open_error(path, exc) from None
     return conn
+
+
+def _open_error(path: Path, exc: sqlite3.DatabaseError) -> LaminaError:
+    """Why `path` did not open: no write access (the user's fix: another store or user),
+    corruption as SQLite itself reports it (only then: move the file aside), or else
+    SQLite's own words."""
+    primary = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    writable = all(
+        os.access(p, os.W_OK) for p in (path.parent, path, *_sidecars(path)) if p.exists()
+    )
+    if primary in _SQLITE_DENIED and not writable:
+        return access_denied(path.parent)
+    if primary in _SQLITE_CORRUPT:
+        return StoreCorrupt(
+            f"store database {path} cannot be opened: {exc} (SQLite reports it damaged)",
+            hint="move it aside and re-import images, or point LAMINA_ROOT elsewhere",
+        )
+    return StoreCorrupt(f"store database {path} cannot be opened: {exc}")
+
+
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

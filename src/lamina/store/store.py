@@ -43,7 +43,10 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.paths = StorePaths(root)
-        self.paths.make()
+        try:
+            self.paths.make()
+        except PermissionError:
+            raise db.access_denied(root) from None
         self.blobs = BlobStore(root)
         self._gc_lock = GCLock(self.paths.locks)
         self._local = threading.local()
