@@ -65,32 +65,39 @@ def options_for(
     )
 
 
+def binary_size(size: int) -> str:
+    """`11.4 MiB`: binary units, as podman writes transfer sizes."""
+    from rich.filesize import pick_unit_and_suffix
+
+    unit, suffix = pick_unit_and_suffix(size, ["bytes", "KiB", "MiB", "GiB", "TiB"], 1024)
+    return f"{size} {suffix}" if unit == 1 else f"{size / unit:.1f} {suffix}"
+
+
 class ProgressView:
     """Shows copy events on stderr: a rich bar per blob on a terminal, plain lines
-    otherwise, nothing with `quiet`. Use as a context manager; call it with events."""
+    otherwise, nothing with `quiet`. Use as a context manager; call it with events.
+
+    Sizes are binary (MiB). A bar whose bytes have all passed says `finishing` until its
+    blob is done (then `done`). The summary lines (`Writing manifest…`, `Copied to…`) come
+    once each, below the finished bars: the bars stop when the top manifest is written."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
         self.rich = not quiet and sys.stderr.isatty()
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
+        self._said: set[str] = set()
 
     def __enter__(self) -> ProgressView:
         if self.rich:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
             self._progress = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                BarColumn(bar_width=20),
+                DownloadColumn(binary_units=True),
+                _state_column(),
                 console=Console(stderr=True),
                 transient=False,
             )
@@ -98,20 +105,30 @@ class ProgressView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
+            self._progress = None
 
     def _line(self, text: str) -> None:
         if self._progress is not None:
-            self._progress.console.print(text, highlight=False)
+            self._progress.console.print(text, highlight=False, soft_wrap=True)
         else:
+            echo_err(text)
+
+    def _summary(self, text: str) -> None:
+        """A line below the bars, said once."""
+        if text not in self._said:
+            self._said.add(text)
+            self._stop()
             echo_err(text)
 
     def __call__(self, event: ProgressEvent) -> None:
         if self.quiet:
             return
         from lamina import media_types as mt
-        from lamina.cli.output import human_size
         from lamina.copy import (
             BlobDone,
             BlobProgress,
@@ -121,13 +138,18 @@ class ProgressView:
             ManifestWritten,
         )
 
-        if isinstance(event, BlobStarted):
+        if isinstance(event, BlobStarted | BlobSkipped):
             kind = "config" if event.media_type in mt.CONFIG_TYPES else "blob"
             label = f"Copying {kind} {event.digest.hex[:12]}"
-            if self._progress is not None:
-                self._tasks[str(event.digest)] = self._progress.add_task(label, total=event.size)
+        if isinstance(event, BlobStarted):
+            task = self._tasks.get(str(event.digest))
+            if self._progress is None:
+                self._line(f"{label} ({binary_size(event.size)})")
+            elif task is not None:  # the same blob again (another instance, a retry)
+                self._progress.reset(task, total=event.size, state="")
             else:
-                self._line(f"{label} ({human_size(event.size)})")
+                task = self._progress.add_task(label, total=event.size, state="")
+                self._tasks[str(event.digest)] = task
         elif isinstance(event, BlobProgress) and self._progress is not None:
             task = self._tasks.get(str(event.digest))
             if task is not None:
@@ -135,14 +157,34 @@ class ProgressView:
         elif isinstance(event, BlobDone) and self._progress is not None:
             task = self._tasks.get(str(event.digest))
             if task is not None:
-                self._progress.update(task, completed=event.size)
+                self._progress.update(task, completed=event.size, state="done")
         elif isinstance(event, BlobSkipped):
             why = "already exists" if event.reason == "exists" else "foreign layer"
-            self._line(f"Copying blob {event.digest.hex[:12]} skipped: {why}")
+            self._line(f"{label} skipped: {why}")
         elif isinstance(event, ManifestWritten) and not event.instance:
-            self._line("Writing manifest to image destination")
+            self._summary("Writing manifest to image destination")
         elif isinstance(event, CopyDone):
-            self._line(f"Copied to {event.destination} ({event.digest})")
+            self._summary(f"Copied to {event.destination} ({event.digest})")
+
+
+def _state_column() -> Any:
+    """The last column: the speed (binary units) while bytes flow, `finishing` once all
+    have passed but the blob is not yet done, `done` after."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class StateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            if task.fields.get("state") == "done":
+                return Text("done", style="progress.percentage")
+            if task.total is not None and task.completed >= task.total:
+                return Text("finishing", style="progress.percentage")
+            speed = task.finished_speed or task.speed
+            if speed is None:
+                return Text("?", style="progress.data.speed")
+            return Text(f"{binary_size(int(speed))}/s", style="progress.data.speed")
+
+    return StateColumn()
 
 
 def copy_image(

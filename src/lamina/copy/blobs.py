@@ -88,13 +88,27 @@ class BlobMover:
             if self.progress is not None:
                 from lamina.copy.progress import BlobSkipped
 
-                self.progress(BlobSkipped(digest=desc.digest, size=desc.size, reason="foreign"))
+                self.progress(
+                    BlobSkipped(
+                        digest=desc.digest,
+                        size=desc.size,
+                        reason="foreign",
+                        media_type=out.media_type,
+                    )
+                )
             return out
         if self.dst.has_blob(out) or self._mounted(out):
             if self.progress is not None:
                 from lamina.copy.progress import BlobSkipped
 
-                self.progress(BlobSkipped(digest=desc.digest, size=desc.size, reason="exists"))
+                self.progress(
+                    BlobSkipped(
+                        digest=desc.digest,
+                        size=desc.size,
+                        reason="exists",
+                        media_type=out.media_type,
+                    )
+                )
             return out
         if self.progress is not None:
             from lamina.copy.progress import BlobStarted

@@ -22,6 +22,7 @@ class BlobSkipped:
     digest: Digest
     size: int
     reason: str
+    media_type: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
