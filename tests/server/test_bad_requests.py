@@ -52,7 +52,7 @@ def test_content_range_numbers_too_large(lamina: Client, content_range: str) -> 
     assert error_codes(r) == ["BLOB_UPLOAD_INVALID"]
 
 
-@pytest.mark.parametrize("size", [100, 3 << 20])  # a small body, and one past DIRECT_MIN
+@pytest.mark.parametrize("size", [100, 3 << 20])  # a small body, and a large one
 def test_gzip_body_is_stored_as_sent(lamina_server: Server, lamina: Client, size: int) -> None:
     data = os.urandom(size // 2) * 2
     sent = gzip.compress(data)

@@ -71,7 +71,7 @@ def _open(server: Server, kind: str) -> Slow:
     elif kind == "small-body":
         path = _location(server, "slow/small")
         sock.sendall(_head(server, "PATCH", path, "Content-Length: 1000") + b"x" * 100)
-    elif kind == "large-body":  # past DIRECT_MIN: received by a thread on the socket
+    elif kind == "large-body":  # more than aiohttp buffers ahead
         path = _location(server, "slow/large")
         head = _head(server, "PATCH", path, f"Content-Length: {8 << 20}")
         sock.sendall(head + b"y" * (2 << 20))

@@ -1,6 +1,6 @@
-"""Upload bodies read past aiohttp's parser (the direct path of `lamina.server.body`) and
-through it (chunked transfer encoding): right bytes, digest checked, nothing partial visible,
-the connection not reused, the byte counters right."""
+"""Upload bodies through aiohttp's request stream (`lamina.server.body`), with a length and
+with chunked transfer encoding: right bytes, digest checked, nothing partial visible, the
+connection reused, the byte counters right."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ import pytest
 
 from lamina.digest import Digest
 from lamina.errors import IntegrityError
-from lamina.server.body import DIRECT_MIN
 from lamina.server.storage.appender import READBACK, Appender, HashState, hash_prefix
 from tests.server.client import Client, sha256
 from tests.server.servers import Server, start_lamina
 
-# More than aiohttp buffers ahead (2 x read_bufsize = 8 MiB) plus the direct threshold, so
-# the handler always takes over the socket; not a whole number of buffers.
-SIZE = (8 << 20) + 2 * DIRECT_MIN + 12345
+# More than aiohttp buffers ahead (2 x read_bufsize = 8 MiB) and than a hashing batch, not a
+# whole number of either.
+SIZE = (10 << 20) + 12345
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +48,18 @@ def _raw(server: Server, head: str, body: bytes, *, shut: bool = False) -> bytes
         return answer
 
 
-def test_direct_put_stores_the_blob_and_closes_the_connection(server: Server) -> None:
+def test_put_stores_the_blob_and_keeps_the_connection(server: Server) -> None:
     data = os.urandom(SIZE)
     client = Client(server.url)
     location = client.start_upload("body/put")
     r = client.request("PUT", location, data, digest=sha256(data))
     assert r.status == 201, r.data
-    assert r.headers.get("Connection", "").lower() == "close"
-    r = client.request("GET", f"/v2/body/put/blobs/{sha256(data)}")  # a fresh connection
+    assert r.headers.get("Connection", "").lower() != "close"
+    r = client.request("GET", f"/v2/body/put/blobs/{sha256(data)}")
     assert r.status == 200 and r.data == data
 
 
-def test_direct_patch_then_put_continues_the_hash(server: Server) -> None:
+def test_patch_then_put_continues_the_hash(server: Server) -> None:
     data = os.urandom(2 * SIZE)
     client = Client(server.url)
     location = client.start_upload("body/patch")
@@ -81,7 +80,8 @@ def test_body_cut_short_commits_nothing(server: Server) -> None:
         data[: SIZE // 2],
         shut=True,
     )
-    assert answer.startswith(b"HTTP/1.1 400") and b"BLOB_UPLOAD_INVALID" in answer
+    # (the client closed its side: the event loop closes the connection, no answer)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:300]
     r = client.request("GET", location)
     assert r.status == 204 and r.headers["Range"] == "0-0"  # nothing committed
     r = client.request("PUT", location, data, digest=sha256(data))  # the session still works
@@ -119,7 +119,7 @@ def test_chunked_transfer_encoding_is_streamed(server: Server) -> None:
     assert client.request("GET", f"/v2/body/chunked/blobs/{sha256(data)}").data == data
 
 
-def test_metrics_count_direct_bytes(server: Server) -> None:
+def test_metrics_count_body_bytes(server: Server) -> None:
     def received() -> int:
         text = Client(server.url).request("GET", "/metrics").data.decode()
         for line in text.splitlines():
@@ -135,7 +135,7 @@ def test_metrics_count_direct_bytes(server: Server) -> None:
     assert received() - before == SIZE
 
 
-def test_many_direct_chunks_then_put_at_once(server: Server) -> None:
+def test_many_chunks_then_put_at_once(server: Server) -> None:
     """Each PATCH is answered before its hash is done; the PUT right after must still see
     every byte hashed exactly once, in order (a wrong digest first, then the right one)."""
     data = os.urandom(5 * SIZE)

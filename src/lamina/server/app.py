@@ -24,11 +24,11 @@ from lamina.server import (
     routes_uploads,
 )
 from lamina.server.auth import Access, AccessController, AllowAll, HtpasswdAccess
+from lamina.server.body import BODY_TIMEOUT
 from lamina.server.config import ServerConfig
 from lamina.server.context import API_VERSION_HEADER, CTX, RegistryContext
 from lamina.server.errors import RegistryHTTPError, error_body, error_response
 from lamina.server.storage import SQLiteMetadata, UploadFiles
-from lamina.server.takeover import BODY_TIMEOUT
 from lamina.server.throttle import LoginThrottle
 from lamina.server.token_auth import TOKEN_PATH, TokenEndpoint, make_token_auth
 

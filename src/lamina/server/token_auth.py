@@ -25,10 +25,9 @@ from lamina.errors import ErrorCode, InvalidInput
 from lamina.reference import validate_repository
 from lamina.server.access_policy import AccessPolicy
 from lamina.server.auth import Access, client_address, mount_source, parse_basic
-from lamina.server.body import give_up
+from lamina.server.body import body_timeout, give_up
 from lamina.server.config import ServerConfig
 from lamina.server.errors import RegistryHTTPError, error_response
-from lamina.server.takeover import body_timeout
 from lamina.server.throttle import LoginThrottle
 from lamina.server.tokens import Grant, TokenError, TokenSigner, allows, load_or_create_key
 
