@@ -108,3 +108,32 @@ def test_a_truly_corrupt_database_still_gets_the_move_aside_hint(
     r = lamina("images")
     assert r.code == 1 and "Traceback" not in r.err
     assert str(store_root / "store.db") in r.err and "aside" in r.err
+
+
+@pytest.mark.parametrize("source", ["locked", "tree/"])
+def test_copy_of_an_unreadable_file_names_the_containerfile_line(
+    lamina: Run, store_root: Path, tmp_path: Path, source: str
+) -> None:
+    """As root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH (setpriv), a mode-000 file is
+    unreadable, as it is for an ordinary user."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop capabilities")
+    assert lamina("base").code == 0
+    ctx = tmp_path / "ctx"
+    (ctx / "tree").mkdir(parents=True)
+    for path in (ctx / "locked", ctx / "tree" / "locked"):
+        path.write_text("secret\n")
+        path.chmod(0)
+    (ctx / "Containerfile").write_text(f"FROM localhost/busybox\nLABEL a=b\nCOPY {source} /x\n")
+    done = subprocess.run(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
+         "lamina.cli.main", "--root", str(store_root), "build", "-q", str(ctx)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    first = done.stderr.splitlines()[0]
+    unreadable = ctx / source.rstrip("/") if source == "locked" else ctx / "tree" / "locked"
+    assert first.startswith("error[INVALID_INPUT]: Containerfile:3:1: COPY: "), first
+    assert f"cannot read {unreadable}: permission denied" in first
+    assert lamina("containers", "--format", "json").json() == []  # no half-made container

@@ -40,7 +40,7 @@ from lamina.build.mounts import key_parts, parse_spec, prepare
 from lamina.build.plan import PROXY_ARGS, Stage
 from lamina.build.run_heredoc import PIPES, run_script
 from lamina.build.workdir import make_workdir
-from lamina.errors import ContainerfileError, LaminaError, RunFailed
+from lamina.errors import ContainerfileError, InvalidInput, LaminaError, RunFailed
 from lamina.image import Image
 from lamina.image.mutate import empty_image, format_time, with_config, with_media_type
 from lamina.media_types import DOCKER_MANIFEST, OCI_MANIFEST
@@ -126,6 +126,14 @@ class StageRunner:
             if str(ins.span) in str(err):
                 raise
             raise type(err)(f"{ins.span}: {ins.keyword}: {err}", hint=err.hint) from None
+        except PermissionError as err:
+            if not isinstance(ins, Copy | Add):
+                raise
+            raise InvalidInput(
+                f"{ins.span}: {ins.keyword}: cannot read {err.filename}: permission denied",
+                hint="make it readable by the user running lamina, or leave it out of the "
+                "context with .containerignore",
+            ) from None
         r.progress.done(prefix, cached=cached, elapsed=time.monotonic() - t0)
 
     def _env(self) -> dict[str, str]:
