@@ -5,9 +5,15 @@ all passed but that is not yet done says so instead of sitting silently at 100 %
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import json
+import re
 import shlex
 import shutil
 import subprocess
+import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +26,7 @@ from tests.ops.images import image_layout
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux")
 
 DONE = "LAMINA-TMUX-DONE"
+FULL = re.compile(r" ([\d.]+)/\1 (bytes|KiB|MiB|kB|MB)\b")  # a bar whose bytes all passed
 
 
 @pytest.fixture
@@ -96,3 +103,104 @@ def test_skipped_config_is_labelled_config(tmux: tuple[str, list[str]], tmp_path
     config = img.manifest().config.digest.hex[:12]
     assert f"Copying config {config} skipped: already exists" in screen, screen
     assert f"Copying blob {config}" not in screen, screen
+
+
+class Zeros(io.RawIOBase):
+    """`size` zero bytes, read without holding them."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = min(len(b), self.left)
+        b[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def zeros_layout(root: Path, size: int) -> Path:
+    """An OCI layout (tag v1) of one gzip layer holding `size` zero bytes: small to move,
+    slow to unpack, so the store's work after the last byte takes a while."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    raw = root / "layer.tar"
+    with tarfile.open(raw, "w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = size
+        tar.addfile(info, Zeros(size))
+    diff_id = hashlib.sha256()
+    with (
+        raw.open("rb") as src,
+        (root / "layer.gz").open("wb") as out,
+        gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz,
+    ):
+        while chunk := src.read(1 << 20):
+            diff_id.update(chunk)
+            gz.write(chunk)
+    raw.unlink()
+
+    def put(data: bytes, media_type: str) -> dict[str, object]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    layer = put((root / "layer.gz").read_bytes(), "application/vnd.oci.image.layer.v1.tar+gzip")
+    (root / "layer.gz").unlink()
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id.hexdigest()}"]},
+    }
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": put(json.dumps(config).encode(), "application/vnd.oci.image.config.v1+json"),
+        "layers": [layer],
+    }
+    desc = put(json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    desc["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
+    return root
+
+
+def test_no_silent_pause_after_the_bars_are_full(
+    tmux: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    """While lamina still works after every bar is full (the store unpacks the layer), the
+    screen's last line says what it is doing: a bar `finishing`, `Writing manifest…` (or,
+    as the process ends, `Copied to…`), never a full bar with nothing after it."""
+    layout = zeros_layout(tmp_path / "zeros", 256 << 20)
+    name, sock = tmux
+    env = {"LAMINA_ROOT": str(tmp_path / "store")}
+    argv = lamina_argv("copy", f"oci:{layout}:v1", "lamina:localhost/zeros:1")
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = f"env {exports} {shlex.join(argv)}; echo {DONE}=$?; sleep 30"
+    subprocess.run(
+        [*sock, "new-session", "-d", "-s", name, "-x", "80", "-y", "30", command], check=True
+    )
+    deadline = time.monotonic() + 60
+    waiting: list[str] = []  # last lines seen while every bar was full and work went on
+    while time.monotonic() < deadline:
+        screen = subprocess.run(
+            [*sock, "capture-pane", "-p", "-J", "-t", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if DONE in screen:
+            break
+        lines = [line.rstrip() for line in screen.splitlines() if line.strip()]
+        bars = [line for line in lines if line.startswith("Copying ")]
+        if len(bars) == 2 and all(FULL.search(b) for b in bars):
+            waiting.append(lines[-1])
+        time.sleep(0.05)
+    assert f"{DONE}=0" in screen, screen
+    assert waiting, "never saw the work after the last byte"
+    saying = ("Writing manifest to image destination", "Copied to lamina:localhost/zeros:1 ")
+    for last in waiting:
+        assert last.startswith(saying) or last.endswith("finishing"), waiting
