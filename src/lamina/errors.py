@@ -156,3 +156,12 @@ class TrustError(LaminaError):
     """A signature or policy check refused an image, or signing failed."""
 
     default_code = ErrorCode.TRUST
+
+
+def cannot_write(target: object, exc: OSError) -> InvalidInput:
+    """The error for a write the OS refused while making a staging file or directory beside
+    `target`: it names `target` (the path the user gave), never the staging name."""
+    return InvalidInput(
+        f"cannot write {target}: {exc.strerror or exc}",
+        hint="name a path in a directory you can create files in",
+    )

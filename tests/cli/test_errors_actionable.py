@@ -137,3 +137,26 @@ def test_copy_of_an_unreadable_file_names_the_containerfile_line(
     assert first.startswith("error[INVALID_INPUT]: Containerfile:3:1: COPY: "), first
     assert f"cannot read {unreadable}: permission denied" in first
     assert lamina("containers", "--format", "json").json() == []  # no half-made container
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("copy", "lamina:localhost/busybox", "docker-archive:{out}"),
+        ("copy", "lamina:localhost/busybox", "oci-archive:{out}"),
+        ("copy", "lamina:localhost/busybox", "dir:{out}"),
+        ("save", "-o", "{out}", "localhost/busybox"),
+        ("export", "localhost/busybox", "-o", "{out}"),
+    ],
+)
+def test_a_file_that_cannot_be_written_is_named_as_given(
+    lamina: Run, argv: tuple[str, ...]
+) -> None:
+    """/proc takes no new files, even from root: the write beside the target fails."""
+    assert lamina("base").code == 0
+    out = "/proc/lamina-out.tar"
+    r = lamina(*(a.format(out=out) for a in argv))
+    assert r.code == 2, r
+    first = r.err.splitlines()[0]
+    assert first == f"error[INVALID_INPUT]: cannot write {out}: No such file or directory", r.err
+    assert ".tmp" not in r.err and ".lamina-" not in r.err and "Traceback" not in r.err

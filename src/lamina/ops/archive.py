@@ -12,7 +12,7 @@ from pathlib import Path
 from lamina.content import BlobStore
 from lamina.content.fstree import remove_tree
 from lamina.content.layers import LayerBlob, apply_layer, pack_dir, pack_tar_stream
-from lamina.errors import InvalidInput, NotFound
+from lamina.errors import InvalidInput, NotFound, cannot_write
 from lamina.image import mutate
 from lamina.oci import ContainerConfig, History
 from lamina.ops.changes import apply_changes
@@ -113,7 +113,10 @@ def export_image(store: Store, name_or_id: str, output: str | Path) -> int:
     out = Path(output)
     if not out.parent.is_dir():
         raise NotFound(f"{out.parent}: no such directory")
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.lamina-", dir=out.parent))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.lamina-", dir=out.parent))
+    except OSError as exc:
+        raise cannot_write(out, exc) from None
     try:
         rootfs = work / "rootfs"
         rootfs.mkdir()

@@ -20,7 +20,7 @@ from typing import BinaryIO, Literal
 
 from lamina import media_types as mt
 from lamina.digest import Digest
-from lamina.errors import Conflict, ErrorCode, IntegrityError, InvalidInput, NotFound
+from lamina.errors import Conflict, ErrorCode, IntegrityError, InvalidInput, NotFound, cannot_write
 from lamina.oci import Descriptor
 from lamina.oci.limits import MAX_MANIFEST_SIZE
 from lamina.oci.manifest import detect_media_type
@@ -107,7 +107,10 @@ class DirDestination:
         parent = self.target.parent
         if not parent.is_dir():
             raise InvalidInput(f"{self.target}: directory {parent} does not exist")
-        self.staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.target.name}.lamina-"))
+        try:
+            self.staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.target.name}.lamina-"))
+        except OSError as exc:
+            raise cannot_write(self.target, exc) from None
         self._top: Digest | None = None
         self._committed = False
 

@@ -21,7 +21,7 @@ from typing import BinaryIO, Literal
 from lamina import media_types as mt
 from lamina.content import CHUNK, VerifyingReader, decompress_reader
 from lamina.digest import Digest, new_hash
-from lamina.errors import Conflict, ErrorCode, IntegrityError, InvalidInput
+from lamina.errors import Conflict, ErrorCode, IntegrityError, InvalidInput, cannot_write
 from lamina.oci import Descriptor, ImageManifest
 from lamina.oci.jsonio import dump, load_object
 from lamina.reference import Reference
@@ -67,7 +67,10 @@ class DockerArchiveWriter:
             raise InvalidInput(f"{self.path}: directory {self.path.parent} does not exist")
         if self.path.is_dir():
             raise Conflict(f"{self.path}: is a directory; a docker-archive is a file")
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
         self._tmp = Path(tmp)
         self._f = os.fdopen(fd, "w+b")
         self.blobs: dict[Digest, tuple[Digest, int]] = {}  # put digest -> (diff_id|config, size)

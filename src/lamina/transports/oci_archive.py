@@ -19,7 +19,7 @@ from typing import BinaryIO, Literal
 
 from lamina.content import CHUNK
 from lamina.digest import Digest
-from lamina.errors import Conflict, InvalidInput
+from lamina.errors import Conflict, InvalidInput, cannot_write
 from lamina.oci import Descriptor
 from lamina.transports.base import ImageDestination, ImageReference, ImageSource
 from lamina.transports.layout import REF_NAME, LayoutSource, read_layout_index
@@ -74,7 +74,10 @@ class OCIArchiveWriter:
             raise InvalidInput(f"{self.path}: directory {parent} does not exist")
         if self.path.is_dir():
             raise Conflict(f"{self.path}: is a directory; an oci-archive is a file")
-        self.staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.lamina-"))
+        try:
+            self.staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.lamina-"))
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
         self._names: set[str | None] = set()
         self._done = False
 
@@ -90,7 +93,10 @@ class OCIArchiveWriter:
 
     def commit(self) -> None:
         """Tar the staged layout to a temp file and rename it over the archive path."""
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.tmp-")
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
         try:
             with os.fdopen(fd, "wb") as out:
                 with tarfile.open(fileobj=out, mode="w:", format=tarfile.USTAR_FORMAT) as tar:
