@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.ops.conftest)
 """Issue 15 item 8: `lamina copy`'s progress on a real 80-column terminal (tmux), read back
 with capture-pane: the summary lines come once each, below the finished bars; the config
 is labelled `config`; sizes are binary (MiB) as podman writes them; a blob whose bytes have
@@ -21,7 +22,9 @@ from pathlib import Path
 import pytest
 
 from lamina.ops.copying import copy
+from tests.ops.conftest import lamina_reg, no_user_config  # noqa: F401  (fixtures)
 from tests.ops.images import image_layout
+from tests.server.servers import Server
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux")
 
@@ -204,3 +207,21 @@ def test_no_silent_pause_after_the_bars_are_full(
     saying = ("Writing manifest to image destination", "Copied to lamina:localhost/zeros:1 ")
     for last in waiting:
         assert last.startswith(saying) or last.endswith("finishing"), waiting
+
+
+def test_pull_all_tags_gives_each_image_its_bars_and_summary(
+    tmux: tuple[str, list[str]], tmp_path: Path, lamina_reg: Server, no_user_config: Path
+) -> None:
+    repo = f"{lamina_reg.host}/tmux/app"
+    for tag, seed in (("1", 817), ("2", 818)):
+        layout, _ = image_layout(tmp_path, f"src{tag}", seed=seed, payload=3_000_000)
+        copy(f"oci:{layout}:v1", f"docker://{repo}:{tag}", None)
+    env = {"LAMINA_ROOT": str(tmp_path / "store")}
+    argv = lamina_argv("pull", "--tls-verify=false", "--all-tags", repo)
+    lines = [line.rstrip() for line in run_on_terminal(tmux, argv, env).splitlines()]
+    written = [i for i, line in enumerate(lines) if line == "Writing manifest to image destination"]
+    copied = [i for i, line in enumerate(lines) if line.startswith(f"Copied to lamina:{repo}:")]
+    bars = [i for i, line in enumerate(lines) if line.startswith("Copying blob ")]
+    assert len(written) == 2 and len(copied) == 2 and len(bars) == 2, lines
+    # each image: its bar, then its summary lines
+    assert bars[0] < written[0] < copied[0] < bars[1] < written[1] < copied[1], lines

@@ -79,7 +79,8 @@ class ProgressView:
 
     Sizes are binary (MiB). A bar whose bytes have all passed says `finishing` until its
     blob is done (then `done`). The summary lines (`Writing manifest…`, `Copied to…`) come
-    once each, below the finished bars: the bars stop when the top manifest is written."""
+    once each per copy, below its finished bars: the bars stop when the top manifest is
+    written, and the next copy's blobs (`pull --all-tags`) get fresh bars."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
@@ -89,7 +90,13 @@ class ProgressView:
         self._said: set[str] = set()
 
     def __enter__(self) -> ProgressView:
-        if self.rich:
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        """Fresh bars (for the first copy, or the next one of several, as `pull -a`)."""
+        self._tasks.clear()
+        if self.rich and self._progress is None:
             from rich.console import Console
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
@@ -102,7 +109,6 @@ class ProgressView:
                 transient=False,
             )
             self._progress.start()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
@@ -138,6 +144,9 @@ class ProgressView:
             ManifestWritten,
         )
 
+        if isinstance(event, BlobStarted | BlobSkipped) and self._said:  # the next copy
+            self._said.clear()
+            self._start()
         if isinstance(event, BlobStarted | BlobSkipped):
             kind = "config" if event.media_type in mt.CONFIG_TYPES else "blob"
             label = f"Copying {kind} {event.digest.hex[:12]}"
