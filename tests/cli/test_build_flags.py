@@ -156,3 +156,17 @@ def test_unmount_alias_umount_all_and_containers_all(lamina: Run) -> None:
         assert lamina("inspect", "m2").json()[0]["MountPoint"] == ""
     finally:
         lamina("rm", "--all")  # unmounts whatever a failure left mounted
+
+
+def test_quiet_still_shows_a_failing_run_s_output(lamina: Run, tmp_path: Path) -> None:
+    assert lamina("base").code == 0
+    ctx = _context(
+        tmp_path,
+        "FROM localhost/busybox\n"
+        "RUN for i in $(seq 1 30); do echo line-$i; done; echo why-it-failed >&2; exit 3\n",
+    )
+    r = lamina("build", "-q", str(ctx))
+    assert r.code == 3 and r.out == ""
+    assert "why-it-failed" in r.err and "line-30" in r.err
+    assert "line-11\n" not in r.err  # only the last 20 lines
+    assert "the last 20 lines" in r.err and "Traceback" not in r.err

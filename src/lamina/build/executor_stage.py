@@ -352,12 +352,12 @@ class StageRunner:
                     host.write_text(pipe[1], encoding="utf-8")
                     host.chmod(0o755)
                     m.mounts.append(f"type=bind,source={host},target={PIPES}/{pipe[0]},ro")
-                code = self._exec(b, argv, {**extra_env, **m.env}, m.mounts, ins)
+                code, output = self._exec(b, argv, {**extra_env, **m.env}, m.mounts, ins)
             if code != 0:
                 raise RunFailed(
                     f"{ins.span}: RUN {text}: the command exited with code {code}",
                     exit_code=code,
-                    hint="its output is above",
+                    hint=_failed_output_hint(output, shown=r.progress.stream is not None),
                 )
 
         return self._fs_step(created_by, sources, ins, action)
@@ -380,7 +380,8 @@ class StageRunner:
         env: dict[str, str],
         mounts: list[str],
         ins: Run,
-    ) -> int:
+    ) -> tuple[int, list[str]]:
+        """Run `argv` in `b`; its exit code and its output lines (also sent to progress)."""
         r = self.run
         read_fd, write_fd = os.pipe()
         lines: list[str] = []
@@ -394,7 +395,7 @@ class StageRunner:
         t = threading.Thread(target=pump, daemon=True)
         t.start()
         try:
-            return b.run(
+            code = b.run(
                 argv,
                 isolation=r.options.isolation,
                 network=step_network(ins.network, r.options.network, ins.span),
@@ -409,6 +410,7 @@ class StageRunner:
         finally:
             os.close(write_fd)
             t.join()
+        return code, lines
 
     # -- WORKDIR ------------------------------------------------------------------------------
     def _workdir(self, cfg: ImageConfig, created_by: str, ins: Workdir) -> bool:
@@ -445,6 +447,21 @@ class StageRunner:
             tree = lambda ref: stack.enter_context(r.open_tree(ref))  # noqa: E731
             plan = plan_copy(ins, scope, r.context, tree)
             return self._fs_step(plan.created_by, [plan.key], ins, plan.action)
+
+
+FAILED_OUTPUT_LINES = 20
+
+
+def _failed_output_hint(output: list[str], *, shown: bool) -> str:
+    """The hint of a failed RUN: where its output is; with the steps' output hidden
+    (--quiet), its last FAILED_OUTPUT_LINES lines themselves."""
+    if shown:
+        return "its output is above"
+    if not output:
+        return "it printed nothing"
+    tail = output[-FAILED_OUTPUT_LINES:]
+    head = "its output:" if len(tail) == len(output) else f"the last {len(tail)} lines:"
+    return head + "".join("\n    " + line.rstrip("\n") for line in tail)
 
 
 class _Unchanged(Exception):
