@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from lamina.ops.copying import copy
+from tests.cli.conftest import Run
 from tests.ops.conftest import lamina_reg, no_user_config  # noqa: F401  (fixtures)
 from tests.ops.images import image_layout
 from tests.server.servers import Server
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux")
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux")
 
 DONE = "LAMINA-TMUX-DONE"
 FULL = re.compile(r" ([\d.]+)/\1 (bytes|KiB|MiB|kB|MB)\b")  # a bar whose bytes all passed
@@ -86,6 +87,7 @@ def check_finished_screen(screen: str, destination: str) -> list[str]:
     return lines
 
 
+@needs_tmux
 @pytest.mark.parametrize("dest", ["oci", "lamina"])
 def test_copy_progress_on_an_80_column_terminal(
     tmux: tuple[str, list[str]], tmp_path: Path, dest: str
@@ -97,6 +99,7 @@ def test_copy_progress_on_an_80_column_terminal(
     check_finished_screen(run_on_terminal(tmux, argv, env), destination)
 
 
+@needs_tmux
 def test_skipped_config_is_labelled_config(tmux: tuple[str, list[str]], tmp_path: Path) -> None:
     layout, img = image_layout(tmp_path, "src", seed=816)
     destination = f"oci:{tmp_path / 'dst'}:v1"
@@ -171,6 +174,7 @@ def zeros_layout(root: Path, size: int) -> Path:
     return root
 
 
+@needs_tmux
 def test_no_silent_pause_after_the_bars_are_full(
     tmux: tuple[str, list[str]], tmp_path: Path
 ) -> None:
@@ -209,6 +213,7 @@ def test_no_silent_pause_after_the_bars_are_full(
         assert last.startswith(saying) or last.endswith("finishing"), waiting
 
 
+@needs_tmux
 def test_pull_all_tags_gives_each_image_its_bars_and_summary(
     tmux: tuple[str, list[str]], tmp_path: Path, lamina_reg: Server, no_user_config: Path
 ) -> None:
@@ -225,3 +230,20 @@ def test_pull_all_tags_gives_each_image_its_bars_and_summary(
     assert len(written) == 2 and len(copied) == 2 and len(bars) == 2, lines
     # each image: its bar, then its summary lines
     assert bars[0] < written[0] < copied[0] < bars[1] < written[1] < copied[1], lines
+
+
+def test_plain_lines_off_a_terminal_use_binary_units(lamina: Run, tmp_path: Path) -> None:
+    """Off a terminal (stderr is a pipe) the same events come as plain lines, in MiB."""
+    layout, _ = image_layout(tmp_path, "src", seed=819, payload=3_000_000)
+    r = lamina("copy", f"oci:{layout}:v1", f"oci:{tmp_path / 'dst'}:v1")
+    assert r.code == 0, r.err
+    lines = r.err.splitlines()
+    blobs = [x for x in lines if x.startswith("Copying blob ")]
+    configs = [x for x in lines if x.startswith("Copying config ")]
+    assert len(blobs) == 1 and re.fullmatch(r"Copying blob [0-9a-f]{12} \(2\.\d MiB\)", blobs[0])
+    assert len(configs) == 1 and re.fullmatch(
+        r"Copying config [0-9a-f]{12} \(\d+ bytes\)", configs[0]
+    )
+    assert lines[-2] == "Writing manifest to image destination", lines
+    assert lines[-1].startswith(f"Copied to oci:{tmp_path / 'dst'}:v1 (sha256:"), lines
+    assert " MB" not in r.err and " kB" not in r.err
