@@ -170,3 +170,31 @@ def test_quiet_still_shows_a_failing_run_s_output(lamina: Run, tmp_path: Path) -
     assert "why-it-failed" in r.err and "line-30" in r.err
     assert "line-11\n" not in r.err  # only the last 20 lines
     assert "the last 20 lines" in r.err and "Traceback" not in r.err
+
+
+def test_copy_and_sync_take_skopeo_s_username_and_password(
+    lamina: Run, remote_base: str, tmp_path: Path
+) -> None:
+    src = f"docker://{remote_base}"
+    denied = lamina("copy", "-q", src, f"oci:{tmp_path / 'denied'}:1")
+    assert denied.code == 5, denied.err
+    r = lamina(
+        "copy", "-q", "--src-username", USER, "--src-password", PASSWORD, src,
+        f"oci:{tmp_path / 'layout'}:1",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert (tmp_path / "layout" / "index.json").is_file()
+    host = remote_base.partition("/")[0]
+    r = lamina(
+        "copy", "-q", "--dest-username", USER, "--dest-password", PASSWORD,
+        f"oci:{tmp_path / 'layout'}:1", f"docker://{host}/flags/copied:1",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    r = lamina(
+        "sync", "-q", "--src", "docker", "--dest", "dir", "--src-username", USER,
+        "--src-password", PASSWORD, f"{host}/flags/copied", str(tmp_path / "mirror"),
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert any((tmp_path / "mirror").rglob("manifest.json"))
+    half = lamina("copy", "--src-username", USER, src, f"oci:{tmp_path / 'x'}:1")
+    assert half.code == 2 and "--src-password" in half.err

@@ -3,6 +3,7 @@ share beyond flags lives in `image_copy`, re-exported here)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -53,14 +54,38 @@ _ENDPOINT_FLAGS: tuple[Callable[[Any], Any], ...] = (
     ),
     tls_option("src-tls-verify", "for the source"),
     tls_option("dest-tls-verify", "for the destination"),
+    click.option("--src-username", default=None, help="Source user (with --src-password)."),
+    click.option("--src-password", default=None, help="Source password."),
+    click.option("--dest-username", default=None, help="Destination user (with --dest-password)."),
+    click.option("--dest-password", default=None, help="Destination password."),
 )
 
 
 def endpoint_flags(f: F) -> F:
-    """Credentials, auth files, cert dirs and TLS for both ends (copy and sync share them)."""
+    """Credentials, auth files, cert dirs and TLS for both ends (copy and sync share them).
+    skopeo's --src-username/--src-password (and --dest-…) reach the command as its
+    `src_creds` (`dest_creds`), USER:PASS."""
+
+    @functools.wraps(f)
+    def folded(*args: Any, **kwargs: Any) -> Any:
+        for end in ("src", "dest"):
+            user = kwargs.pop(f"{end}_username", None)
+            password = kwargs.pop(f"{end}_password", None)
+            if user is None and password is None:
+                continue
+            if user is None or password is None:
+                raise click.UsageError(f"--{end}-username and --{end}-password go together")
+            if kwargs.get(f"{end}_creds"):
+                raise click.UsageError(
+                    f"--{end}-creds and --{end}-username/--{end}-password cannot be used together"
+                )
+            kwargs[f"{end}_creds"] = f"{user}:{password}"
+        return f(*args, **kwargs)
+
+    g: F = folded  # type: ignore[assignment]
     for option in reversed(_ENDPOINT_FLAGS):
-        f = option(f)
-    return f
+        g = option(g)
+    return g
 
 
 @click.command(
