@@ -56,6 +56,7 @@ class BuildOptions:
     )  # KEY=VALUE (or KEY: from `environ`) set in the image
     unsetenv: list[str] = field(default_factory=list)  # names removed from the image's Env
     ignorefile: str | None = None  # replaces .containerignore/.dockerignore
+    output: str | None = None  # -o: written by lamina.ops.build.build_image after the build
     pull: str = "missing"  # never | missing | always
     isolation: str | None = None  # oci | chroot (None: the builder's choice)
     network: str = "private"  # RUN's unless --network=: private | host | none | slirp4netns[:OPTS]

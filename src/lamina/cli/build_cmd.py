@@ -58,6 +58,13 @@ from lamina.cli.context import NETWORK_OPTIONS, REGISTRY_OPTIONS, registry_from,
 @click.option("--secret", "secrets", multiple=True, help="id=X,src=FILE or id=X,env=VAR.")
 @click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID here.")
 @click.option(
+    "-o",
+    "--output",
+    metavar="type=local|tar|oci,dest=PATH",
+    help="Also write the result: the filesystem to a directory (local, or a bare PATH) or "
+    "a tar, or the image as an OCI archive (oci).",
+)
+@click.option(
     "--timestamp",
     type=int,
     help="Created time (seconds since 1970) for reproducible images (default: $SOURCE_DATE_EPOCH).",
@@ -117,6 +124,7 @@ def build(
     fmt: str,
     secrets: tuple[str, ...],
     iidfile: str | None,
+    output: str | None,
     timestamp: int | None,
     labels: tuple[str, ...],
     annotations: tuple[str, ...],
@@ -158,6 +166,7 @@ def build(
         format=fmt,
         secrets=list(secrets),
         iidfile=iidfile,
+        output=output,
         timestamp=timestamp,
         labels=list(labels),
         annotations=list(annotations),

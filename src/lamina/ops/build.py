@@ -8,6 +8,7 @@ from typing import TextIO
 from lamina.build.base_image import Puller
 from lamina.build.cache import prune_build_cache
 from lamina.build.executor import BuildOptions, BuildResult, build
+from lamina.ops.build_output import parse_output, write_output
 from lamina.store import Store
 from lamina.transports.registry.options import RegistryOptions
 
@@ -39,8 +40,11 @@ def build_image(
     registry: RegistryOptions | None = None,
 ) -> BuildResult:
     """Build `context` per `options` into `store`; progress to `stream`, the summary to
-    `summary_stream` (None: `stream`); FROM images are pulled with `registry`'s options."""
-    return build(
+    `summary_stream` (None: `stream`); FROM images are pulled with `registry`'s options.
+    `options.output` (`lamina.ops.build_output`) is checked before the build and written
+    after it."""
+    output = parse_output(options.output) if options.output else None
+    result = build(
         store,
         context,
         options,
@@ -48,3 +52,6 @@ def build_image(
         puller=from_puller(store, registry),
         summary_stream=summary_stream,
     )
+    if output is not None:
+        write_output(store, result.image.id, output)
+    return result
