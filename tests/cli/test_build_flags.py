@@ -230,3 +230,21 @@ def test_output_writes_the_filesystem_a_tar_or_an_oci_archive(lamina: Run, tmp_p
     assert image_id in inspected.out or manifest_digest in inspected.out
     bad = lamina("build", "-q", "-o", "type=registry,dest=x", str(ctx))
     assert bad.code == 2 and "type must be one of local, tar, oci" in bad.err
+
+
+def test_os_arch_variant_make_the_platform(lamina: Run, tmp_path: Path) -> None:
+    from lamina.platform import Platform
+
+    host = Platform.host()
+    assert lamina("base").code == 0
+    ctx = _context(tmp_path, "FROM localhost/busybox\nLABEL p=1\n")
+    r = lamina("build", "-q", "--os", host.os, "--arch", host.architecture, "-t", "localhost/p:1",
+               str(ctx))  # fmt: skip
+    assert r.code == 0, r.err
+    inspected = lamina("inspect", "--type", "image", "localhost/p:1").json()[0]
+    assert (inspected["Os"], inspected["Architecture"]) == (host.os, host.architecture)
+    other = "arm64" if host.architecture != "arm64" else "amd64"
+    refused = lamina("build", "-q", "--arch", other, str(ctx))
+    assert refused.code == 2 and f"--platform linux/{other}" in refused.err
+    both = lamina("build", "-q", "--arch", other, "--platform", f"linux/{other}", str(ctx))
+    assert both.code == 2 and "cannot be used with" in both.err

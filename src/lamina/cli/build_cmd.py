@@ -105,6 +105,9 @@ from lamina.cli.context import NETWORK_OPTIONS, REGISTRY_OPTIONS, registry_from,
 @REGISTRY_OPTIONS
 @NETWORK_OPTIONS
 @click.option("--platform", help="OS/ARCH[/VARIANT] to build for (must run on this host).")
+@click.option("--os", "os_", help="OS part of --platform (default: the host's).")
+@click.option("--arch", help="ARCH part of --platform (default: the host's).")
+@click.option("--variant", help="VARIANT part of --platform.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Stages to build in parallel.")
 @click.option("--cache-ttl", type=float, help="Ignore cached steps unused for this many seconds.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID (no step output).")
@@ -143,6 +146,9 @@ def build(
     dns: tuple[str, ...],
     add_hosts: tuple[str, ...],
     platform: str | None,
+    os_: str | None,
+    arch: str | None,
+    variant: str | None,
     jobs: int,
     cache_ttl: float | None,
     quiet: bool,
@@ -153,6 +159,10 @@ def build(
     goes to stderr. A failing RUN makes lamina exit with that command's exit code."""
     from lamina.ops.build import BuildOptions, build_image
 
+    if os_ or arch or variant:
+        if platform:
+            raise click.UsageError("--platform cannot be used with --os, --arch or --variant")
+        platform = _platform_from(os_, arch, variant)
     options = BuildOptions(
         file=file,
         tags=list(tags),
@@ -191,3 +201,13 @@ def build(
         registry=registry_from(creds, authfile, cert_dir, tls_verify),
     )
     click.echo(result.image.id)  # the last line on stdout, as podman's: scripts read it
+
+
+def _platform_from(os_: str | None, arch: str | None, variant: str | None) -> str:
+    """podman's --os/--arch/--variant as one --platform OS/ARCH[/VARIANT], the host's
+    OS and architecture filling what is not given."""
+    from lamina.platform import Platform
+
+    host = Platform.host()
+    text = f"{os_ or host.os}/{arch or host.architecture}"
+    return f"{text}/{variant}" if variant else text
