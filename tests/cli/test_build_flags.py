@@ -248,3 +248,21 @@ def test_os_arch_variant_make_the_platform(lamina: Run, tmp_path: Path) -> None:
     assert refused.code == 2 and f"--platform linux/{other}" in refused.err
     both = lamina("build", "-q", "--arch", other, "--platform", f"linux/{other}", str(ctx))
     assert both.code == 2 and "cannot be used with" in both.err
+
+
+def test_logfile_takes_the_step_output(lamina: Run, tmp_path: Path) -> None:
+    assert lamina("base").code == 0
+    ctx = _context(tmp_path, "FROM localhost/busybox\nRUN echo from-the-step\n")
+    log = tmp_path / "build.log"
+    r = lamina("build", "--logfile", str(log), "-t", "localhost/l:1", str(ctx))
+    assert r.code == 0, r.err
+    text = log.read_text()
+    assert "STEP 2/2: RUN echo from-the-step" in text and "from-the-step\n" in text
+    assert "Built " in text and "STEP" not in r.out + r.err
+    (image_id,) = r.out.split()  # stdout: the image ID alone
+    assert lamina("inspect", "--type", "image", image_id).code == 0
+    (tmp_path / "f").mkdir()
+    failing = _context(tmp_path / "f", "FROM localhost/busybox\nRUN echo boom; exit 4\n")
+    r = lamina("build", "--logfile", str(log), str(failing))
+    assert r.code == 4 and f"its output is in {log}" in r.err
+    assert "boom" in log.read_text()

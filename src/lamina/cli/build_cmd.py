@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from typing import TextIO
 
 import click
 
@@ -111,6 +113,11 @@ from lamina.cli.context import NETWORK_OPTIONS, REGISTRY_OPTIONS, registry_from,
 @click.option("--jobs", type=int, default=1, show_default=True, help="Stages to build in parallel.")
 @click.option("--cache-ttl", type=float, help="Ignore cached steps unused for this many seconds.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID (no step output).")
+@click.option(
+    "--logfile",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the steps, their output and the summary to this file instead.",
+)
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -152,11 +159,13 @@ def build(
     jobs: int,
     cache_ttl: float | None,
     quiet: bool,
+    logfile: str | None,
 ) -> None:
     """Build an image from a Containerfile in CONTEXT (default: the current directory).
 
     Steps and their output go to stdout, whose last line is the full image ID; the summary
     goes to stderr. A failing RUN makes lamina exit with that command's exit code."""
+    from lamina.errors import RunFailed
     from lamina.ops.build import BuildOptions, build_image
 
     if os_ or arch or variant:
@@ -192,14 +201,29 @@ def build(
         jobs=jobs,
         cache_ttl=cache_ttl,
     )
-    result = build_image(
-        store_from(ctx),
-        context,
-        options,
-        stream=None if quiet else sys.stdout,
-        summary_stream=None if quiet else sys.stderr,
-        registry=registry_from(creds, authfile, cert_dir, tls_verify),
-    )
+    with contextlib.ExitStack() as stack:
+        stream: TextIO | None = None if quiet else sys.stdout
+        summary: TextIO | None = None if quiet else sys.stderr
+        if logfile and not quiet:
+            try:
+                stream = summary = stack.enter_context(open(logfile, "w", encoding="utf-8"))
+            except OSError as exc:
+                raise click.BadParameter(
+                    f"{logfile}: {exc.strerror}", param_hint="--logfile"
+                ) from None
+        try:
+            result = build_image(
+                store_from(ctx),
+                context,
+                options,
+                stream=stream,
+                summary_stream=summary,
+                registry=registry_from(creds, authfile, cert_dir, tls_verify),
+            )
+        except RunFailed as err:
+            if logfile and not quiet:
+                err.hint = f"its output is in {logfile}"
+            raise
     click.echo(result.image.id)  # the last line on stdout, as podman's: scripts read it
 
 
