@@ -5,6 +5,7 @@ image on a registry that demands a password (--creds, --authfile, --tls-verify),
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from tests.cli.conftest import Run
 from tests.ops.conftest import PASSWORD, USER, htpasswd_file
 from tests.server.servers import Server, start_lamina
+from tests.transports.registry.servers import make_tls
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +268,42 @@ def test_logfile_takes_the_step_output(lamina: Run, tmp_path: Path) -> None:
     r = lamina("build", "--logfile", str(log), str(failing))
     assert r.code == 4 and f"its output is in {log}" in r.err
     assert "boom" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def tls_reg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """lamina's registry over HTTPS with a throw-away CA; the certs.d dir that trusts it."""
+    root = tmp_path_factory.mktemp("flags-tls-reg")
+    tls = make_tls(root / "tls")
+    server = start_lamina(
+        root / "storage", "--tls-cert", str(tls.cert), "--tls-key", str(tls.key), ca=tls.ca
+    )
+    certs = root / "certs.d"
+    (certs / server.host).mkdir(parents=True)
+    shutil.copy(tls.ca, certs / server.host / "ca.crt")
+    yield server, certs / server.host
+    server.stop()
+
+
+def test_build_and_from_trust_a_cert_dir(
+    lamina: Run, tls_reg: tuple[Server, Path], tmp_path: Path
+) -> None:
+    server, certs = tls_reg
+    assert lamina("base").code == 0
+    where = f"{server.host}/flags/tls-base:1"
+    r = lamina("push", "--cert-dir", str(certs), "localhost/busybox:latest", where)
+    assert r.code == 0, r.err
+    assert lamina("rmi", "localhost/busybox:latest").code == 0
+    ctx = _context(tmp_path, f"FROM {where}\nLABEL tls=yes\n")
+    untrusted = lamina("build", "-q", str(ctx))
+    assert untrusted.code == 5 and "certs.d" in untrusted.err
+    r = lamina("build", "-q", "--cert-dir", str(certs), "-t", "localhost/tls:1", str(ctx))
+    assert r.code == 0, r.err
+    assert lamina("rmi", "-a", "-f").code == 0
+    r = lamina("from", "--cert-dir", str(certs), "--name", "tlsc", where)
+    assert r.code == 0, r.err
+    assert lamina("rm", "tlsc").code == 0
+    assert lamina("rmi", "-a", "-f").code == 0
+    r = lamina("from", "--tls-verify=false", "--name", "tlsc", where)
+    assert r.code == 0, r.err
+    assert lamina("rm", "tlsc").code == 0
