@@ -146,9 +146,12 @@ def test_unmount_alias_umount_all_and_containers_all(lamina: Run) -> None:
         for name in ("m1", "m2"):
             assert lamina("from", "--name", name, "localhost/busybox").code == 0
             assert lamina("mount", name).code == 0
-        listed = lamina("containers", "-a", "--format", "json")
+        listed = lamina("containers", "-a", "--json")
         assert listed.code == 0, listed.err
         assert sorted(r["containername"] for r in listed.json()) == ["m1", "m2"]
+        full = lamina("containers", "-q", "--notruncate")
+        assert sorted(full.out.split()) == sorted(r["id"] for r in listed.json())
+        assert all(len(i) == 64 for i in full.out.split())
         assert lamina("umount").code == 2  # nothing named and no --all
         r = lamina("unmount", "m1")
         assert r.code == 0, r.err

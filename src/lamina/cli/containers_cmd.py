@@ -64,8 +64,9 @@ def from_(
 
 @click.command(epilog="Example: lamina containers --format '{{.ContainerName}} {{.ImageName}}'")
 @click.option("-q", "--quiet", is_flag=True, help="Print only container IDs.")
-@click.option("--no-trunc", is_flag=True, help="Show full IDs.")
+@click.option("--no-trunc", "--notruncate", "no_trunc", is_flag=True, help="Show full IDs.")
 @click.option("-n", "--noheading", is_flag=True, help="Do not print the heading row.")
+@click.option("--json", "json_", is_flag=True, help="Same as --format json (buildah's spelling).")
 @click.option(
     "-a",
     "--all",
@@ -76,7 +77,13 @@ def from_(
 @template_format_option("CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME;")
 @click.pass_context
 def containers(
-    ctx: click.Context, quiet: bool, no_trunc: bool, noheading: bool, all_: bool, fmt: str
+    ctx: click.Context,
+    quiet: bool,
+    no_trunc: bool,
+    noheading: bool,
+    json_: bool,
+    all_: bool,
+    fmt: str,
 ) -> None:
     """List working containers (CONTAINER ID, BUILDER, IMAGE ID, IMAGE NAME, CONTAINER NAME).
     A --format template sees buildah's fields: .ContainerID .Builder .ImageID .ImageName
@@ -85,7 +92,7 @@ def containers(
     from lamina.ops.containers import listing
 
     rows = listing(store_from(ctx))
-    if is_json(fmt):
+    if json_ or is_json(fmt):
         echo_json(rows)
         return
 
