@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import pytest
 
 from tests.cli.conftest import Run
 from tests.ops.conftest import PASSWORD, USER, htpasswd_file
-from tests.server.servers import Server, start_lamina
+from tests.server.servers import Server, restart, start_lamina
 from tests.transports.registry.servers import make_tls
 
 
@@ -310,3 +313,30 @@ def test_build_and_from_trust_a_cert_dir(
     r = lamina("from", "--tls-verify=false", "--name", "tlsc", where)
     assert r.code == 0, r.err
     assert lamina("rm", "tlsc").code == 0
+
+
+def test_retry_waits_for_a_registry_that_comes_back(
+    lamina: Run, store_root: Path, tmp_path: Path
+) -> None:
+    server = start_lamina(tmp_path / "reg")
+    try:
+        assert lamina("base").code == 0
+        where = f"{server.host}/flags/retry:1"
+        assert lamina("push", "localhost/busybox:latest", where).code == 0
+        assert lamina("rmi", "localhost/busybox:latest").code == 0
+        server.stop()
+        ctx = _context(tmp_path, f"FROM {where}\nLABEL r=1\n")
+        gone = lamina("build", "-q", "--retry", "0", str(ctx))
+        assert gone.code == 5, gone.err
+        cmd = [sys.executable, "-m", "lamina.cli.main", "--root", str(store_root), "build",
+               "-q", "--retry", "6", "--retry-delay", "300ms", str(ctx)]  # fmt: skip
+        build = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        server = restart(server)
+        out, err = build.communicate(timeout=120)
+        assert build.returncode == 0, err
+        assert len(out.split()) == 1
+        bad = lamina("build", "-q", "--retry-delay", "soon", str(ctx))
+        assert bad.code == 2 and "'soon'" in bad.err
+    finally:
+        server.stop()

@@ -148,6 +148,8 @@ def build(
     creds: str | None,
     authfile: str | None,
     cert_dir: str | None,
+    retry: int | None,
+    retry_delay: str | None,
     tls_verify: bool | None,
     network: str | None,
     dns: tuple[str, ...],
@@ -218,7 +220,7 @@ def build(
                 options,
                 stream=stream,
                 summary_stream=summary,
-                registry=registry_from(creds, authfile, cert_dir, tls_verify),
+                registry=registry_from(creds, authfile, cert_dir, tls_verify, retry, retry_delay),
             )
         except RunFailed as err:
             if logfile and not quiet:

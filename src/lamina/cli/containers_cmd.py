@@ -42,6 +42,8 @@ def from_(
     creds: str | None,
     authfile: str | None,
     cert_dir: str | None,
+    retry: int | None,
+    retry_delay: str | None,
     tls_verify: bool | None,
     quiet: bool,
 ) -> None:
@@ -57,7 +59,7 @@ def from_(
         network=network,
         dns=dns,
         add_hosts=add_hosts,
-        registry=registry_from(creds, authfile, cert_dir, tls_verify),
+        registry=registry_from(creds, authfile, cert_dir, tls_verify, retry, retry_delay),
     )
     click.echo(c.name)
 

@@ -66,6 +66,18 @@ def REGISTRY_OPTIONS(fn: _F) -> _F:  # noqa: N802 - used as a decorator
         "registries may use plain HTTP).",
     )(fn)
     fn = click.option(
+        "--retry-delay",
+        default=None,
+        metavar="DURATION",
+        help="First wait between pull retries (e.g. 2s, 500ms; doubles each time).",
+    )(fn)
+    fn = click.option(
+        "--retry",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Retry a failing registry request this many times (default 3).",
+    )(fn)
+    fn = click.option(
         "--cert-dir", default=None, metavar="DIR", help="certs.d-style directory for the registry."
     )(fn)
     fn = click.option(
@@ -77,13 +89,41 @@ def REGISTRY_OPTIONS(fn: _F) -> _F:  # noqa: N802 - used as a decorator
 
 
 def registry_from(
-    creds: str | None, authfile: str | None, cert_dir: str | None, tls_verify: bool | None
+    creds: str | None,
+    authfile: str | None,
+    cert_dir: str | None,
+    tls_verify: bool | None,
+    retry: int | None = None,
+    retry_delay: str | None = None,
 ) -> RegistryOptions | None:
     """RegistryOptions for REGISTRY_OPTIONS' flags; None when none was given."""
-    if creds is None and authfile is None and cert_dir is None and tls_verify is None:
+    given = (creds, authfile, cert_dir, tls_verify, retry, retry_delay)
+    if all(v is None for v in given):
         return None
+    from dataclasses import replace
+
     from lamina.ops.locations import registry_options
 
-    return registry_options(
-        creds=creds, authfile=authfile, tls_verify=tls_verify, cert_dir=cert_dir
+    opts = registry_options(
+        creds=creds, authfile=authfile, tls_verify=tls_verify, cert_dir=cert_dir, retry_times=retry
     )
+    if retry_delay is not None:
+        opts = replace(opts, retry_delay=_seconds(retry_delay))
+    return opts
+
+
+def _seconds(text: str) -> float:
+    """A Go-style duration as podman takes it (500ms, 2s, 1m; a bare number: seconds)."""
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(suffix):
+            number, unit = text[: -len(suffix)], scale
+            break
+    else:
+        number, unit = text, 1.0
+    try:
+        value = float(number) * unit
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise click.BadParameter(f"{text!r}: expected a duration such as 2s or 500ms")
+    return value
