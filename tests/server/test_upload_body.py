@@ -166,14 +166,14 @@ def test_bodies_hash_in_offset_order_whatever_thread_comes_first(tmp_path: Path)
         second.store(b"defg")
 
         def hash_second() -> None:
-            second.hash_stored(4)
+            second.hash(b"defg")
             second.hashed(True)
 
         later = threading.Thread(target=hash_second)
         later.start()
         later.join(0.2)
         assert later.is_alive() and state.hashed == 0  # waiting for the first body
-        first.hash_stored(3)
+        first.hash(b"abc")
         first.hashed(True)
         later.join(5)
         assert (

@@ -141,8 +141,10 @@ LOOP_ENV = "LAMINA_SERVER_LOOP"  # "asyncio" or "uvloop": overrides `loop_factor
 
 
 def loop_factory(config: ServerConfig) -> Callable[[], asyncio.AbstractEventLoop]:
-    """The event loop a worker runs on: uvloop, unless `$LAMINA_SERVER_LOOP` says
-    "asyncio" (the benchmarks compare the two)."""
+    """The event loop a worker runs on: uvloop (its TLS transport serves blobs; asyncio's
+    could not keep up), unless `$LAMINA_SERVER_LOOP` says "asyncio", for the benchmarks'
+    comparison only (there a client that connects and closes without a TLS handshake counts
+    against http.maxconnections until asyncio notices, up to the header timeout)."""
     choice = os.environ.get(LOOP_ENV, "uvloop")
     if choice == "asyncio":
         return asyncio.new_event_loop

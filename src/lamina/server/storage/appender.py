@@ -1,12 +1,10 @@
 """Appending to an upload file, and the upload's resumable hash.
 
 An upload's hash (`HashState`) is advanced by one body at a time, strictly in offset order:
-the hashing of a body starts once exactly its start offset is hashed. A body may hash from
-memory as it arrives (`Appender.hash`), or from the file after it is written
-(`Appender.hash_stored`): that is how a direct-socket body is hashed (`lamina.server.body`),
-so receiving never waits for hashing, and the response to a PATCH need not either — the
-hash catches up while the client prepares its next chunk. Whoever needs the digest (the
-final PUT) waits for exactly the committed offset to be hashed.
+the hashing of a body starts once exactly its start offset is hashed. A body hashes its
+bytes in memory (`Appender.hash`, in a worker thread while `store` writes them in another,
+see `lamina.server.body`). Whoever needs the digest (the final PUT) waits for exactly the
+committed offset to be hashed.
 
 So that the final fsync does not wait for the whole file to reach the disk, the appender
 asks the kernel to start writing back every `WRITEBACK` bytes as it goes (Linux
@@ -83,7 +81,6 @@ class Appender:
         self._hashing = 0  # bytes hashed by this appender
         self._began = False
         self._skip = False  # the state is no good for this body: hash nothing
-        self._buffer: bytearray | None = None  # for hash_stored
 
     def write(self, data: bytes | memoryview) -> None:
         self.hash(data)
@@ -101,24 +98,10 @@ class Appender:
             self.state.update(data)
             self._hashing += len(data)
 
-    def hash_stored(self, n: int) -> None:
-        """Hash the next `n` bytes that `store` has written, reading them back (from the
-        page cache: they were just written). The file must stay open until the hashing is
-        over: `close` only once `hashing_over`."""
-        if not self._ready():
-            return
-        if self._buffer is None:
-            self._buffer = bytearray(READBACK)
-        pos = self.start + self._hashing
-        _read_back(self._fd, pos, pos + n, self._buffer, self.state.update)
-        self._hashing += n
-
     def hashed(self, ok: bool) -> None:
-        """This body's hashing is over (maybe after its response: see `lamina.server.body`).
-        Not ok: the state is worthless from here on."""
+        """This body's hashing is over. Not ok: the state is worthless from here on."""
         if not ok:
             self.state.fail()
-        self._buffer = None
 
     def hashing_over(self) -> bool:
         """Block until everything appended so far is hashed (True), or hashing failed."""
