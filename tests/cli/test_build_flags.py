@@ -340,3 +340,16 @@ def test_retry_waits_for_a_registry_that_comes_back(
         assert bad.code == 2 and "'soon'" in bad.err
     finally:
         server.stop()
+
+
+def test_omit_history_leaves_the_history_out(lamina: Run, tmp_path: Path) -> None:
+    assert lamina("base").code == 0
+    ctx = _context(tmp_path, "FROM localhost/busybox\nCOPY a /a\n", {"a": "a"})
+    r = lamina("build", "-q", "--omit-history", "-t", "localhost/h:1", str(ctx))
+    assert r.code == 0, r.err
+    config = lamina("inspect", "--config", "lamina:localhost/h:1")
+    assert config.code == 0, config.err
+    assert "history" not in config.json()
+    kept = lamina("build", "-q", "-t", "localhost/h:2", str(ctx))
+    assert kept.code == 0 and kept.out != r.out
+    assert len(lamina("inspect", "--config", "lamina:localhost/h:2").json()["history"]) >= 2

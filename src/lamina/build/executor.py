@@ -57,6 +57,7 @@ class BuildOptions:
     unsetenv: list[str] = field(default_factory=list)  # names removed from the image's Env
     ignorefile: str | None = None  # replaces .containerignore/.dockerignore
     output: str | None = None  # -o: written by lamina.ops.build.build_image after the build
+    omit_history: bool = False  # the image config carries no history entries
     pull: str = "missing"  # never | missing | always
     isolation: str | None = None  # oci | chroot (None: the builder's choice)
     network: str = "private"  # RUN's unless --network=: private | host | none | slirp4netns[:OPTS]
@@ -192,9 +193,11 @@ def build(
         env = tuple(final_env(list(cc.env), options))
         cfg = cfg.evolve(config=replace(cc, labels={**(cc.labels or {}), **labels}, env=env))
         img = with_config(img, cfg)
-        if options.annotations and options.format == "oci":
-            ann = dict(kv.partition("=")[::2] for kv in options.annotations)
-            img = with_annotations(img, {**(img.manifest().annotations or {}), **ann})
+    if options.omit_history:
+        img = with_config(img, img.config().evolve(history=()))
+    if options.annotations and options.format == "oci":
+        ann = dict(kv.partition("=")[::2] for kv in options.annotations)
+        img = with_annotations(img, {**(img.manifest().annotations or {}), **ann})
     stored = store.put_image(img, names)
     if options.iidfile:
         Path(options.iidfile).write_text(f"sha256:{stored.id}")

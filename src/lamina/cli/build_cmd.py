@@ -72,6 +72,7 @@ from lamina.cli.context import NETWORK_OPTIONS, REGISTRY_OPTIONS, registry_from,
     help="Created time (seconds since 1970) for reproducible images (default: $SOURCE_DATE_EPOCH).",
 )
 @click.option("--label", "labels", multiple=True, help="KEY=VALUE label on the image.")
+@click.option("--omit-history", is_flag=True, help="Leave the history out of the image config.")
 @click.option("--annotation", "annotations", multiple=True, help="KEY=VALUE manifest annotation.")
 @click.option(
     "--env",
@@ -137,6 +138,7 @@ def build(
     output: str | None,
     timestamp: int | None,
     labels: tuple[str, ...],
+    omit_history: bool,
     annotations: tuple[str, ...],
     env: tuple[str, ...],
     unsetenv: tuple[str, ...],
@@ -190,6 +192,7 @@ def build(
         output=output,
         timestamp=timestamp,
         labels=list(labels),
+        omit_history=omit_history,
         annotations=list(annotations),
         env=list(env),
         unsetenv=list(unsetenv),
