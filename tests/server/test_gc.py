@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from lamina.cli.registry_cmd import registry
 from lamina.content import BlobStore
+from lamina.server.body import BATCH
 from lamina.server.gc import collect, usage
 from lamina.server.storage import SQLiteMetadata, UploadFiles
 from tests.server.client import OCI_INDEX, OCI_MANIFEST, Client, compact, make_image, sha256
@@ -238,7 +239,7 @@ def _leave_debris(server: Server) -> tuple[str, Path]:
     assert r.status == 202, r.data
     host, port = server.host.split(":")
     sock = socket.create_connection((host, int(port)))
-    size = 8 << 20
+    size = 3 * BATCH  # half of it is more than the server holds before writing
     sock.sendall(
         f"POST /v2/debris/app/blobs/uploads/?digest=sha256:{'0' * 64} HTTP/1.1\r\n"
         f"Host: {server.host}\r\nContent-Length: {size}\r\n\r\n".encode()
