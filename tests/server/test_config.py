@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,9 +46,9 @@ def test_durations(text: str, seconds: float) -> None:
     "overrides",
     [{"addr": "nonsense"}, {"workers": 0}, {"tls_cert": Path("/nonexistent/cert.pem")}],
 )
-def test_bad_config_is_invalid_input(tmp_path: Path, overrides: dict[str, object]) -> None:
+def test_bad_config_is_invalid_input(tmp_path: Path, overrides: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
-        load_config(None, storage=tmp_path, **overrides)
+        load_config(None, environ={}, storage=tmp_path, **overrides)
 
 
 def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
