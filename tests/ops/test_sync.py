@@ -226,3 +226,20 @@ def test_semver_constraints(constraint: str, yes: list[str], no: list[str]) -> N
     parsed = parse_constraint(constraint, "test")
     assert [t for t in yes if not matches(t, parsed)] == []
     assert [t for t in no if matches(t, parsed)] == []
+
+
+def test_copies_that_repeat_an_image_wait_for_its_first_copy() -> None:
+    """More tags of one image are copied after that image's first copy, so no two copies
+    upload its blobs to one repository at once; a copy whose digest is unknown goes first."""
+    from lamina.digest import Digest
+    from lamina.ops.sync import _repeats_last
+    from lamina.ops.sync_checks import Pair
+    from lamina.transports.directory import DirReference
+
+    a, b = Digest.parse("sha256:" + "a" * 64), Digest.parse("sha256:" + "b" * 64)
+    pairs = [Pair(DirReference(f"/s{i}"), DirReference(f"/d{i}")) for i in range(5)]
+    batches = _repeats_last(
+        [(a, pairs[0]), (a, pairs[1]), (b, pairs[2]), (None, pairs[3]), (a, pairs[4])]
+    )
+    assert batches == [[pairs[0], pairs[2], pairs[3]], [pairs[1], pairs[4]]]
+    assert _repeats_last([(a, pairs[0])]) == [[pairs[0]]]

@@ -173,15 +173,16 @@ def _run(
             stop.set()
 
     # Copies move blobs (each copy has its own blob pool): a few at a time.
-    todo: list[Pair] = []
+    todo: list[tuple[Digest | None, Pair]] = []
     for check in checks:
         checked = _checked(check.pair, check.expected, check.existing, options)
         if isinstance(checked, Pair):
-            todo.append(checked)
+            digest = None if isinstance(check.expected, LaminaError) else check.expected[0]
+            todo.append((digest, checked))
         else:
             record(checked)
     if todo and not stop.is_set():
-        _copy_all(todo, options, progress, stop, record)
+        _copy_all(_repeats_last(todo), options, progress, stop, record)
     order = {c.pair.src.describe(): i for i, c in enumerate(checks)}
     report = SyncReport(items=tuple(sorted(items, key=lambda i: order.get(i.source, 0))))
     if report.failed and not options.keep_going:
@@ -194,8 +195,26 @@ def _run(
     return report
 
 
+def _repeats_last(todo: list[tuple[Digest | None, Pair]]) -> list[list[Pair]]:
+    """Two batches: the first copy of each source manifest, then the copies that repeat one
+    (more tags of one image). The repeats start once the first batch is done, so their blobs
+    are in place and no two copies upload one image's blobs to a repository at once
+    (needless work, and Distribution can then fail a racing upload's digest check)."""
+    seen: set[Digest] = set()
+    firsts: list[Pair] = []
+    repeats: list[Pair] = []
+    for digest, pair in todo:
+        if digest is not None and digest in seen:
+            repeats.append(pair)
+        else:
+            if digest is not None:
+                seen.add(digest)
+            firsts.append(pair)
+    return [batch for batch in (firsts, repeats) if batch]
+
+
 def _copy_all(
-    todo: list[Pair],
+    batches: list[list[Pair]],
     options: SyncOptions,
     progress: ProgressCallback | None,
     stop: threading.Event,
@@ -226,7 +245,8 @@ def _copy_all(
     # Images of one OCI layout share its index.json: write them one at a time.
     limit = 1 if options.dest == "oci" else options.image_workers
     with ThreadPoolExecutor(limit, thread_name_prefix="lamina-sync") as pool:
-        list(pool.map(one, todo))
+        for batch in batches:
+            list(pool.map(one, batch))
 
 
 def _checked(
