@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lamina.build.context import SourceTree
-from lamina.build.executor_copy import CopyOptions, copy_sources
-from lamina.build.rootfs.overlay import mount_overlay, sys_mount, unmount
+from lamina.building.context import SourceTree
+from lamina.building.executor_copy import CopyOptions, copy_sources
+from lamina.building.rootfs.overlay import mount_overlay, sys_mount, unmount
 
 
 def make_tree(root: Path, files: int, per_dir: int = 100) -> None:

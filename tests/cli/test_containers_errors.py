@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lamina.build.rootfs.overlay import is_mounted
+from lamina.building.rootfs.overlay import is_mounted
 from tests.cli.conftest import Run
 from tests.cli.test_containers import mounts_under
 

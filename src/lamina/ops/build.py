@@ -1,13 +1,13 @@
-"""`lamina build`: strings in, a built image out (see `lamina.build.executor`)."""
+"""`lamina build`: strings in, a built image out (see `lamina.building.executor`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TextIO
 
-from lamina.build.base_image import Puller
-from lamina.build.cache import prune_build_cache
-from lamina.build.executor import BuildOptions, BuildResult, build
+from lamina.building.base_image import Puller
+from lamina.building.cache import prune_build_cache
+from lamina.building.executor import BuildOptions, BuildResult, build
 from lamina.ops.build_output import parse_output, write_output
 from lamina.store import Store
 from lamina.transports.registry.options import RegistryOptions

@@ -25,7 +25,7 @@ SUPPORTED = (
 
 def _argv(value: str, *, shell_form: bool = True) -> tuple[str, ...]:
     """Exec form (a JSON array, read as a Containerfile's) or shell form."""
-    from lamina.build.containerfile.words import NotStringArray, json_array
+    from lamina.building.containerfile.words import NotStringArray, json_array
 
     text = value.strip()
     try:

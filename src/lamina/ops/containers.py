@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from lamina.build.base_image import base_image, check_policy
-from lamina.build.builder import Builder, containers
-from lamina.build.container import Containers, WorkingContainer
-from lamina.build.isolation.network import check_all
+from lamina.building.base_image import base_image, check_policy
+from lamina.building.builder import Builder, containers
+from lamina.building.container import Containers, WorkingContainer
+from lamina.building.isolation.network import check_all
 from lamina.errors import BuildError, InvalidInput, LaminaError, NotFound
 from lamina.ops.build import from_puller
 from lamina.store import Store, StoredImage
@@ -42,7 +42,7 @@ def create(
     credentials, auth file, certificates and TLS choice.
 
     `pull`: "never" (NotFound if absent), "missing" (pull if absent), "always" (a failing
-    pull is raised, not answered with the local image): `lamina.build.base_image`, as a
+    pull is raised, not answered with the local image): `lamina.building.base_image`, as a
     build's FROM."""
     check_policy(pull)
     check_all(network or "private", dns, add_hosts)

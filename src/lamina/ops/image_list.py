@@ -81,7 +81,7 @@ def listed(store: Store, *, all: bool = False) -> list[Listed]:
 
 def build_cache_images(store: Store) -> set[str]:
     """The image IDs lamina build's step records name (`{"image": ID}` per record)."""
-    from lamina.build.cache import cache_dir
+    from lamina.building.cache import cache_dir
 
     found: set[str] = set()
     steps = cache_dir(store) / "steps"
@@ -237,7 +237,7 @@ def prune(store: Store, *, all: bool = False, build_cache: bool = False) -> list
     Images a working container holds are kept. Returns the removed IDs."""
     removed: list[str] = []
     if build_cache:
-        from lamina.build.cache import prune_build_cache
+        from lamina.building.cache import prune_build_cache
 
         for line in prune_build_cache(store):  # store.remove's `Deleted: ID` lines
             if line.startswith("Deleted: "):

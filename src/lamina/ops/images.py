@@ -74,7 +74,7 @@ def repo_digests(img: StoredImage) -> list[str]:
 
 def container_counts(store: Store) -> dict[str, int]:
     """Working containers per image ID (podman's `Containers`)."""
-    from lamina.build.container import Containers  # not ops.containers: light to import
+    from lamina.building.container import Containers  # not ops.containers: light to import
 
     counts: dict[str, int] = {}
     for c in Containers(store.root).list():
