@@ -7,7 +7,45 @@ import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-connection",
+    "proxy-authorization",
+    "upgrade",
+    "te",
+}
+
+
+def forward(
+    handler: BaseHTTPRequestHandler, netloc: str, path: str, *, host: str | None = None
+) -> None:
+    """Send `handler`'s request (method, end-to-end headers, body) to `netloc` as `path`,
+    `Host: host` when given, and relay the answer back whole."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(length) if length else None
+    headers: dict[str, str] = {}
+    for k, v in handler.headers.items():
+        if k.lower() not in HOP:  # repeated fields (Go sends several Accept) joined
+            headers[k] = f"{headers[k]}, {v}" if k in headers else v
+    if host is not None:
+        headers["Host"] = host
+    conn = http.client.HTTPConnection(netloc, timeout=60)
+    try:
+        conn.request(handler.command, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        handler.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP and k.lower() != "content-length":
+                handler.send_header(k, v)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(data)
+    finally:
+        conn.close()
 
 
 class CountingProxy:
@@ -26,28 +64,7 @@ class CountingProxy:
             def _forward(self) -> None:
                 with proxy._lock:
                     proxy.requests.append((self.command, self.path))
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers: dict[str, str] = {}
-                for k, v in self.headers.items():
-                    if k.lower() not in _HOP:  # repeated fields (Go sends several Accept)
-                        headers[k] = f"{headers[k]}, {v}" if k in headers else v
-                headers["Host"] = proxy.upstream
-                conn = http.client.HTTPConnection(proxy.upstream, timeout=60)
-                try:
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    self.send_response(resp.status)
-                    for k, v in resp.getheaders():
-                        if k.lower() not in _HOP and k.lower() != "content-length":
-                            self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(data)
-                finally:
-                    conn.close()
+                forward(self, proxy.upstream, self.path, host=proxy.upstream)
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward  # noqa: N815
 

@@ -6,7 +6,6 @@ ever connects to loopback addresses."""
 from __future__ import annotations
 
 import base64
-import http.client
 import select
 import socket
 import threading
@@ -14,15 +13,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-_HOP = {
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "proxy-connection",
-    "proxy-authorization",
-    "upgrade",
-    "te",
-}
+from tests.trust.proxy import forward
+
 _LOOPBACK = ("127.0.0.1", "localhost")
 
 
@@ -95,28 +87,7 @@ class RecordingProxy:
                 if url.scheme != "http" or url.hostname not in _LOOPBACK:
                     self.send_error(400, "expected an absolute http:// URL of a loopback host")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers: dict[str, str] = {}
-                for k, v in self.headers.items():
-                    if k.lower() not in _HOP:  # repeated fields joined
-                        headers[k] = f"{headers[k]}, {v}" if k in headers else v
-                path = url.path + (f"?{url.query}" if url.query else "")
-                conn = http.client.HTTPConnection(url.netloc, timeout=60)
-                try:
-                    conn.request(self.command, path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    data = resp.read()
-                    self.send_response(resp.status)
-                    for k, v in resp.getheaders():
-                        if k.lower() not in _HOP and k.lower() != "content-length":
-                            self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    if self.command != "HEAD":
-                        self.wfile.write(data)
-                finally:
-                    conn.close()
+                forward(self, url.netloc, url.path + (f"?{url.query}" if url.query else ""))
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward  # noqa: N815
 
