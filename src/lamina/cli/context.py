@@ -113,17 +113,12 @@ def registry_from(
 
 
 def _seconds(text: str) -> float:
-    """A Go-style duration as podman takes it (500ms, 2s, 1m; a bare number: seconds)."""
-    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
-        if text.endswith(suffix):
-            number, unit = text[: -len(suffix)], scale
-            break
-    else:
-        number, unit = text, 1.0
+    """A duration as podman takes it (500ms, 2s, 1m; a bare number: seconds), read by the
+    one duration reader the registry config uses too."""
+    from lamina.errors import InvalidInput
+    from lamina.server.config import parse_duration
+
     try:
-        value = float(number) * unit
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise click.BadParameter(f"{text!r}: expected a duration such as 2s or 500ms")
-    return value
+        return parse_duration(text, "--retry-delay")
+    except InvalidInput:
+        raise click.BadParameter(f"{text!r}: expected a duration such as 2s or 500ms") from None
