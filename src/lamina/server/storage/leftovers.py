@@ -11,14 +11,13 @@ comes back to it gets BLOB_UPLOAD_UNKNOWN and starts again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.errors import NotFound
 from lamina.server.storage.base import MetadataStore
-from lamina.server.storage.uploads import UploadFiles
+from lamina.server.storage.uploads import UploadFiles, try_flock
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +114,6 @@ def _remove(uploads: UploadFiles, meta: MetadataStore, item: Leftover, cutoff: f
 
 def _try_lock(path: Path) -> int | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return try_flock(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd

@@ -62,6 +62,21 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
+def try_flock(path: Path, flags: int) -> int | None:
+    """An fd of `path` (opened with `flags`) holding an exclusive `flock`, or None when
+    another holder (in any process) has it; FileNotFoundError passes through."""
+    fd = os.open(path, flags | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class UploadFiles:
     """The files behind upload sessions, next to (same filesystem as) the blob store."""
 
@@ -93,17 +108,11 @@ class UploadFiles:
         (completed or cancelled meanwhile). Quick: callable on the event loop."""
         path = self.path(upload_id)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            fd = try_flock(path, os.O_RDWR)
         except FileNotFoundError:
             raise _gone(upload_id) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        if fd is None:
             return None
-        except BaseException:
-            os.close(fd)
-            raise
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(path))
         except FileNotFoundError:
