@@ -79,36 +79,27 @@ class BlobMover:
                 self.blobs[key] = found
             return found
 
+    def _skipped(self, desc: Descriptor, reason: str) -> None:
+        """Tell progress that `desc` is not copied (`reason`: "foreign" or "exists")."""
+        if self.progress is not None:
+            from lamina.copy.progress import BlobSkipped
+
+            self.progress(
+                BlobSkipped(
+                    digest=desc.digest, size=desc.size, reason=reason, media_type=desc.media_type
+                )
+            )
+
     def _blob(self, plan: LayerPlan) -> Descriptor:
         desc = plan.source
         if plan.recompress is not None:
             return self._recompressed(plan)
         out = desc if plan.media_type == desc.media_type else desc.with_media_type(plan.media_type)
         if mt.is_non_distributable(desc.media_type) and desc.urls:
-            if self.progress is not None:
-                from lamina.copy.progress import BlobSkipped
-
-                self.progress(
-                    BlobSkipped(
-                        digest=desc.digest,
-                        size=desc.size,
-                        reason="foreign",
-                        media_type=out.media_type,
-                    )
-                )
+            self._skipped(out, "foreign")
             return out
         if self.dst.has_blob(out) or self._mounted(out):
-            if self.progress is not None:
-                from lamina.copy.progress import BlobSkipped
-
-                self.progress(
-                    BlobSkipped(
-                        digest=desc.digest,
-                        size=desc.size,
-                        reason="exists",
-                        media_type=out.media_type,
-                    )
-                )
+            self._skipped(out, "exists")
             return out
         if self.progress is not None:
             from lamina.copy.progress import BlobStarted
