@@ -62,6 +62,19 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
+def _cut_to(fd: int, upload_id: str, offset: int) -> None:
+    """Cut the session's file to its committed `offset` (a worker killed mid-write may have
+    left more); a shorter file is an IntegrityError(BLOB_UPLOAD_INVALID)."""
+    size = os.fstat(fd).st_size
+    if size < offset:
+        raise IntegrityError(
+            f"upload {upload_id}: file has {size} bytes, session says {offset}",
+            code=ErrorCode.BLOB_UPLOAD_INVALID,
+        )
+    if size > offset:
+        os.ftruncate(fd, offset)
+
+
 def try_flock(path: Path, flags: int) -> int | None:
     """An fd of `path` (opened with `flags`) holding an exclusive `flock`, or None when
     another holder (in any process) has it; FileNotFoundError passes through."""
@@ -139,14 +152,7 @@ class UploadFiles:
         except FileNotFoundError:
             raise _gone(upload_id) from None
         try:
-            size = os.fstat(fd).st_size
-            if size < offset:
-                raise IntegrityError(
-                    f"upload {upload_id}: file has {size} bytes, session says {offset}",
-                    code=ErrorCode.BLOB_UPLOAD_INVALID,
-                )
-            if size > offset:
-                os.ftruncate(fd, offset)
+            _cut_to(fd, upload_id, offset)
             state = self._take(upload_id, offset)
             if state is None:
                 state = HashState(hash_prefix(fd, offset, _DEFAULT_ALGORITHM), offset)
@@ -166,14 +172,7 @@ class UploadFiles:
         bytes have digest `expected`, cut anything after them, give the file a fresh mtime
         (GC's grace window then covers the new blob) and fsync it (blocking). Raises
         IntegrityError(DIGEST_INVALID); the session stays as it was."""
-        size = os.fstat(fd).st_size
-        if size < offset:
-            raise IntegrityError(
-                f"upload {upload_id}: file has {size} bytes, session says {offset}",
-                code=ErrorCode.BLOB_UPLOAD_INVALID,
-            )
-        if size > offset:
-            os.ftruncate(fd, offset)
+        _cut_to(fd, upload_id, offset)
         state = None
         if expected.algorithm == _DEFAULT_ALGORITHM:
             state = self._take(upload_id, offset)
