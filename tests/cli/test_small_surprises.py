@@ -45,6 +45,21 @@ def test_base_is_dated_source_date_epoch(lamina: Run) -> None:
     assert _created(lamina) == 1700000000
 
 
+@needs_busybox
+def test_a_bad_source_date_epoch_is_named(
+    lamina: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A SOURCE_DATE_EPOCH that is not whole seconds is a usage error naming the variable
+    (it escaped as a ValueError traceback from base, import and import of a directory)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "f").write_text("x")
+    for argv in (("base",), ("import", str(tmp_path / "tree"), "localhost/t:1")):
+        result = lamina(*argv)
+        assert result.code == 2, result.err
+        assert "SOURCE_DATE_EPOCH" in result.err and "Traceback" not in result.err
+
+
 def _names(table: str) -> list[str]:
     return [line.split()[1] for line in table.splitlines()[1:]]
 

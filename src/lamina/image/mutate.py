@@ -7,6 +7,7 @@ JSON); its blobs come from the base image or from the appended layers.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from typing import BinaryIO, Protocol
 from lamina import media_types as mt
 from lamina.content.blobstore import BlobStore
 from lamina.digest import Digest
-from lamina.errors import NotFound
+from lamina.errors import InvalidInput, NotFound
 from lamina.image.model import Image, Layer, verified
 from lamina.oci import ContainerConfig, Descriptor, History, ImageConfig, ImageManifest, RootFS
 from lamina.platform import Platform
@@ -186,6 +187,20 @@ def with_config(img: Image, cfg: ImageConfig) -> BuiltImage:
     return BuiltImage(
         cfg.reserialised() if not cfg.raw else cfg, layers, media_type=media_type, annotations=ann
     )
+
+
+def source_date_epoch() -> int | None:
+    """$SOURCE_DATE_EPOCH as seconds, None when unset or empty; InvalidInput naming the
+    variable when it is not a whole number of seconds."""
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise InvalidInput(
+            f"SOURCE_DATE_EPOCH={text[:40]!r}: not a whole number of seconds since 1970",
+            hint="unset it or give e.g. SOURCE_DATE_EPOCH=1700000000",
+        )
+    return int(text)
 
 
 def format_time(when: datetime) -> str:

@@ -74,9 +74,9 @@ def _import(
 
 
 def _now() -> datetime:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        return datetime.fromtimestamp(int(epoch), UTC)
+    epoch = mutate.source_date_epoch()
+    if epoch is not None:
+        return datetime.fromtimestamp(epoch, UTC)
     return datetime.now(UTC).replace(microsecond=0)
 
 
@@ -87,9 +87,8 @@ def _pack_source(source: str, blobs: BlobStore, compression: str) -> LayerBlob:
         return pack_tar_stream(sys.stdin.buffer, blobs, compression=compression, what="stdin")
     path = Path(source)
     if path.is_dir():
-        epoch = os.environ.get("SOURCE_DATE_EPOCH")
         return pack_dir(
-            path, blobs, compression=compression, source_date_epoch=int(epoch) if epoch else None
+            path, blobs, compression=compression, source_date_epoch=mutate.source_date_epoch()
         )
     if not path.exists():
         raise NotFound(

@@ -102,8 +102,7 @@ def make_busybox(
     (else $SOURCE_DATE_EPOCH) dates the image and its layer's files; without either the
     image is dated now and the files the binary's mtime."""
     if source_date_epoch is None:
-        env = os.environ.get("SOURCE_DATE_EPOCH")
-        source_date_epoch = int(env) if env else None
+        source_date_epoch = mutate.source_date_epoch()
     if source_date_epoch is None:
         created = datetime.now(UTC).replace(microsecond=0)
         source_date_epoch = int(busybox.stat().st_mtime)
