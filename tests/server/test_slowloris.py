@@ -5,6 +5,7 @@ and a connection limit answers 503 with Retry-After and one log line when full."
 
 from __future__ import annotations
 
+import http.client
 import os
 import selectors
 import socket
@@ -166,10 +167,14 @@ def test_silent_clients_are_answered_or_closed_within_their_timeout(tmp_path: Pa
 
 def test_connection_limit_answers_503_with_retry_after(tmp_path: Path) -> None:
     server = start_lamina(tmp_path / "storage", "--max-connections", "20", "--header-timeout", "30")
-    held: list[socket.socket] = []
+    held: list[http.client.HTTPConnection] = []
     try:
-        held = [_connect(server) for _ in range(20)]
-        time.sleep(0.3)  # all accepted
+        host, port = server.host.split(":")
+        for _ in range(20):  # each admitted (answered) before the next: the limit is full
+            conn = http.client.HTTPConnection(host, int(port), timeout=5)
+            conn.request("GET", "/v2/")
+            conn.getresponse().read()  # (kept alive: it stays one of the 20)
+            held.append(conn)
         over = [_connect(server) for _ in range(30)]
         for sock in over:
             sock.sendall(_head(server, "GET", "/v2/"))
@@ -182,8 +187,8 @@ def test_connection_limit_answers_503_with_retry_after(tmp_path: Path) -> None:
             head, _, body = data.partition(b"\r\n\r\n")
             assert b"\r\nRetry-After: " in head, head
             assert b'"code":"TOOMANYREQUESTS"' in body, body
-        for sock in held:
-            sock.close()
+        for conn in held:
+            conn.close()
         held = []
         deadline = time.monotonic() + 2.0
         while True:  # the closed ones are noticed at once
@@ -198,8 +203,8 @@ def test_connection_limit_answers_503_with_retry_after(tmp_path: Path) -> None:
         assert refused and int(refused[0].split()[-1]) >= 30, metrics
         assert "\nlamina_registry_connections " in metrics
     finally:
-        for sock in held:
-            sock.close()
+        for conn in held:
+            conn.close()
         server.stop()
     log = server.log.read_text()
     assert log.count("connection limit") == 1, log[-3000:]
